@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Set up everything featurespark needs on a fresh machine for the embedded local default:
+#   - a virtualenv in .venv with featurespark and its spark + dev extras (from PyPI),
+#   - the JVM jars (Delta Lake, ...) resolved by Maven from bootstrap/jars/pom.xml into .jars/.
+# Idempotent: a stamp records the inputs, so a second run only checks and returns.
+# Needs: python3 (>= 3.9) with venv, Java 17, Maven. Nothing binary is committed to the repo.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+PYTHON="${PYTHON:-python3}"
+VENV="$ROOT/.venv"
+JARS="$ROOT/.jars"
+
+log() { printf '[setup] %s\n' "$*"; }
+
+for tool in "$PYTHON" java mvn; do
+  command -v "$tool" >/dev/null 2>&1 || { echo "[setup] error: '$tool' is not installed; install it and rerun." >&2; exit 1; }
+done
+
+inputs_hash() { cat setup.cfg pyproject.toml bootstrap/jars/pom.xml bootstrap/setup-local.sh | sha256sum | cut -c1-16; }
+STAMP="$VENV/.featurespark-setup-$(inputs_hash)"
+
+if [ -f "$STAMP" ] && [ -d "$JARS" ]; then
+  log "environment up to date ($VENV, $JARS)"
+  exit 0
+fi
+
+if [ ! -x "$VENV/bin/python" ]; then
+  log "creating virtualenv $VENV"
+  "$PYTHON" -m venv "$VENV"
+fi
+log "installing featurespark[spark,dev] into $VENV"
+"$VENV/bin/python" -m pip install --quiet --upgrade pip
+"$VENV/bin/python" -m pip install --quiet -e ".[spark,dev]"
+
+log "resolving JVM jars with Maven into $JARS"
+rm -rf "$JARS.tmp"
+mvn -q -B -f bootstrap/jars/pom.xml dependency:copy-dependencies -DoutputDirectory="$JARS.tmp"
+rm -rf "$JARS" && mv "$JARS.tmp" "$JARS"
+log "jars: $(ls "$JARS" | tr '\n' ' ')"
+
+rm -f "$VENV"/.featurespark-setup-*
+touch "$STAMP"
+log "done"

@@ -1,0 +1,206 @@
+"""The ``featurespark`` command line.
+
+Exit codes scripts can rely on:
+
+- ``0``: success (``plan``: whether or not there are changes, unless ``--exit-code``);
+- ``1``: a featurespark error (bad config, definitions, sources; the message says what to fix);
+- ``2``: wrong command-line usage;
+- ``3``: ``plan --exit-code`` found changes to apply.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+from featurespark.config import Config, load_config
+from featurespark.errors import FeaturesparkError
+
+logger = logging.getLogger(__name__)
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_CHANGES = 0, 1, 2, 3
+
+_CONFIG_TEMPLATE = """\
+# featurespark configuration; every key is documented in docs/config.md.
+project:
+  name: {name}
+offline_store:
+  # A local folder or an s3:// URI; the registry lives at <root>/_registry.
+  root: ${{FEATURESPARK_HOME:-data}}/offline
+  database: {name}
+online_store:
+  type: dynamodb
+  region: ${{AWS_REGION:-us-east-1}}
+  endpoint_url: ${{FEATURESPARK_DYNAMODB_ENDPOINT:-http://127.0.0.1:8000}}
+spark:
+  metastore_dir: ${{FEATURESPARK_HOME:-data}}/metastore
+"""
+
+_DEFINITIONS_TEMPLATE = '''\
+"""Feature definitions of this repo: edit, then run `featurespark plan` and `featurespark apply`."""
+from datetime import timedelta
+
+from featurespark import Entity, FeatureView, Field, ManagedSource
+
+driver = Entity("driver", join_keys={"driver_id": "int64"})
+
+driver_stats = FeatureView(
+    name="driver_stats",
+    entities=[driver],
+    schema=[Field("conv_rate", "float64"), Field("avg_daily_trips", "int64")],
+    source=ManagedSource(timestamp_field="event_timestamp"),
+    ttl=timedelta(days=1),
+)
+'''
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every command (also used to render ``--help``)."""
+    parser = argparse.ArgumentParser(
+        prog="featurespark",
+        description="Manage a featurespark feature repo: scaffold it, plan and apply definitions, inspect "
+        "the registry.",
+        epilog="Exit codes: 0 ok, 1 featurespark error, 2 usage error, 3 `plan --exit-code` found changes.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, help_text: str, needs_repo: bool = False) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("--config", help="YAML config (default: $FEATURESPARK_CONFIG, else "
+                                        "<repo>/featurespark.yaml)")
+        p.add_argument("--repo", default=".", help="feature repo folder with the definitions (default: .)")
+        return p
+
+    init = sub.add_parser("init", help="create a feature repo with a config and example definitions",
+                          description="Create a feature repo folder with featurespark.yaml and definitions.py.")
+    init.add_argument("path", help="folder to create (must not exist or be empty)")
+    init.add_argument("--name", help="project name (default: the folder name)")
+
+    plan = add("plan", "show what apply would change in the registry; writes nothing")
+    plan.add_argument("--delete", action="store_true", help="also plan deleting registered objects the repo "
+                                                             "no longer defines")
+    plan.add_argument("--exit-code", action="store_true", help="exit with 3 when there are changes")
+    apply = add("apply", "register the repo's entities and feature views (records a version per change)")
+    apply.add_argument("--delete", action="store_true", help="delete registered objects the repo no longer "
+                                                              "defines")
+    lst = add("list", "list registered entities and feature views")
+    lst.add_argument("--json", action="store_true", help="print JSON")
+    desc = add("describe", "show the registered spec of an entity or feature view")
+    desc.add_argument("name")
+    hist = add("history", "list the registry's versions, newest last")
+    hist.add_argument("name", nargs="?", help="only this object")
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the CLI; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handlers: dict[str, Callable[[argparse.Namespace], int]] = {
+        "init": _init,
+        "plan": _plan,
+        "apply": _apply,
+        "list": _list,
+        "describe": _describe,
+        "history": _history,
+    }
+    try:
+        return handlers[args.command](args)
+    except FeaturesparkError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def resolve_config(args: argparse.Namespace) -> Config:
+    """Config from ``--config``, ``$FEATURESPARK_CONFIG`` or ``<repo>/featurespark.yaml``."""
+    path = args.config or os.environ.get("FEATURESPARK_CONFIG") or str(Path(args.repo) / "featurespark.yaml")
+    return load_config(path)
+
+
+def _store(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from featurespark.session import start_session
+    from featurespark.store import FeatureStore
+
+    config = resolve_config(args)
+    spark = start_session(config, f"featurespark-{args.command}")
+    spark.sparkContext.setLogLevel("ERROR")
+    return FeatureStore(spark, config)
+
+
+def _init(args: argparse.Namespace) -> int:
+    folder = Path(args.path)
+    if folder.exists() and any(folder.iterdir()):
+        raise FeaturesparkError(f"{folder} exists and is not empty; choose a new folder for the feature repo.")
+    name = args.name or folder.resolve().name.replace("-", "_")
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "featurespark.yaml").write_text(_CONFIG_TEMPLATE.format(name=name), encoding="utf-8")
+    (folder / "definitions.py").write_text(_DEFINITIONS_TEMPLATE, encoding="utf-8")
+    load_config(folder / "featurespark.yaml")  # the scaffold must itself be valid
+    print(f"Created feature repo {folder} (featurespark.yaml, definitions.py). Next: "
+          f"cd {folder} && featurespark plan")
+    return EXIT_OK
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from featurespark.repo import load_repo
+
+    objects = load_repo(args.repo)
+    plan = _store(args).plan(objects, delete=args.delete)
+    print(plan.describe())
+    return EXIT_CHANGES if (args.exit_code and plan.has_changes) else EXIT_OK
+
+
+def _apply(args: argparse.Namespace) -> int:
+    from featurespark.repo import load_repo
+
+    objects = load_repo(args.repo)
+    plan = _store(args).apply(objects, delete=args.delete)
+    print(plan.describe() if plan.has_changes else "No changes: the registry is up to date.")
+    if plan.has_changes:
+        print("Applied.")
+    return EXIT_OK
+
+
+def _list(args: argparse.Namespace) -> int:
+    store = _store(args)
+    entities, views = store.list_entities(), store.list_feature_views()
+    if args.json:
+        print(json.dumps({"entities": [e.to_dict() for e in entities],
+                          "feature_views": [v.to_dict() for v in views]}, indent=2))
+        return EXIT_OK
+    print("ENTITIES")
+    for e in entities:
+        print(f"  {e.name:<28} keys: {', '.join(f'{k.name} {k.dtype}' for k in e.join_keys)}")  # type: ignore
+    print("FEATURE VIEWS")
+    for v in views:
+        ttl = "unbounded" if v.ttl is None else str(v.ttl)
+        print(f"  {v.name:<28} entities: {', '.join(e.name for e in v.entities):<18} "
+              f"features: {len(v.schema):<3} ttl: {ttl:<16} online: {str(v.online).lower():<6} "
+              f"source: {v.source.describe()}")
+    return EXIT_OK
+
+
+def _describe(args: argparse.Namespace) -> int:
+    print(json.dumps(_store(args).describe(args.name), indent=2, default=str))
+    return EXIT_OK
+
+
+def _history(args: argparse.Namespace) -> int:
+    records = _store(args).registry.history(args.name)
+    print(f"{'APPLIED AT (UTC)':<27} {'KIND':<16} {'NAME':<28} {'VERSION':>7}  {'OP':<7} CHANGES")
+    for r in records:
+        changes = "; ".join(f"{d['path']}: {d['old']} -> {d['new']}" for d in r.diff)
+        print(f"{r.applied_at.isoformat(sep=' ', timespec='seconds'):<27} {r.kind:<16} {r.name:<28} "
+              f"{r.version:>7}  {r.op:<7} {changes}")
+    return EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,137 @@
+"""Where a feature view's rows come from.
+
+Every source names its event-time column (``timestamp_field``) and optionally a
+``created_timestamp_field`` that orders corrections of the same event.
+
+- :class:`ManagedSource`: a Delta table featurespark owns in the offline store
+  (``<offline_store.root>/<view>``, registered as ``<database>.<view>``), filled by ingestion.
+- :class:`DeltaSource` / :class:`ParquetSource`: files at a path or URI.
+- :class:`TableSource`: a metastore table (Hive locally, Glue on EMR).
+- :class:`QuerySource`: a Spark SQL query, written by the user.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar, Optional
+
+from featurespark.definitions.field import check_name
+from featurespark.errors import DefinitionError
+
+
+@dataclass(frozen=True, kw_only=True)
+class Source:
+    """Base of all sources; use one of the subclasses."""
+
+    timestamp_field: str = "event_timestamp"
+    created_timestamp_field: Optional[str] = None
+
+    kind: ClassVar[str] = ""
+
+    def __post_init__(self) -> None:
+        check_name(self.timestamp_field, what=f"{type(self).__name__}.timestamp_field")
+        if self.created_timestamp_field is not None:
+            check_name(self.created_timestamp_field, what=f"{type(self).__name__}.created_timestamp_field")
+            if self.created_timestamp_field == self.timestamp_field:
+                raise DefinitionError(
+                    f"{type(self).__name__}: created_timestamp_field and timestamp_field are both "
+                    f"{self.timestamp_field!r}. Leave created_timestamp_field unset if there is none."
+                )
+
+    def describe(self) -> str:
+        """One-line human description."""
+        return self.kind
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain form for the registry."""
+        return {"kind": self.kind, **asdict(self)}
+
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> "Source":
+        """Inverse of :meth:`to_dict`."""
+        fields = dict(data)
+        kind = fields.pop("kind")
+        classes = {cls.kind: cls for cls in (ManagedSource, DeltaSource, ParquetSource, TableSource, QuerySource)}
+        if kind not in classes:
+            raise DefinitionError(f"Unknown source kind {kind!r} in the registry; expected one of {sorted(classes)}.")
+        return classes[kind](**fields)  # type: ignore[no-any-return]
+
+
+def _require_text(value: Any, *, what: str, example: str) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise DefinitionError(f"{what} must be a non-empty string, e.g. {example}; found {value!r}.")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ManagedSource(Source):
+    """Rows ingested with ``FeatureStore.write_features`` into a Delta table featurespark owns.
+
+    Examples
+    --------
+    >>> ManagedSource(timestamp_field="event_timestamp", created_timestamp_field="created")
+    ManagedSource(timestamp_field='event_timestamp', created_timestamp_field='created')
+    """
+
+    kind: ClassVar[str] = "managed"
+
+    def describe(self) -> str:
+        return "managed Delta table in the offline store"
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeltaSource(Source):
+    """A Delta table at a path or URI (``s3://``, ``s3a://`` or local)."""
+
+    path: str = ""
+    kind: ClassVar[str] = "delta"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _require_text(self.path, what="DeltaSource.path", example="'s3://bucket/features/drivers'")
+
+    def describe(self) -> str:
+        return f"delta at {self.path}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ParquetSource(Source):
+    """Parquet files at a path or URI."""
+
+    path: str = ""
+    kind: ClassVar[str] = "parquet"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _require_text(self.path, what="ParquetSource.path", example="'s3://bucket/raw/drivers/'")
+
+    def describe(self) -> str:
+        return f"parquet at {self.path}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class TableSource(Source):
+    """A metastore table, ``database.table`` or ``table``."""
+
+    table: str = ""
+    kind: ClassVar[str] = "table"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _require_text(self.table, what="TableSource.table", example="'analytics.driver_stats'")
+
+    def describe(self) -> str:
+        return f"table {self.table}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class QuerySource(Source):
+    """The result of a Spark SQL query (the query is the user's own text)."""
+
+    query: str = ""
+    kind: ClassVar[str] = "query"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _require_text(self.query, what="QuerySource.query", example="'SELECT * FROM analytics.trips'")
+
+    def describe(self) -> str:
+        return f"query: {' '.join(self.query.split())[:60]}"

@@ -1,0 +1,46 @@
+"""Domain errors raised by featurespark.
+
+Every error subclasses :class:`FeaturesparkError`. Errors caused by bad input also
+subclass :class:`ValueError`, so callers that already catch ``ValueError`` keep working.
+Messages say what was found, where, and how to fix it.
+"""
+from __future__ import annotations
+
+
+class FeaturesparkError(Exception):
+    """Base class of every error featurespark raises on purpose."""
+
+
+class ConfigError(FeaturesparkError, ValueError):
+    """A configuration file is missing, unreadable, or does not match the expected schema."""
+
+
+class DefinitionError(FeaturesparkError, ValueError):
+    """An entity, field, source or feature view definition is invalid."""
+
+
+class RegistryError(FeaturesparkError):
+    """The registry could not be read or written, or an object is not registered."""
+
+
+class NotRegisteredError(RegistryError, KeyError):
+    """A name was looked up in the registry and is not there."""
+
+    def __str__(self) -> str:  # KeyError would otherwise quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class SourceSchemaError(FeaturesparkError, ValueError):
+    """A feature view does not match the schema of its source (missing column, wrong type)."""
+
+
+class SchemaMismatchError(FeaturesparkError, ValueError):
+    """A DataFrame handed to featurespark lacks a column or has an incompatible type."""
+
+
+class NullValueError(FeaturesparkError, ValueError):
+    """A column that must not hold nulls (a timestamp, a key) holds some."""
+
+
+class InvalidArgumentError(FeaturesparkError, ValueError):
+    """An argument to a featurespark function is out of range or inconsistent."""

@@ -1,0 +1,1 @@
+"""Example data generators for the driver / customer domain."""

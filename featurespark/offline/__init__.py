@@ -1,0 +1,1 @@
+"""Offline store: Delta feature tables, sources, ingestion and time travel."""

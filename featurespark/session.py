@@ -1,0 +1,144 @@
+"""Configure a :class:`pyspark.sql.SparkSession.Builder` for featurespark.
+
+The library itself never creates a session: jobs and notebooks do, through
+:func:`configure_spark` (model: ``delta.configure_spark_with_delta_pip``)::
+
+    from pyspark.sql import SparkSession
+    from featurespark import configure_spark, load_config
+
+    config = load_config("conf/local.yaml")
+    spark = configure_spark(SparkSession.builder.appName("x"), config).getOrCreate()
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Optional
+
+from pyspark.sql import SparkSession
+
+from featurespark.config import Config
+from featurespark.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+#: Folder ``bootstrap/setup-local.sh`` resolves the JVM jars into.
+DEFAULT_JARS_DIR = Path(__file__).resolve().parent.parent / ".jars"
+
+
+def local_jars(jars_dir: Path | str) -> list[str]:
+    """List the jar files of a folder resolved by ``bootstrap/setup-local.sh``.
+
+    Parameters
+    ----------
+    jars_dir : Path or str
+        The folder (normally ``.jars`` at the repository root).
+
+    Returns
+    -------
+    list of str
+        Absolute paths of the jars, sorted.
+
+    Raises
+    ------
+    ConfigError
+        If the folder holds no Delta Lake jar: set-up has not run.
+    """
+    folder = Path(jars_dir)
+    jars = sorted(str(p.resolve()) for p in folder.glob("*.jar")) if folder.is_dir() else []
+    if not any(Path(j).name.startswith("delta-spark") for j in jars):
+        raise ConfigError(
+            f"No Delta Lake jar in {folder}. Run `bash bootstrap/setup-local.sh` to resolve the JVM jars "
+            "with Maven, or leave spark.jars_dir unset on a cluster that ships Delta (EMR)."
+        )
+    return jars
+
+
+def configure_spark(
+    builder: SparkSession.Builder,
+    config: Optional[Config] = None,
+    *,
+    jars_dir: Optional[str] = None,
+    metastore_dir: Optional[str] = None,
+    extra_conf: Optional[dict[str, str]] = None,
+) -> SparkSession.Builder:
+    """Add Delta Lake, Hive metastore support and UTC time to a session builder.
+
+    Parameters
+    ----------
+    builder : SparkSession.Builder
+        The builder to configure; it is returned for chaining.
+    config : Config, optional
+        Its ``spark`` section supplies ``jars_dir``, ``metastore_dir`` and a conf overlay.
+    jars_dir : str, optional
+        Folder of jars to put on ``spark.jars`` (local runs). Overrides the config.
+        When neither is given the cluster's own Delta Lake is used (EMR).
+    metastore_dir : str, optional
+        Folder of an embedded Derby metastore and warehouse (local runs). Overrides the config.
+        When neither is given the cluster's metastore is used (Glue Data Catalog on EMR).
+    extra_conf : dict, optional
+        Spark settings applied last.
+
+    Returns
+    -------
+    SparkSession.Builder
+        The same builder.
+
+    Examples
+    --------
+    >>> spark = configure_spark(SparkSession.builder.master("local[2]"),
+    ...                         jars_dir=".jars", metastore_dir=".featurespark/metastore"
+    ...                         ).getOrCreate()  # doctest: +SKIP
+    """
+    spark_cfg = config.spark if config is not None else None
+    jars = jars_dir or (spark_cfg.jars_dir if spark_cfg else None)
+    metastore = metastore_dir or (spark_cfg.metastore_dir if spark_cfg else None)
+
+    builder = (
+        builder.config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
+        .config("spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog")
+        .config("spark.sql.session.timeZone", "UTC")
+        # Hive's own clock and Python workers should agree with the session on UTC.
+        .config("spark.driver.extraJavaOptions", _java_options(metastore))
+        .config("spark.executor.extraJavaOptions", "-Duser.timezone=UTC")
+        .config("spark.executorEnv.TZ", "UTC")
+    )
+    if jars:
+        builder = builder.config("spark.jars", ",".join(local_jars(jars)))
+    if metastore:
+        home = Path(metastore).resolve()
+        home.mkdir(parents=True, exist_ok=True)
+        builder = (
+            builder.config("spark.sql.catalogImplementation", "hive")
+            .config("spark.sql.warehouse.dir", str(home / "warehouse"))
+            .config(
+                "spark.hadoop.javax.jdo.option.ConnectionURL",
+                f"jdbc:derby:;databaseName={home / 'metastore_db'};create=true",
+            )
+        )
+    builder = builder.enableHiveSupport()
+    overlay = dict(spark_cfg.conf) if spark_cfg else {}
+    overlay.update(extra_conf or {})
+    for key, value in overlay.items():
+        builder = builder.config(key, value)
+    return builder
+
+
+def _java_options(metastore: Optional[str]) -> str:
+    options = ["-Duser.timezone=UTC"]
+    if metastore:
+        # Derby writes derby.log into its home; keep it out of the working directory.
+        options.append(f"-Dderby.system.home={Path(metastore).resolve()}")
+    return " ".join(options)
+
+
+def start_session(config: Config, app_name: str, *, master: Optional[str] = None) -> SparkSession:
+    """Build the session of an entry point (a job, the CLI, a notebook) from a config.
+
+    Library functions never call this: they receive the session. ``master`` is left to
+    ``spark-submit`` unless given (plain ``python`` runs default to ``local[*]``).
+    """
+    builder = SparkSession.builder.appName(app_name)
+    if master:
+        builder = builder.master(master)
+    return configure_spark(builder, config).getOrCreate()

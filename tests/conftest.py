@@ -1,0 +1,42 @@
+"""Shared test fixtures: one session-scoped Spark session with Delta and an embedded Hive metastore."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+from pyspark.sql import SparkSession
+
+from featurespark.session import DEFAULT_JARS_DIR, configure_spark
+
+os.environ.setdefault("TZ", "UTC")
+
+
+@pytest.fixture(scope="session")
+def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
+    """local[2] Spark with Delta + Hive (Derby in a temp folder), UTC, few partitions, UI off."""
+    metastore = tmp_path_factory.mktemp("metastore")
+    builder = SparkSession.builder.master("local[2]").appName("featurespark-tests")
+    session = configure_spark(
+        builder,
+        jars_dir=str(DEFAULT_JARS_DIR),
+        metastore_dir=str(metastore),
+        extra_conf={
+            "spark.ui.enabled": "false",
+            "spark.ui.showConsoleProgress": "false",
+            "spark.sql.shuffle.partitions": "4",
+            "spark.default.parallelism": "2",
+            "spark.databricks.delta.snapshotPartitions": "2",
+            "spark.sql.adaptive.coalescePartitions.initialPartitionNum": "4",
+        },
+    ).getOrCreate()
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    """A fresh folder for one test's tables and files."""
+    return tmp_path
