@@ -151,8 +151,8 @@ def _init(args: argparse.Namespace) -> int:
 def _plan(args: argparse.Namespace) -> int:
     from featurespark.repo import load_repo
 
-    objects = load_repo(args.repo)
-    plan = _store(args).plan(objects, delete=args.delete)
+    store = _store(args)
+    plan = store.plan(load_repo(args.repo), delete=args.delete)
     print(plan.describe())
     return EXIT_CHANGES if (args.exit_code and plan.has_changes) else EXIT_OK
 
@@ -160,8 +160,8 @@ def _plan(args: argparse.Namespace) -> int:
 def _apply(args: argparse.Namespace) -> int:
     from featurespark.repo import load_repo
 
-    objects = load_repo(args.repo)
-    plan = _store(args).apply(objects, delete=args.delete)
+    store = _store(args)
+    plan = store.apply(load_repo(args.repo), delete=args.delete)
     print(plan.describe() if plan.has_changes else "No changes: the registry is up to date.")
     if plan.has_changes:
         print("Applied.")
@@ -177,7 +177,7 @@ def _list(args: argparse.Namespace) -> int:
         return EXIT_OK
     print("ENTITIES")
     for e in entities:
-        print(f"  {e.name:<28} keys: {', '.join(f'{k.name} {k.dtype}' for k in e.join_keys)}")  # type: ignore
+        print(f"  {e.name:<28} keys: {', '.join(f'{k.name} {k.dtype}' for k in e.key_fields)}")
     print("FEATURE VIEWS")
     for v in views:
         ttl = "unbounded" if v.ttl is None else str(v.ttl)

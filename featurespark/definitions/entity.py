@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence, Union
+from typing import Any, Mapping, Sequence, Union, cast
 
 from featurespark.definitions.field import Field, check_name
 from featurespark.errors import DefinitionError
@@ -61,15 +61,20 @@ class Entity:
         object.__setattr__(self, "tags", dict(self.tags))
 
     @property
+    def key_fields(self) -> tuple[Field, ...]:
+        """The join keys as typed fields, in order (``join_keys`` after normalisation)."""
+        return cast("tuple[Field, ...]", self.join_keys)
+
+    @property
     def join_key_names(self) -> list[str]:
         """Names of the join keys, in order."""
-        return [k.name for k in self.join_keys]  # type: ignore[union-attr]
+        return [k.name for k in self.key_fields]
 
     def to_dict(self) -> dict[str, Any]:
         """Plain form for the registry."""
         return {
             "name": self.name,
-            "join_keys": [k.to_dict() for k in self.join_keys],  # type: ignore[union-attr]
+            "join_keys": [k.to_dict() for k in self.key_fields],
             "description": self.description,
             "tags": dict(sorted(self.tags.items())),
         }

@@ -89,11 +89,10 @@ class FeatureView:
 
     def _check_columns(self, where: str, entities: tuple[Entity, ...], schema: tuple[Field, ...]) -> None:
         keys = [k for e in entities for k in e.join_key_names]
-        reserved = {self.source.timestamp_field, self.source.created_timestamp_field} - {None}
+        timestamps = [t for t in (self.source.timestamp_field, self.source.created_timestamp_field) if t]
         seen: dict[str, str] = {}
-        for name, role in [(k, "join key") for k in keys] + [(f.name, "feature") for f in schema] + [
-            (t, "timestamp") for t in sorted(reserved)  # type: ignore[type-var]
-        ]:
+        roles = [(k, "join key") for k in keys] + [(f.name, "feature") for f in schema]
+        for name, role in roles + [(t, "timestamp") for t in timestamps]:
             if name in seen:
                 raise DefinitionError(f"{where}: column '{name}' is used both as {seen[name]} and as {role}. "
                                       "Each column may play one role; rename one of them.")
@@ -111,7 +110,7 @@ class FeatureView:
     @property
     def join_key_fields(self) -> list[Field]:
         """Join keys as typed fields."""
-        return [k for e in self.entities for k in e.join_keys]  # type: ignore[union-attr]
+        return [k for e in self.entities for k in e.key_fields]
 
     @property
     def entity_columns(self) -> dict[str, str]:

@@ -53,7 +53,7 @@ class Source:
         classes = {cls.kind: cls for cls in (ManagedSource, DeltaSource, ParquetSource, TableSource, QuerySource)}
         if kind not in classes:
             raise DefinitionError(f"Unknown source kind {kind!r} in the registry; expected one of {sorted(classes)}.")
-        return classes[kind](**fields)  # type: ignore[no-any-return]
+        return classes[kind](**fields)
 
 
 def _require_text(value: Any, *, what: str, example: str) -> None:

@@ -24,6 +24,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from featurespark._delta import is_conflict
 from featurespark.definitions import Entity, FeatureView
 from featurespark.errors import DefinitionError, NotRegisteredError, RegistryError
 from featurespark.registry.diff import Change, Plan, spec_diff
@@ -261,20 +262,13 @@ class Registry:
 
     def _commit(self, rows: Sequence[tuple[Any, ...]], attempt: int) -> bool:
         """Insert rows unless their (kind, name, version) exist; False on a concurrent commit."""
-        from delta.exceptions import (
-            ConcurrentAppendException,
-            ConcurrentDeleteReadException,
-            ConcurrentTransactionException,
-            MetadataChangedException,
-            ProtocolChangedException,
-        )
         from delta.tables import DeltaTable
 
-        table = (
-            DeltaTable.createIfNotExists(self.spark).location(self.path).addColumns(REGISTRY_SCHEMA).execute()
-        )
         new: DataFrame = self.spark.createDataFrame(list(rows), REGISTRY_SCHEMA)
         try:
+            table = (
+                DeltaTable.createIfNotExists(self.spark).location(self.path).addColumns(REGISTRY_SCHEMA).execute()
+            )
             metrics = (
                 table.alias("r")
                 .merge(
@@ -287,13 +281,9 @@ class Registry:
                 .execute()
                 .first()
             )
-        except (
-            ConcurrentAppendException,
-            ConcurrentDeleteReadException,
-            ConcurrentTransactionException,
-            MetadataChangedException,
-            ProtocolChangedException,
-        ) as exc:
+        except Exception as exc:  # noqa: BLE001 - narrowed to Delta's conflicts just below
+            if not is_conflict(exc):
+                raise
             logger.warning("Registry commit attempt %d lost a race (%s); retrying", attempt, type(exc).__name__)
             time.sleep(0.2 * attempt)
             return False

@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from featurespark.config import expand_env, load_config, parse_config
+from featurespark.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+MINIMAL = """
+project:
+  name: demo
+offline_store:
+  root: data/offline
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "featurespark.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_minimal_config_gets_defaults_and_absolute_paths(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, MINIMAL))
+    assert cfg.project.name == "demo"
+    assert cfg.offline_store.root == str(tmp_path / "data" / "offline")
+    assert cfg.offline_store.database == "featurespark"
+    assert cfg.offline_store.registry_path == str(tmp_path / "data" / "offline" / "_registry")
+    assert cfg.online_store.billing_mode == "PAY_PER_REQUEST"
+    assert cfg.online_store.endpoint_url is None
+    assert cfg.online_store.table_name("demo", "v") == "demo.v"
+    assert cfg.spark.jars_dir is None
+
+
+def test_s3_root_is_kept_as_uri(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, MINIMAL.replace("data/offline", "s3://bucket/fs")))
+    assert cfg.offline_store.root == "s3://bucket/fs"
+
+
+def test_shipped_configs_are_valid() -> None:
+    local = load_config(ROOT / "conf" / "local.yaml", env={})
+    assert local.online_store.endpoint_url == "http://127.0.0.1:8000"
+    assert local.spark.jars_dir == str(ROOT / ".jars")
+    emr = load_config(ROOT / "conf" / "emr.yaml", env={"FEATURESPARK_BUCKET": "my-bucket"})
+    assert emr.offline_store.root == "s3://my-bucket/featurespark/offline"
+    assert emr.spark.metastore_dir is None and emr.spark.jars_dir is None
+
+
+def test_env_expansion_with_and_without_default() -> None:
+    assert expand_env("a: ${X}", env={"X": "1"}) == "a: 1"
+    assert expand_env("a: ${X:-fallback}", env={}) == "a: fallback"
+    with pytest.raises(ConfigError, match=r"f.yaml:2: environment variable \$\{MISSING\} is not set"):
+        expand_env("a: 1\nb: ${MISSING}", source="f.yaml", env={})
+
+
+def test_unknown_key_names_file_key_and_suggestion(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL + "  databse: x\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    msg = str(err.value)
+    assert str(path) in msg
+    assert "unknown key 'offline_store.databse'" in msg
+    assert "Did you mean 'offline_store.database'?" in msg
+
+
+def test_unknown_section(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="unknown key 'registry'. Allowed here: project, offline_store"):
+        load_config(write(tmp_path, MINIMAL + "registry: x\n"))
+
+
+def test_missing_required_key(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"missing required key 'offline_store.root' \(expected a string\)"):
+        load_config(write(tmp_path, "project:\n  name: demo\noffline_store:\n  database: x\n"))
+
+
+def test_wrong_types(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="key 'online_store.read_capacity_units': expected an integer, found 'ten'"):
+        load_config(write(tmp_path, MINIMAL + "online_store:\n  read_capacity_units: ten\n"))
+    with pytest.raises(ConfigError, match=r"key 'online_store.billing_mode': expected one of 'PAY_PER_REQUEST', "
+                                          r"'PROVISIONED', found 'ON_DEMAND'"):
+        load_config(write(tmp_path, MINIMAL + "online_store:\n  billing_mode: ON_DEMAND\n"))
+    with pytest.raises(ConfigError, match="key 'spark.conf': expected a mapping of names to strings"):
+        load_config(write(tmp_path, MINIMAL + "spark:\n  conf: [a, b]\n"))
+    with pytest.raises(ConfigError, match="key 'project': expected a mapping with keys name, description"):
+        load_config(write(tmp_path, "project: demo\noffline_store:\n  root: x\n"))
+
+
+def test_spark_conf_values_become_strings(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, MINIMAL + "spark:\n  conf:\n    a.b: 8\n    c.d: true\n"))
+    assert cfg.spark.conf == {"a.b": "8", "c.d": "true"}
+
+
+def test_invalid_project_name(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="key 'project.name': expected letters, digits and '_'"):
+        load_config(write(tmp_path, MINIMAL.replace("demo", "my-project")))
+
+
+def test_missing_file_and_bad_yaml(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist. Pass --config"):
+        load_config(tmp_path / "nope.yaml")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(write(tmp_path, "project: [unclosed\n"))
+    with pytest.raises(ConfigError, match="expected a mapping with sections"):
+        parse_config(["a"], source="x.yaml")
