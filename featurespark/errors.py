@@ -44,3 +44,28 @@ class NullValueError(FeaturesparkError, ValueError):
 
 class InvalidArgumentError(FeaturesparkError, ValueError):
     """An argument to a featurespark function is out of range or inconsistent."""
+
+
+class InvalidRowsError(FeaturesparkError, ValueError):
+    """Rows of a batch failed validation and ``on_invalid="fail"`` was asked for; nothing was written.
+
+    Attributes
+    ----------
+    counts : dict
+        Number of rejected rows per reason.
+    samples : list of dict
+        A few rejected rows, with their reason.
+    """
+
+    def __init__(self, message: str, counts: dict[str, int], samples: list[dict[str, object]]) -> None:
+        super().__init__(message)
+        self.counts = counts
+        self.samples = samples
+
+
+class WriteConflictError(FeaturesparkError):
+    """A Delta write kept conflicting with concurrent writers after the allowed retries."""
+
+
+class TimeTravelError(FeaturesparkError, ValueError):
+    """A requested table version or timestamp does not exist."""

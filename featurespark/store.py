@@ -2,14 +2,16 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterable, Union
+from typing import Any, Iterable, Optional, Union
 
-from pyspark.sql import SparkSession
+import pandas as pd
+from pyspark.sql import DataFrame, SparkSession
 
 from featurespark.config import Config, load_config
-from featurespark.definitions import Entity, FeatureView, ManagedSource
-from featurespark.errors import NotRegisteredError, SourceSchemaError
+from featurespark.definitions import DeltaSource, Entity, FeatureView, ManagedSource
+from featurespark.errors import InvalidArgumentError, NotRegisteredError, SourceSchemaError
 from featurespark.offline.sources import (
     check_source_schema,
     ensure_managed_table,
@@ -17,6 +19,8 @@ from featurespark.offline.sources import (
     managed_table_path,
     read_source,
 )
+from featurespark.offline.time_travel import VersionedRead, read_delta
+from featurespark.offline.writer import OnInvalid, WriteMode, WriteSummary, write_features
 from featurespark.registry import Plan, Registry
 
 logger = logging.getLogger(__name__)
@@ -100,6 +104,60 @@ class FeatureStore:
         from delta.tables import DeltaTable
 
         return bool(DeltaTable.isDeltaTable(self.spark, managed_table_path(self.config.offline_store, view)))
+
+    # ------------------------------------------------------------ offline store
+    def _view(self, view: Union[str, FeatureView]) -> FeatureView:
+        return view if isinstance(view, FeatureView) else self.registry.get_feature_view(view)
+
+    def write_features(
+        self,
+        view: Union[str, FeatureView],
+        df: Union[DataFrame, pd.DataFrame],
+        *,
+        mode: WriteMode = "append",
+        on_invalid: OnInvalid = "fail",
+    ) -> WriteSummary:
+        """Validate and write rows into a managed view's Delta table.
+
+        See :func:`featurespark.offline.writer.write_features` for the rules.
+
+        Examples
+        --------
+        >>> store.write_features("driver_hourly_stats", pdf, mode="upsert").line()  # doctest: +SKIP
+        'driver_hourly_stats (upsert): 24 rows in, 24 written, 0 updated, ...'
+        """
+        return write_features(self.spark, self._view(view), df, self.config.offline_store, mode=mode,
+                              on_invalid=on_invalid)
+
+    def read_features(
+        self,
+        view: Union[str, FeatureView],
+        *,
+        version: Optional[int] = None,
+        as_of: Optional[datetime] = None,
+    ) -> VersionedRead:
+        """Read a view's rows, optionally as of a Delta version or a time, with the version read.
+
+        Works for managed views and Delta sources. ``as_of`` without a time zone is read as UTC.
+
+        Raises
+        ------
+        TimeTravelError
+            If the version or time is outside the table's history.
+        InvalidArgumentError
+            For sources without versions (Parquet, tables, queries).
+        """
+        fv = self._view(view)
+        if isinstance(fv.source, ManagedSource):
+            path = managed_table_path(self.config.offline_store, fv)
+        elif isinstance(fv.source, DeltaSource):
+            path = fv.source.path
+        else:
+            raise InvalidArgumentError(
+                f"Feature view '{fv.name}' reads from {fv.source.describe()}, which has no versions; "
+                "only managed views and Delta sources can be read as of a version or time."
+            )
+        return read_delta(self.spark, path, version=version, as_of=as_of)
 
     def list_entities(self) -> list[Entity]:
         """Registered entities."""

@@ -18,17 +18,39 @@ from featurespark.definitions.field import check_name
 from featurespark.errors import DefinitionError
 
 
+#: Ways a source may encode its timestamp columns other than as Spark timestamps.
+TIMESTAMP_ENCODINGS = ("epoch_seconds", "epoch_millis", "epoch_micros", "date")
+
+
 @dataclass(frozen=True, kw_only=True)
 class Source:
-    """Base of all sources; use one of the subclasses."""
+    """Base of all sources; use one of the subclasses.
+
+    Parameters
+    ----------
+    timestamp_field : str
+        Event-time column.
+    created_timestamp_field : str, optional
+        Column ordering corrections of the same event (later wins).
+    timestamp_encoding : str, optional
+        How the timestamp columns are stored when they are not timestamps: ``epoch_seconds``,
+        ``epoch_millis``, ``epoch_micros`` or ``date`` (midnight UTC). Unset means they must be
+        timestamps; dates and numbers are then refused rather than guessed.
+    """
 
     timestamp_field: str = "event_timestamp"
     created_timestamp_field: Optional[str] = None
+    timestamp_encoding: Optional[str] = None
 
     kind: ClassVar[str] = ""
 
     def __post_init__(self) -> None:
         check_name(self.timestamp_field, what=f"{type(self).__name__}.timestamp_field")
+        if self.timestamp_encoding is not None and self.timestamp_encoding not in TIMESTAMP_ENCODINGS:
+            raise DefinitionError(
+                f"{type(self).__name__}.timestamp_encoding {self.timestamp_encoding!r} is not supported; "
+                f"use one of {', '.join(TIMESTAMP_ENCODINGS)}, or leave it unset for timestamp columns."
+            )
         if self.created_timestamp_field is not None:
             check_name(self.created_timestamp_field, what=f"{type(self).__name__}.created_timestamp_field")
             if self.created_timestamp_field == self.timestamp_field:

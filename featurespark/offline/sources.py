@@ -19,7 +19,8 @@ from featurespark.definitions import (
     TableSource,
 )
 from featurespark.definitions.types import from_spark_type, is_safe_cast
-from featurespark.errors import SourceSchemaError
+from featurespark.errors import SchemaMismatchError, SourceSchemaError
+from featurespark.offline.timestamps import timestamp_column, with_utc_timestamps
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +55,18 @@ def read_source(spark: SparkSession, view: FeatureView, offline: OfflineStoreCon
     DataFrame
         The source rows, columns as stored (no projection).
     """
+    df = _read_raw(spark, view, offline, version=version)
+    needs_conversion = view.source.timestamp_encoding is not None or any(
+        isinstance(df.schema[c].dataType, T.TimestampNTZType) for c in timestamp_columns(view) if c in df.columns
+    )
+    if not needs_conversion:
+        return df
+    encoding = view.source.timestamp_encoding
+    return with_utc_timestamps(df, {c: encoding for c in timestamp_columns(view)}, where=f"source of '{view.name}'")
+
+
+def _read_raw(spark: SparkSession, view: FeatureView, offline: OfflineStoreConfig,
+              *, version: Optional[int]) -> DataFrame:
     src = view.source
     if isinstance(src, ManagedSource):
         reader = spark.read.format("delta")
@@ -91,22 +104,31 @@ def source_schema_problems(view: FeatureView, schema: T.StructType) -> list[str]
     wanted = [(k.name, k.dtype, "join key") for k in view.join_key_fields] + [
         (f.name, f.dtype, "feature") for f in view.schema
     ]
-    for ts in (view.timestamp_field, view.created_timestamp_field):
-        if ts is not None:
-            wanted.append((ts, "timestamp", "timestamp column"))
     for name, dtype, role in wanted:
         if name not in columns:
             problems.append(f"{role} '{name}' is missing (source columns: {', '.join(columns)})")
             continue
         found = from_spark_type(columns[name])
         if found is None or not is_safe_cast(found, dtype):
-            hint = "; cast it in a QuerySource or change the declared type" if role != "timestamp column" else (
-                "; convert it to a timestamp (e.g. from epoch seconds with timestamp_seconds) in a QuerySource"
-            )
+            problems.append(f"{role} '{name}' has type {columns[name].simpleString()} but {dtype} is declared; "
+                            "cast it in a QuerySource or change the declared type")
+    for ts in timestamp_columns(view):
+        if ts not in columns:
+            problems.append(f"timestamp column '{ts}' is missing (source columns: {', '.join(columns)})")
+            continue
+        try:
+            timestamp_column(ts, columns[ts], view.source.timestamp_encoding, where="source")
+        except SchemaMismatchError:
             problems.append(
-                f"{role} '{name}' has type {columns[name].simpleString()} but {dtype} is declared{hint}"
+                f"timestamp column '{ts}' has type {columns[ts].simpleString()} but timestamp is declared; "
+                "convert it to a timestamp (or set the source's timestamp_encoding for epoch numbers or dates)"
             )
     return problems
+
+
+def timestamp_columns(view: FeatureView) -> list[str]:
+    """The event and (if any) created timestamp columns of a view."""
+    return [t for t in (view.timestamp_field, view.created_timestamp_field) if t]
 
 
 def check_source_schema(view: FeatureView, df: DataFrame) -> None:
@@ -167,11 +189,3 @@ def ensure_database(spark: SparkSession, database: str) -> None:
     if not spark.catalog.databaseExists(database):
         # There is no DataFrame API for CREATE DATABASE; the name is validated above and quoted.
         spark.sql(f"CREATE DATABASE IF NOT EXISTS `{database}`")
-
-
-def to_utc_timestamp_columns(df: DataFrame, columns: list[str]) -> DataFrame:
-    """Cast timestamp-without-time-zone columns to timestamps (read in the session time zone)."""
-    ntz = [c for c in columns if isinstance(df.schema[c].dataType, T.TimestampNTZType)]
-    if not ntz:
-        return df
-    return df.withColumns({c: F.col(c).cast(T.TimestampType()) for c in ntz})
