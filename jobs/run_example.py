@@ -1,7 +1,7 @@
 """Run the example end to end on the configured stores (the README's main command).
 
-Steps: generate the example data, apply the example feature repo, describe what is registered.
-(Later steps: ingest, training set, materialize, online lookup.)
+Steps: generate the example data, apply the example feature repo, ingest the driver statistics
+into their managed Delta table (upsert, so reruns change nothing), describe what is registered.
 
     python jobs/run_example.py --config conf/local.yaml
 """
@@ -40,16 +40,20 @@ def run(spark: SparkSession, config: Config, args: argparse.Namespace) -> str:
     data = args.data or os.environ.get("FEATURESPARK_EXAMPLE_DATA") or str(REPO.parents[1] / ".featurespark" /
                                                                            "example_data")
     os.environ["FEATURESPARK_EXAMPLE_DATA"] = data  # the example definitions read their paths from it
-    logger.info("[1/3] generating example data in %s", data)
-    write_example_data(spark, data, ExampleSize())
+    logger.info("[1/4] generating example data in %s", data)
+    paths = write_example_data(spark, data, ExampleSize())
 
-    logger.info("[2/3] applying feature repo %s", args.repo)
+    logger.info("[2/4] applying feature repo %s", args.repo)
     store = FeatureStore(spark, config)
     objects = load_repo(args.repo)
     plan = store.apply(objects)
     print(plan.describe())
 
-    logger.info("[3/3] describing the registry")
+    logger.info("[3/4] ingesting driver statistics")
+    raw = spark.read.parquet(paths["driver_hourly_stats_raw"])
+    print(store.write_features("driver_hourly_stats", raw, mode="upsert").line())
+
+    logger.info("[4/4] describing the registry")
     for view in store.list_feature_views():
         print(json.dumps(store.describe(view.name), indent=2, default=str))
     again = store.plan(objects)

@@ -40,3 +40,13 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
 def workdir(tmp_path: Path) -> Path:
     """A fresh folder for one test's tables and files."""
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def s3(spark: SparkSession) -> Iterator["S3Endpoint"]:
+    """moto's S3 server on a free 127.0.0.1 port with one bucket, reachable through s3a://."""
+    from s3_endpoint import S3Endpoint, start_s3  # noqa: F401 - tests/ is on sys.path
+
+    endpoint = start_s3(spark)
+    yield endpoint
+    endpoint.server.stop()
