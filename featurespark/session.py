@@ -12,6 +12,8 @@ The library itself never creates a session: jobs and notebooks do, through
 from __future__ import annotations
 
 import logging
+import os
+import sys
 from pathlib import Path
 from typing import Optional
 
@@ -105,6 +107,10 @@ def configure_spark(
     )
     if jars:
         builder = builder.config("spark.jars", ",".join(local_jars(jars)))
+        if "PYSPARK_PYTHON" not in os.environ:
+            # Local runs: Python workers must use this interpreter (its virtualenv has featurespark's
+            # dependencies), not whatever `python3` comes first on PATH. EMR sets PYSPARK_PYTHON itself.
+            builder = builder.config("spark.pyspark.python", sys.executable)
     if metastore:
         home = Path(metastore).resolve()
         home.mkdir(parents=True, exist_ok=True)

@@ -50,3 +50,19 @@ def s3(spark: SparkSession) -> Iterator["S3Endpoint"]:
     endpoint = start_s3(spark)
     yield endpoint
     endpoint.server.stop()
+
+
+# --- DynamoDB Local (online store tests) -------------------------------------------------------
+# tests/ is on sys.path (rootdir-based "prepend" import mode), so the helper module imports by name.
+from dynamodb_local import DynamoDBLocal, start_dynamodb_local, stop_dynamodb_local  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def dynamodb_local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DynamoDBLocal]:
+    """One in-memory DynamoDB Local on a free 127.0.0.1 port for the session (fails, never skips)."""
+    try:
+        instance = start_dynamodb_local(tmp_path_factory.mktemp("dynamodb-local"))
+    except RuntimeError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    yield instance
+    stop_dynamodb_local(instance)

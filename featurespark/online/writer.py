@@ -1,0 +1,422 @@
+"""Write online items to DynamoDB from Spark executors (one task = one partition).
+
+:func:`write_partition` is what ``df.foreachPartition`` runs (bind its config with
+:func:`partition_writer`). Per task it creates one boto3 client whose connection pool is sized to the
+task's threads, an optional token bucket (the job's rate divided by the number of partitions) and a
+:class:`BatchWriter`.
+
+Write modes
+-----------
+``"last_writer_wins"`` (default)
+    25-item ``BatchWriteItem`` requests. Cheapest and fastest, but the last request to arrive wins:
+    materializing an *older* time range after a newer one overwrites newer values with older ones
+    (until the newer range is materialized again). Duplicate keys in one request keep the newest
+    ``(event_ts, created_ts)``; duplicates that land in different requests race.
+``"monotonic"`` (opt-in)
+    One conditional ``PutItem`` per item, in a thread pool, with ``attribute_not_exists(pk) OR
+    event_ts < :e OR (event_ts = :e AND created_ts <= :c)``: an older event never replaces a newer
+    one. Items refused by the condition are counted as ``skipped_older``. Costs one request per item.
+
+Both modes are idempotent: writing the same partition twice (a retried task) leaves the same state.
+"""
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, Callable, Iterable, Iterator, Optional, Sequence
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from featurespark.errors import InvalidArgumentError
+from featurespark.online.backoff import RetryPolicy, TokenBucket
+from featurespark.online.client import THROTTLE_CODES, dynamodb_client, error_code, translate
+from featurespark.online.errors import RetriesExhaustedError
+from featurespark.online.items import (
+    CREATED_TS_ATTRIBUTE,
+    EVENT_TS_ATTRIBUTE,
+    PK_ATTRIBUTE,
+    Item,
+    ItemLayout,
+)
+
+logger = logging.getLogger(__name__)
+
+WRITE_MODES = ("last_writer_wins", "monotonic")
+#: DynamoDB's limit of items per BatchWriteItem request.
+MAX_BATCH_ITEMS = 25
+MONOTONIC_CONDITION = "attribute_not_exists(#pk) OR #e < :e OR (#e = :e AND #c <= :c)"
+_CONDITION_NAMES = {"#pk": PK_ATTRIBUTE, "#e": EVENT_TS_ATTRIBUTE, "#c": CREATED_TS_ATTRIBUTE}
+
+
+@dataclass
+class WriteCounts:
+    """Counters of one writer (thread-safe through :meth:`add`).
+
+    Attributes
+    ----------
+    items : int
+        Items DynamoDB accepted.
+    requests : int
+        Requests sent (each attempt counts).
+    retries : int
+        Retries after throttling or unprocessed items.
+    skipped_older : int
+        Monotonic mode: items not written because the table holds a newer event.
+    duplicates : int
+        Items dropped because a newer item with the same key was in the same request.
+    """
+
+    items: int = 0
+    requests: int = 0
+    retries: int = 0
+    skipped_older: int = 0
+    duplicates: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, **deltas: int) -> None:
+        """Add to some counters atomically."""
+        with self._lock:
+            for name, delta in deltas.items():
+                setattr(self, name, getattr(self, name) + delta)
+
+
+@dataclass(frozen=True)
+class WriteAccumulators:
+    """Spark accumulators the tasks add their :class:`WriteCounts` to (created on the driver)."""
+
+    items: Any
+    requests: Any
+    retries: Any
+    skipped_older: Any
+    duplicates: Any
+
+    def add(self, counts: WriteCounts) -> None:
+        """Add a task's counts (call once, from the task's main thread)."""
+        self.items.add(counts.items)
+        self.requests.add(counts.requests)
+        self.retries.add(counts.retries)
+        self.skipped_older.add(counts.skipped_older)
+        self.duplicates.add(counts.duplicates)
+
+
+@dataclass(frozen=True)
+class WriterConfig:
+    """Everything an executor needs to write a partition: picklable plain data.
+
+    Attributes
+    ----------
+    table_name : str
+        Target table.
+    region : str
+        AWS region.
+    endpoint_url : str, optional
+        Endpoint override (DynamoDB Local); None for AWS.
+    layout : ItemLayout
+        Keys, features, types and TTL.
+    write_mode : {"last_writer_wins", "monotonic"}
+        See the module docstring.
+    threads : int
+        Concurrent requests per task; also the size of the task's connection pool.
+    items_per_second_per_task : float, optional
+        Token-bucket rate of each task; None for no limit.
+    retry : RetryPolicy
+        Retries of throttled requests and unprocessed items.
+    """
+
+    table_name: str
+    region: str
+    layout: ItemLayout
+    endpoint_url: Optional[str] = None
+    write_mode: str = "last_writer_wins"
+    threads: int = 4
+    items_per_second_per_task: Optional[float] = None
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    connect_timeout_s: float = 5.0
+    read_timeout_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.write_mode not in WRITE_MODES:
+            raise InvalidArgumentError(f"write_mode must be one of {WRITE_MODES}, got {self.write_mode!r}.")
+        if self.threads < 1:
+            raise InvalidArgumentError(f"threads must be at least 1, got {self.threads}.")
+        if self.items_per_second_per_task is not None and not self.items_per_second_per_task > 0:
+            raise InvalidArgumentError(
+                f"The rate limit must be positive, got {self.items_per_second_per_task!r} items/s per task."
+            )
+
+
+def _newer(a: Item, b: Item) -> bool:
+    """Whether item ``a`` is at least as new as ``b`` by (event_ts, created_ts)."""
+
+    def rank(item: Item) -> tuple[int, int]:
+        return int(item[EVENT_TS_ATTRIBUTE]["N"]), int(item[CREATED_TS_ATTRIBUTE]["N"])
+
+    return rank(a) >= rank(b)
+
+
+class BatchWriter:
+    """Write items to one table with retries, a rate limit and a bounded thread pool.
+
+    Parameters
+    ----------
+    client : DynamoDB client
+        Anything with ``batch_write_item`` / ``put_item`` (a stub in tests).
+    table_name : str
+        Target table.
+    write_mode : {"last_writer_wins", "monotonic"}, optional
+        See the module docstring.
+    threads : int, optional
+        Requests in flight at once.
+    retry : RetryPolicy, optional
+        Backoff and retry bound.
+    rate_limiter : TokenBucket, optional
+        Takes one token per item sent (retries included).
+    sleep : callable, optional
+        Sleep function (injectable for tests).
+    rng : random.Random, optional
+        Jitter source.
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        table_name: str,
+        *,
+        write_mode: str = "last_writer_wins",
+        threads: int = 4,
+        retry: Optional[RetryPolicy] = None,
+        rate_limiter: Optional[TokenBucket] = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: Optional[random.Random] = None,
+    ) -> None:
+        if write_mode not in WRITE_MODES:
+            raise InvalidArgumentError(f"write_mode must be one of {WRITE_MODES}, got {write_mode!r}.")
+        self.client = client
+        self.table_name = table_name
+        self.write_mode = write_mode
+        self.threads = max(1, threads)
+        self.retry = retry or RetryPolicy()
+        self.rate_limiter = rate_limiter
+        self.counts = WriteCounts()
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+
+    def write(self, items: Iterable[Item]) -> WriteCounts:
+        """Write all items; return the counts.
+
+        Raises
+        ------
+        RetriesExhaustedError
+            If a request still had unprocessed or throttled items after ``retry.max_retries`` retries;
+            the message says how many items were left.
+        TableNotFoundError, DynamoEndpointError, OnlineStoreError
+            For other DynamoDB failures.
+        """
+        jobs: Iterator[Callable[[], None]]
+        if self.write_mode == "monotonic":
+            jobs = (partial(self._put_conditional, item) for item in items)
+        else:
+            jobs = (partial(self._write_batch, batch) for batch in self._batches(items))
+        self._run(jobs)
+        return self.counts
+
+    def _batches(self, items: Iterable[Item]) -> Iterator[list[Item]]:
+        pending: dict[str, Item] = {}
+        for item in items:
+            pk = item[PK_ATTRIBUTE]["S"]
+            previous = pending.get(pk)
+            if previous is not None:
+                self.counts.add(duplicates=1)
+                if _newer(previous, item):
+                    continue
+            pending[pk] = item
+            if len(pending) == MAX_BATCH_ITEMS:
+                yield list(pending.values())
+                pending = {}
+        if pending:
+            yield list(pending.values())
+
+    def _run(self, jobs: Iterator[Callable[[], None]]) -> None:
+        """Run jobs on the pool with at most ``2 * threads`` queued, so a partition is never held in memory."""
+        if self.threads == 1:
+            for job in jobs:
+                job()
+            return
+        in_flight: set[Future[None]] = set()
+        with ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="fs-ddb-write") as pool:
+            try:
+                for job in jobs:
+                    if len(in_flight) >= 2 * self.threads:
+                        done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+                        for future in done:
+                            future.result()
+                    in_flight.add(pool.submit(job))
+                for future in in_flight:
+                    future.result()
+            except BaseException:
+                for future in in_flight:
+                    future.cancel()
+                raise
+
+    def _write_batch(self, batch: Sequence[Item]) -> None:
+        pending: list[dict[str, Any]] = [{"PutRequest": {"Item": item}} for item in batch]
+        cause = ""
+        for attempt in range(self.retry.max_retries + 1):
+            if attempt:
+                self.counts.add(retries=1)
+                self._sleep(self.retry.delay(attempt - 1, self._rng))
+            if self.rate_limiter is not None:
+                self.rate_limiter.acquire(len(pending))
+            try:
+                response = self.client.batch_write_item(RequestItems={self.table_name: pending})
+            except ClientError as exc:
+                self.counts.add(requests=1)
+                if error_code(exc) not in THROTTLE_CODES:
+                    raise translate(exc, client=self.client, action="writing items", table=self.table_name) from exc
+                cause = error_code(exc)
+                continue
+            except BotoCoreError as exc:
+                raise translate(exc, client=self.client, action="writing items", table=self.table_name) from exc
+            left = list(response.get("UnprocessedItems", {}).get(self.table_name, []))
+            self.counts.add(requests=1, items=len(pending) - len(left))
+            if not left:
+                return
+            pending, cause = left, "UnprocessedItems"
+        raise RetriesExhaustedError(
+            f"{len(pending)} of {len(batch)} items of a BatchWriteItem request to table {self.table_name!r} were "
+            f"still not written after {self.retry.max_retries} retries (last cause: {cause}); this task had "
+            f"written {self.counts.items} items. Lower max_items_per_second, raise the table's write capacity "
+            f"(or use on-demand billing), or allow more retries."
+        )
+
+    def _put_conditional(self, item: Item) -> None:
+        cause = ""
+        for attempt in range(self.retry.max_retries + 1):
+            if attempt:
+                self.counts.add(retries=1)
+                self._sleep(self.retry.delay(attempt - 1, self._rng))
+            if self.rate_limiter is not None:
+                self.rate_limiter.acquire(1)
+            try:
+                self.client.put_item(
+                    TableName=self.table_name,
+                    Item=item,
+                    ConditionExpression=MONOTONIC_CONDITION,
+                    ExpressionAttributeNames=_CONDITION_NAMES,
+                    ExpressionAttributeValues={":e": item[EVENT_TS_ATTRIBUTE], ":c": item[CREATED_TS_ATTRIBUTE]},
+                )
+            except ClientError as exc:
+                self.counts.add(requests=1)
+                code = error_code(exc)
+                if code == "ConditionalCheckFailedException":
+                    self.counts.add(skipped_older=1)
+                    return
+                if code not in THROTTLE_CODES:
+                    raise translate(exc, client=self.client, action="writing an item", table=self.table_name) from exc
+                cause = code
+                continue
+            except BotoCoreError as exc:
+                raise translate(exc, client=self.client, action="writing an item", table=self.table_name) from exc
+            self.counts.add(requests=1, items=1)
+            return
+        raise RetriesExhaustedError(
+            f"1 item (pk {item[PK_ATTRIBUTE]['S']!r}) of a conditional PutItem to table {self.table_name!r} was "
+            f"still not written after {self.retry.max_retries} retries (last cause: {cause}); this task had "
+            f"written {self.counts.items} items. Lower max_items_per_second, raise the table's write capacity "
+            f"(or use on-demand billing), or allow more retries."
+        )
+
+
+def rows_to_items(rows: Iterable[Sequence[Any]], layout: ItemLayout) -> Iterator[Item]:
+    """Encode rows shaped ``(*keys, event_us, created_us, *features)`` as items.
+
+    This is the row shape :func:`featurespark.online.materialize.write_online` selects; timestamps
+    (event, created and timestamp features) arrive as epoch microseconds.
+    """
+    n_keys = len(layout.keys)
+    for row in rows:
+        yield layout.encode(row[:n_keys], row[n_keys + 2 :], row[n_keys], row[n_keys + 1])
+
+
+def write_partition(
+    rows: Iterable[Sequence[Any]],
+    config: WriterConfig,
+    accumulators: Optional[WriteAccumulators] = None,
+    client: Optional[Any] = None,
+) -> WriteCounts:
+    """Write one partition's rows (the body of ``foreachPartition``).
+
+    Parameters
+    ----------
+    rows : iterable of row tuples
+        Rows shaped ``(*keys, event_us, created_us, *features)``.
+    config : WriterConfig
+        Plain, picklable write settings.
+    accumulators : WriteAccumulators, optional
+        Spark accumulators to add the task's counts to.
+    client : DynamoDB client, optional
+        For tests; by default one client per task from the default credential chain, its connection
+        pool sized to ``config.threads``.
+
+    Returns
+    -------
+    WriteCounts
+        The task's counts.
+    """
+    if client is None:
+        client = dynamodb_client(
+            region=config.region,
+            endpoint_url=config.endpoint_url,
+            max_pool_connections=config.threads,
+            connect_timeout_s=config.connect_timeout_s,
+            read_timeout_s=config.read_timeout_s,
+        )
+    limiter = (
+        TokenBucket(config.items_per_second_per_task, max(float(MAX_BATCH_ITEMS), config.items_per_second_per_task))
+        if config.items_per_second_per_task
+        else None
+    )
+    writer = BatchWriter(
+        client,
+        config.table_name,
+        write_mode=config.write_mode,
+        threads=config.threads,
+        retry=config.retry,
+        rate_limiter=limiter,
+    )
+    started = time.monotonic()
+    counts = writer.write(rows_to_items(rows, config.layout))
+    logger.debug(
+        "Wrote %d items to %s in %.2f s (%d requests, %d retries, %d skipped older)",
+        counts.items, config.table_name, time.monotonic() - started, counts.requests, counts.retries,
+        counts.skipped_older,
+    )
+    if accumulators is not None:
+        accumulators.add(counts)
+    return counts
+
+
+def partition_writer(
+    config: WriterConfig, accumulators: Optional[WriteAccumulators] = None
+) -> Callable[[Iterable[Sequence[Any]]], None]:
+    """A picklable function for ``df.foreachPartition`` that writes with ``config``.
+
+    Examples
+    --------
+    >>> prepared.foreachPartition(partition_writer(config, accumulators))  # doctest: +SKIP
+    """
+    return _PartitionWriter(config, accumulators)
+
+
+@dataclass(frozen=True)
+class _PartitionWriter:
+    config: WriterConfig
+    accumulators: Optional[WriteAccumulators] = None
+
+    def __call__(self, rows: Iterable[Sequence[Any]]) -> None:
+        write_partition(rows, self.config, self.accumulators)
