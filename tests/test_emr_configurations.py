@@ -1,0 +1,89 @@
+"""bootstrap/emr-configurations.json: the EMR configuration shape and the settings featurespark needs."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CONFIGURATIONS = Path(__file__).resolve().parents[1] / "bootstrap" / "emr-configurations.json"
+
+
+def shape_errors(configurations: Any, where: str = "$") -> list[str]:
+    """Every way ``configurations`` departs from EMR's shape: a list of {Classification, Properties?,
+    Configurations?} objects, Properties mapping str to str, Configurations recursive."""
+    if not isinstance(configurations, list):
+        return [f"{where}: expected a list, got {type(configurations).__name__}"]
+    errors: list[str] = []
+    for i, item in enumerate(configurations):
+        at = f"{where}[{i}]"
+        if not isinstance(item, dict):
+            errors.append(f"{at}: expected an object")
+            continue
+        unknown = set(item) - {"Classification", "Properties", "Configurations"}
+        if unknown:
+            errors.append(f"{at}: unknown keys {sorted(unknown)}")
+        if not isinstance(item.get("Classification"), str) or not item["Classification"]:
+            errors.append(f"{at}.Classification: expected a non-empty string")
+        properties = item.get("Properties", {})
+        if not isinstance(properties, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in properties.items()):
+            errors.append(f"{at}.Properties: expected an object of string values")
+        if "Configurations" in item:
+            errors.extend(shape_errors(item["Configurations"], f"{at}.Configurations"))
+    return errors
+
+
+def by_classification(configurations: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    names = [c["Classification"] for c in configurations]
+    assert len(names) == len(set(names)), f"a classification appears twice: {names}"
+    return {c["Classification"]: c for c in configurations}
+
+
+@pytest.fixture(scope="module")
+def configurations() -> list[dict[str, Any]]:
+    data: list[dict[str, Any]] = json.loads(CONFIGURATIONS.read_text(encoding="utf-8"))
+    return data
+
+
+def test_file_has_the_emr_configuration_shape(configurations: list[dict[str, Any]]) -> None:
+    assert shape_errors(configurations) == []
+
+
+@pytest.mark.parametrize(("bad", "error"), [
+    ({"Classification": "x"}, "$: expected a list, got dict"),
+    ([{"Properties": {}}], "$[0].Classification: expected a non-empty string"),
+    ([{"Classification": "x", "Properties": {"a": 1}}], "$[0].Properties: expected an object of string values"),
+    ([{"Classification": "x", "Configurations": [{"Classification": "y", "Props": {}}]}],
+     "$[0].Configurations[0]: unknown keys ['Props']"),
+])
+def test_the_shape_check_can_fail(bad: Any, error: str) -> None:
+    assert shape_errors(bad) == [error]
+
+
+def test_spark_defaults(configurations: list[dict[str, Any]]) -> None:
+    props = by_classification(configurations)["spark-defaults"]["Properties"]
+    assert props["spark.sql.extensions"] == "io.delta.sql.DeltaSparkSessionExtension"
+    assert props["spark.sql.catalog.spark_catalog"] == "org.apache.spark.sql.delta.catalog.DeltaCatalog"
+    assert props["spark.sql.session.timeZone"] == "UTC"
+    for key in ("spark.driver.extraJavaOptions", "spark.executor.extraJavaOptions"):
+        assert "-Duser.timezone=UTC" in props[key].split()
+    assert props["spark.executorEnv.TZ"] == "UTC"
+
+
+def test_delta_glue_and_python(configurations: list[dict[str, Any]]) -> None:
+    sections = by_classification(configurations)
+    assert sections["delta-defaults"]["Properties"] == {"delta.enabled": "true"}
+    assert sections["spark-hive-site"]["Properties"]["hive.metastore.client.factory.class"] == \
+        "com.amazonaws.glue.catalog.metastore.AWSGlueDataCatalogHiveClientFactory"
+    (export,) = [c for c in sections["spark-env"]["Configurations"] if c["Classification"] == "export"]
+    assert export["Properties"]["PYSPARK_PYTHON"] == "/usr/bin/python3"
+    assert export["Properties"]["TZ"] == "UTC"
+
+
+def test_delta_python_package_matches_the_step_default(configurations: list[dict[str, Any]]) -> None:
+    from featurespark.emr import EMR_DELTA_JAR
+
+    props = by_classification(configurations)["spark-defaults"]["Properties"]
+    assert props["spark.submit.pyFiles"] == EMR_DELTA_JAR
