@@ -1,0 +1,135 @@
+"""Bring entity and feature rows into the internal layout the join algorithms share.
+
+Feature side (one frame per view, see :func:`feature_candidates`):
+
+* ``k0..kn`` - join keys cast to the compared type;
+* ``TIME`` - when the row becomes visible: its feature timestamp, or with
+  ``filter_by_created_timestamp`` the later of feature and created timestamp;
+* ``FTS`` / ``CTS`` - feature / created timestamp in microseconds;
+* ``ord_col(slot)`` - ``struct(fts, cts, tie)``: the greatest one wins;
+* ``val_col(slot)`` - ``struct(t: fts, v: struct(feature values))``: the winner's payload, carried as
+  one struct so a view's values always come from one row.
+
+Entity side: the caller's columns plus ``ETS`` (microseconds), ``k0..kn`` and ``SALT``.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Callable, Optional, Sequence
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql.types import DataType
+
+from featurespark.pit._common import (
+    CTS,
+    FTS,
+    RESERVED_PREFIX,
+    SALT,
+    TIME,
+    any_null,
+    col,
+    is_hashable,
+    key_col,
+    ord_col,
+    same_type,
+    tie_value,
+    timestamp_literal,
+    to_micros,
+    val_col,
+    value_field,
+)
+from featurespark.pit._validate import ResolvedView
+from featurespark.pit.time_range import EntityTimeRange
+
+logger = logging.getLogger(__name__)
+
+
+def _cast(column: Column, source: DataType, target: DataType) -> Column:
+    return column if same_type(source, target) else column.cast(target)
+
+
+def feature_candidates(
+    view: ResolvedView,
+    key_types: Sequence[DataType],
+    slot: int,
+    time_range: EntityTimeRange,
+    key_name: Callable[[int], str] = key_col,
+) -> DataFrame:
+    """Feature rows that can be candidates for some entity row, in the internal layout.
+
+    Rows with a null feature timestamp or a null key are dropped (they are never candidates), and so
+    are rows outside the entity time window ``[min - ttl, max]``; that filter is written on the raw
+    timestamp column so Spark pushes it to the scan. With ``filter_by_created_timestamp`` rows with a
+    null created timestamp, or one after the latest entity timestamp, are dropped too.
+    """
+    fts_raw = col(view.feature_timestamp)
+    keep = time_range._filter_micros(fts_raw, view.ttl_micros) & fts_raw.isNotNull()
+    keep = keep & ~any_null([col(k) for k in view.feature_keys])
+    if view.filter_by_created and view.created_timestamp is not None:
+        cts_raw = col(view.created_timestamp)
+        keep = keep & cts_raw.isNotNull()
+        upper = None if time_range.max_micros is None else timestamp_literal(time_range.max_micros, time_range.ntz)
+        if upper is not None:
+            keep = keep & (cts_raw <= upper)
+
+    feature_name = [f"{RESERVED_PREFIX}f{j}" for j in range(len(view.features))]
+    if view.created_timestamp is not None and view.created_timestamp_type is not None:
+        cts = to_micros(col(view.created_timestamp), view.created_timestamp_type)
+    else:
+        cts = F.lit(None).cast("long")
+    narrow = view.feature_df.where(keep).select(
+        *[
+            _cast(col(k), src, dst).alias(key_name(j))
+            for j, (k, src, dst) in enumerate(zip(view.feature_keys, view.feature_key_types, key_types))
+        ],
+        to_micros(fts_raw, view.feature_timestamp_type).alias(FTS),
+        cts.alias(CTS),
+        *[col(f).alias(name) for f, name in zip(view.features, feature_name)],
+    )
+
+    tie = F.struct(
+        *[tie_value(col(name), t).alias(value_field(j)) for j, (name, t) in enumerate(zip(feature_name, view.feature_types))]
+    )
+    order = F.struct(col(FTS).alias("fts"), col(CTS).alias("cts"), tie.alias("tie"))
+    values = F.struct(*[col(name).alias(value_field(j)) for j, name in enumerate(feature_name)])
+    payload = F.struct(col(FTS).alias("t"), values.alias("v"))
+    # Under filter_by_created_timestamp a row is a candidate once both its timestamps have passed.
+    visible = F.greatest(col(FTS), col(CTS)) if view.filter_by_created else col(FTS)
+    return narrow.select(
+        *[key_name(j) for j in range(len(key_types))],
+        visible.alias(TIME),
+        FTS,
+        CTS,
+        order.alias(ord_col(slot)),
+        payload.alias(val_col(slot)),
+    )
+
+
+def entity_side(frame: DataFrame, entity_keys: Sequence[str], key_types: Sequence[DataType]) -> DataFrame:
+    """Add ``k0..kn`` (keys cast to the compared types) and ``SALT`` to the entity frame.
+
+    ``SALT`` is 0 for rows whose keys are all set. Rows with a null key can never match, yet hash
+    partitioning on the keys would send all of them to one task; a hash of the row spreads them out.
+    """
+    schema = frame.schema
+    keys = [_cast(col(k), schema[k].dataType, t).alias(key_col(j)) for j, (k, t) in enumerate(zip(entity_keys, key_types))]
+    hashable = [col(f.name) for f in schema.fields if is_hashable(f.dataType)]
+    salt = F.when(any_null([col(k) for k in entity_keys]), F.xxhash64(*hashable)).otherwise(F.lit(0).cast("long"))
+    return frame.select("*", *keys, salt.alias(SALT))
+
+
+def view_outputs(best: Column, view: ResolvedView, entity_time: Column, ttl_checked: bool = False) -> list[Column]:
+    """Output columns of a view from the winning value struct ``best`` (null: no candidate).
+
+    Unless ``ttl_checked``, a winner older than ``entity_time - ttl`` gives nulls: it is the latest
+    visible row, so no other row can be inside the TTL either.
+    """
+    inside: Optional[Column] = None
+    if view.ttl_micros is not None and not ttl_checked:
+        inside = best.getField("t") >= entity_time - F.lit(view.ttl_micros)
+    result = []
+    for j, out in enumerate(view.outputs):
+        value = best.getField("v").getField(value_field(j))
+        result.append((value if inside is None else F.when(inside, value)).alias(out))
+    return result

@@ -1,0 +1,166 @@
+"""The time range of the entity rows: one aggregate used to prune feature reads.
+
+Feature rows newer than the latest entity timestamp, or older than the earliest entity timestamp
+minus the TTL, can never be joined. :func:`entity_time_range` measures the entity rows once, and
+:meth:`EntityTimeRange.feature_filter` turns the result into a predicate on a feature source's raw
+timestamp column, which Spark pushes down to the scan (Delta/Parquet file skipping).
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Optional
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from featurespark._typing import ColumnOrName
+from featurespark.pit._common import col, micros_to_datetime, timestamp_literal, to_micros
+from featurespark.pit._validate import case_sensitive, check_entity, ttl_to_micros
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EntityTimeRange:
+    """Earliest and latest entity timestamp, with null and row counts.
+
+    Attributes
+    ----------
+    min_micros, max_micros : int or None
+        Earliest / latest entity timestamp in microseconds since 1970-01-01 (the wall clock read as
+        UTC for ``TIMESTAMP_NTZ``); None when there is no non-null timestamp.
+    null_count : int
+        Entity rows whose timestamp is null.
+    row_count : int
+        All entity rows.
+    ntz : bool
+        Whether the entity timestamp column is ``TIMESTAMP_NTZ``.
+    """
+
+    min_micros: Optional[int]
+    max_micros: Optional[int]
+    null_count: int
+    row_count: int
+    ntz: bool = False
+
+    @property
+    def min_ts(self) -> Optional[datetime]:
+        """Earliest entity timestamp (UTC-aware for TIMESTAMP, naive for TIMESTAMP_NTZ)."""
+        return micros_to_datetime(self.min_micros, self.ntz)
+
+    @property
+    def max_ts(self) -> Optional[datetime]:
+        """Latest entity timestamp (UTC-aware for TIMESTAMP, naive for TIMESTAMP_NTZ)."""
+        return micros_to_datetime(self.max_micros, self.ntz)
+
+    def window_micros(self, ttl_micros: Optional[int]) -> tuple[Optional[int], Optional[int]]:
+        """Feature-timestamp window ``[min - ttl, max]`` in microseconds (None: no bound)."""
+        if self.max_micros is None or self.min_micros is None:
+            return None, None
+        lower = None if ttl_micros is None else self.min_micros - ttl_micros
+        return lower, self.max_micros
+
+    def feature_window(self, ttl: Optional[timedelta]) -> tuple[Optional[datetime], Optional[datetime]]:
+        """Feature timestamps that can be joined: ``[min_ts - ttl, max_ts]``, both ends inclusive.
+
+        Parameters
+        ----------
+        ttl : datetime.timedelta or None
+            The largest TTL of the views reading the source; None for no lower bound.
+
+        Returns
+        -------
+        tuple of (datetime or None, datetime or None)
+            Lower and upper bound; None where unbounded (both None when there are no entity rows).
+        """
+        lower, upper = self.window_micros(ttl_to_micros(ttl, "feature_window"))
+        return micros_to_datetime(lower, self.ntz), micros_to_datetime(upper, self.ntz)
+
+    def feature_filter(self, column: ColumnOrName, ttl: Optional[timedelta]) -> Column:
+        """A pushdown-friendly predicate keeping feature rows inside :meth:`feature_window`.
+
+        Parameters
+        ----------
+        column : str or Column
+            The feature timestamp column of the source (same kind as the entity timestamp).
+        ttl : datetime.timedelta or None
+            The largest TTL of the views reading the source; None for no lower bound.
+
+        Returns
+        -------
+        Column
+            A boolean column; ``lit(False)`` when there are no entity rows.
+
+        Examples
+        --------
+        >>> rng = entity_time_range(entity_df, "event_timestamp")  # doctest: +SKIP
+        >>> source = source.where(rng.feature_filter("ts", timedelta(days=2)))  # doctest: +SKIP
+        """
+        target = col(column) if isinstance(column, str) else column
+        return self._filter_micros(target, ttl_to_micros(ttl, "feature_filter"))
+
+    def _filter_micros(self, column: Column, ttl_micros: Optional[int]) -> Column:
+        if self.row_count == 0 or self.max_micros is None:
+            return F.lit(False)
+        lower, upper = self.window_micros(ttl_micros)
+        predicate: Column = F.lit(True)
+        for bound, is_lower in ((lower, True), (upper, False)):
+            literal = None if bound is None else timestamp_literal(bound, self.ntz)
+            if literal is not None:
+                predicate = predicate & ((column >= literal) if is_lower else (column <= literal))
+        return predicate
+
+
+def entity_time_range(entity_df: DataFrame, entity_timestamp: str) -> EntityTimeRange:
+    """Measure the entity timestamps with one aggregate job.
+
+    Parameters
+    ----------
+    entity_df : DataFrame
+        The entity rows.
+    entity_timestamp : str
+        Their timestamp column (``TIMESTAMP`` or ``TIMESTAMP_NTZ``).
+
+    Returns
+    -------
+    EntityTimeRange
+        Earliest and latest timestamp, null count and row count.
+
+    Raises
+    ------
+    SchemaMismatchError
+        If the column is missing or is not a timestamp.
+
+    Examples
+    --------
+    >>> rng = entity_time_range(entity_df, "event_timestamp")  # doctest: +SKIP
+    >>> rng.feature_window(timedelta(days=1))  # doctest: +SKIP
+    (datetime.datetime(2024, 1, 1, 0, 0, tzinfo=datetime.timezone.utc), ...)
+    """
+    ets, ntz = check_entity(entity_df, entity_timestamp, case_sensitive(entity_df))
+    micros = to_micros(col(ets), entity_df.schema[ets].dataType)
+    row = entity_df.agg(
+        F.min(micros).alias("lo"),
+        F.max(micros).alias("hi"),
+        F.count(F.lit(1)).alias("rows"),
+        F.count(col(ets)).alias("stamped"),
+    ).first()
+    if row is None:  # a global aggregate yields one row; stay total anyway
+        return EntityTimeRange(None, None, 0, 0, ntz)
+    result = EntityTimeRange(
+        min_micros=row["lo"],
+        max_micros=row["hi"],
+        null_count=int(row["rows"]) - int(row["stamped"]),
+        row_count=int(row["rows"]),
+        ntz=ntz,
+    )
+    logger.info(
+        "entity time range: %s .. %s, %d rows, %d null timestamps",
+        result.min_ts,
+        result.max_ts,
+        result.row_count,
+        result.null_count,
+    )
+    return result

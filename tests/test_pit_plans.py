@@ -1,0 +1,90 @@
+"""How the joins run: Spark jobs started at call time, passes per key set, hot-key buckets."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from pyspark.sql import DataFrame, SparkSession
+
+from featurespark.pit import PitView, entity_time_range, point_in_time_join, point_in_time_join_many
+from featurespark.pit.hot_keys import bucket_width
+
+
+def at(minute: int) -> datetime:
+    return datetime(2024, 1, 1, 10, minute, tzinfo=timezone.utc)
+
+
+def _plan(df: DataFrame) -> str:
+    return str(df._jdf.queryExecution().executedPlan().toString())
+
+
+@pytest.fixture(scope="module")
+def frames(spark: SparkSession) -> tuple[DataFrame, DataFrame, DataFrame]:
+    entity = spark.createDataFrame([(1, "x", at(5)), (2, "y", at(6))], "a int, b string, ts timestamp")
+    by_a = spark.createDataFrame([(1, at(1), 10), (2, at(2), 20)], "a int, fts timestamp, v int")
+    by_b = spark.createDataFrame([("x", at(1), 1.5)], "b string, fts timestamp, w double")
+    return entity, by_a, by_b
+
+
+def _jobs_started(spark: SparkSession, group: str, action: object) -> int:
+    sc = spark.sparkContext
+    sc.setJobGroup(group, "count the jobs of a point-in-time join call")
+    try:
+        action()  # type: ignore[operator]
+    finally:
+        sc.setLocalProperty("spark.jobGroup.id", None)  # type: ignore[arg-type]
+    return len(sc.statusTracker().getJobIdsForGroup(group))
+
+
+def test_one_aggregate_job_at_call_time_and_none_with_a_time_range(
+    spark: SparkSession, frames: tuple[DataFrame, DataFrame, DataFrame]
+) -> None:
+    entity, by_a, _ = frames
+    kwargs = dict(keys=["a"], entity_timestamp="ts", feature_timestamp="fts")
+    # With adaptive execution one aggregate action runs as several jobs (one per query stage), so
+    # compare with the jobs of the time-range aggregate on its own.
+    aggregate_jobs = _jobs_started(spark, "pit-range-only", lambda: entity_time_range(entity, "ts"))
+    assert aggregate_jobs >= 1
+    assert _jobs_started(spark, "pit-call", lambda: point_in_time_join(entity, by_a, **kwargs)) == aggregate_jobs  # type: ignore[arg-type]
+    time_range = entity_time_range(entity, "ts")
+    assert _jobs_started(
+        spark, "pit-call-with-range", lambda: point_in_time_join(entity, by_a, time_range=time_range, **kwargs)  # type: ignore[arg-type]
+    ) == 0
+
+
+def test_views_sharing_entity_keys_use_one_window_pass(
+    spark: SparkSession, frames: tuple[DataFrame, DataFrame, DataFrame]
+) -> None:
+    entity, by_a, by_b = frames
+    same_keys = [
+        PitView(by_a, keys=["a"], feature_timestamp="fts", prefix="p_"),
+        PitView(by_a, keys=["a"], feature_timestamp="fts", prefix="q_", ttl=timedelta(minutes=1)),
+    ]
+    out = point_in_time_join_many(entity, same_keys, entity_timestamp="ts", algorithm="asof")
+    plan = _plan(out)
+    assert plan.count("Window [") == 1, plan
+    assert plan.count("Exchange hashpartitioning") == 1, plan
+    assert [tuple(r)[3:] for r in out.orderBy("a").collect()] == [(10, None), (20, None)]
+
+    other_keys = [same_keys[0], PitView(by_b, keys=["b"], feature_timestamp="fts")]
+    plan = _plan(point_in_time_join_many(entity, other_keys, entity_timestamp="ts", algorithm="asof"))
+    assert plan.count("Window [") == 2, plan
+
+
+def test_hot_key_buckets_partition_the_window_by_time_bucket(
+    spark: SparkSession, frames: tuple[DataFrame, DataFrame, DataFrame]
+) -> None:
+    entity, by_a, _ = frames
+    plain = _plan(point_in_time_join(entity, by_a, keys=["a"], entity_timestamp="ts", feature_timestamp="fts", algorithm="asof"))
+    split = point_in_time_join(
+        entity, by_a, keys=["a"], entity_timestamp="ts", feature_timestamp="fts", algorithm="asof", hot_key_buckets=4
+    )
+    assert "__fs_pit_bucket" not in plain
+    assert "hashpartitioning(__fs_pit_k0#" in _plan(split) and "__fs_pit_bucket" in _plan(split)
+    assert sorted(r["v"] for r in split.collect()) == [10, 20]
+
+
+def test_bucket_width_covers_the_range() -> None:
+    assert bucket_width(0, 99, 4) == 25
+    assert bucket_width(0, 100, 4) == 26  # 101 microseconds need 26-wide buckets
+    assert bucket_width(5, 5, 8) == 1
