@@ -18,10 +18,13 @@ for tool in "$PYTHON" java mvn; do
   command -v "$tool" >/dev/null 2>&1 || { echo "[setup] error: '$tool' is not installed; install it and rerun." >&2; exit 1; }
 done
 
-inputs_hash() { cat setup.cfg pyproject.toml bootstrap/jars/pom.xml bootstrap/setup-local.sh | sha256sum | cut -c1-16; }
+inputs_hash() {
+  cat setup.cfg pyproject.toml bootstrap/jars/pom.xml bootstrap/dynamodb-local/pom.xml \
+      bootstrap/dynamodb-local/LoopbackServerRunner.java bootstrap/setup-local.sh | sha256sum | cut -c1-16
+}
 STAMP="$VENV/.featurespark-setup-$(inputs_hash)"
 
-if [ -f "$STAMP" ] && [ -d "$JARS" ]; then
+if [ -f "$STAMP" ] && [ -d "$JARS" ] && [ -d "$ROOT/.dynamodb-local/lib" ]; then
   log "environment up to date ($VENV, $JARS)"
   exit 0
 fi
@@ -39,6 +42,19 @@ rm -rf "$JARS.tmp"
 mvn -q -B -f bootstrap/jars/pom.xml dependency:copy-dependencies -DoutputDirectory="$JARS.tmp"
 rm -rf "$JARS" && mv "$JARS.tmp" "$JARS"
 log "jars: $(ls "$JARS" | tr '\n' ' ')"
+
+log "resolving DynamoDB Local with Maven (and compiling its loopback launcher)"
+bash bootstrap/dynamodb-local/start.sh --resolve-only
+
+# shellcheck lints the shell scripts in the test suite; install it from Debian when we can.
+if ! command -v shellcheck >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    log "installing shellcheck from Debian's packages"
+    apt-get update -qq >/dev/null && apt-get install -y -qq shellcheck >/dev/null
+  else
+    log "warning: shellcheck is not installed (apt-get install shellcheck); its test will be skipped"
+  fi
+fi
 
 rm -f "$VENV"/.featurespark-setup-*
 touch "$STAMP"

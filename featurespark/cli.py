@@ -14,8 +14,9 @@ import json
 import logging
 import os
 import sys
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 from featurespark.config import Config, load_config
 from featurespark.errors import FeaturesparkError
@@ -94,6 +95,30 @@ def build_parser() -> argparse.ArgumentParser:
     desc.add_argument("name")
     hist = add("history", "list the registry's versions, newest last")
     hist.add_argument("name", nargs="?", help="only this object")
+
+    mat = add("materialize", "push the latest values with START <= event time < END of online views to DynamoDB")
+    mat.add_argument("start", type=parse_timestamp, help="ISO time, e.g. 2026-01-01T00:00:00 (UTC unless an offset "
+                                                    "is given)")
+    mat.add_argument("end", type=parse_timestamp, help="ISO time (exclusive)")
+    inc = add("materialize-incremental", "materialize each online view from its watermark to END, then move "
+                                         "the watermark")
+    inc.add_argument("end", type=parse_timestamp, help="ISO time, not in the future")
+    inc.add_argument("--lookback-minutes", type=float, default=0.0,
+                     help="re-read this much before the watermark to pick up late rows")
+    for p in (mat, inc):
+        p.add_argument("--views", nargs="+", help="only these views (default: every online view)")
+        p.add_argument("--monotonic", action="store_true",
+                       help="never let an older event overwrite a newer one online (conditional writes)")
+        p.add_argument("--max-items-per-second", type=float, help="rate limit for the whole run")
+    get = add("online-get", "look up online feature values")
+    get.add_argument("--features", nargs="+", required=True, help="view:feature or view references")
+    get.add_argument("--entity", action="append", required=True, metavar="KEY=VALUE[,KEY=VALUE]",
+                     help="one entity row; repeat for more (values that look like integers are integers)")
+    get.add_argument("--full-feature-names", action="store_true", help="name outputs view__feature")
+
+    from featurespark.emr import add_emr_subcommand
+
+    add_emr_subcommand(sub)
     return parser
 
 
@@ -110,6 +135,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "list": _list,
         "describe": _describe,
         "history": _history,
+        "materialize": _materialize,
+        "materialize-incremental": _materialize_incremental,
+        "online-get": _online_get,
+        "emr": _emr,
     }
     try:
         return handlers[args.command](args)
@@ -200,6 +229,63 @@ def _history(args: argparse.Namespace) -> int:
         print(f"{r.applied_at.isoformat(sep=' ', timespec='seconds'):<27} {r.kind:<16} {r.name:<28} "
               f"{r.version:>7}  {r.op:<7} {changes}")
     return EXIT_OK
+
+
+def parse_timestamp(text: str) -> datetime:
+    """An ISO time from the command line; naive times are UTC."""
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO time such as 2026-01-01T00:00:00") from exc
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def _print_summaries(summaries: dict[str, Any]) -> None:
+    for view, s in summaries.items():
+        rate = s.items / s.seconds if s.seconds else 0.0
+        print(f"{view}: {s.items} items, {s.requests} requests, {s.retries} retries, {s.seconds:.1f}s "
+              f"({rate:.0f} items/s)")
+
+
+def _materialize(args: argparse.Namespace) -> int:
+    summaries = _store(args).materialize(
+        args.start, args.end, args.views, write_mode="monotonic" if args.monotonic else "last_writer_wins",
+        max_items_per_second=args.max_items_per_second)
+    _print_summaries(summaries)
+    return EXIT_OK
+
+
+def _materialize_incremental(args: argparse.Namespace) -> int:
+    summaries = _store(args).materialize_incremental(
+        args.end, args.views, lookback=timedelta(minutes=args.lookback_minutes),
+        write_mode="monotonic" if args.monotonic else "last_writer_wins",
+        max_items_per_second=args.max_items_per_second)
+    _print_summaries(summaries)
+    return EXIT_OK
+
+
+def _parse_entity(text: str) -> dict[str, Any]:
+    row: dict[str, Any] = {}
+    for part in text.split(","):
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip():
+            raise FeaturesparkError(f"--entity {text!r}: expected KEY=VALUE pairs separated by commas.")
+        value = value.strip()
+        row[key.strip()] = int(value) if value.lstrip("-").isdigit() else value
+    return row
+
+
+def _online_get(args: argparse.Namespace) -> int:
+    rows = [_parse_entity(e) for e in args.entity]
+    response = _store(args).get_online_features(args.features, rows, full_feature_names=args.full_feature_names)
+    print(json.dumps(response.to_dict(), indent=2, default=str))
+    return EXIT_OK
+
+
+def _emr(args: argparse.Namespace) -> int:
+    from featurespark.emr import run_emr_command
+
+    return int(run_emr_command(args))
 
 
 if __name__ == "__main__":  # pragma: no cover

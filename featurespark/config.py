@@ -103,6 +103,9 @@ class OnlineStoreConfig:
         Used only with ``PROVISIONED``.
     tags : dict
         Tags put on tables featurespark creates.
+    manage_tables : bool
+        Create the table of every online view on ``apply`` (or check a pre-existing one). When
+        false, tables are created by other tooling and only checked when materializing.
     """
 
     type: Literal["dynamodb"] = "dynamodb"
@@ -113,6 +116,7 @@ class OnlineStoreConfig:
     read_capacity_units: int = 5
     write_capacity_units: int = 5
     tags: Dict[str, str] = field(default_factory=dict)
+    manage_tables: bool = True
 
     def table_name(self, project: str, view: str) -> str:
         """DynamoDB table name of a view."""

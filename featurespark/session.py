@@ -107,10 +107,6 @@ def configure_spark(
     )
     if jars:
         builder = builder.config("spark.jars", ",".join(local_jars(jars)))
-        if "PYSPARK_PYTHON" not in os.environ:
-            # Local runs: Python workers must use this interpreter (its virtualenv has featurespark's
-            # dependencies), not whatever `python3` comes first on PATH. EMR sets PYSPARK_PYTHON itself.
-            builder = builder.config("spark.pyspark.python", sys.executable)
     if metastore:
         home = Path(metastore).resolve()
         home.mkdir(parents=True, exist_ok=True)
@@ -144,7 +140,19 @@ def start_session(config: Config, app_name: str, *, master: Optional[str] = None
     Library functions never call this: they receive the session. ``master`` is left to
     ``spark-submit`` unless given (plain ``python`` runs default to ``local[*]``).
     """
+    use_this_python_for_workers()
     builder = SparkSession.builder.appName(app_name)
     if master:
         builder = builder.master(master)
     return configure_spark(builder, config).getOrCreate()
+
+
+def use_this_python_for_workers() -> None:
+    """Make Spark's Python workers run this interpreter unless ``PYSPARK_PYTHON`` says otherwise.
+
+    PySpark starts workers with ``$PYSPARK_PYTHON`` (default: ``python3`` on PATH), read when the
+    SparkContext is created. Locally that must be the virtualenv's interpreter, which has
+    featurespark's dependencies; on EMR the cluster configuration sets ``PYSPARK_PYTHON``. Call it
+    from entry points (jobs, CLI, notebooks) before the session is built.
+    """
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Iterable, Optional, Union
+from typing import Any, Iterable, Mapping, Optional, Sequence, Union
 
 import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
@@ -21,7 +21,17 @@ from featurespark.offline.sources import (
 )
 from featurespark.offline.time_travel import VersionedRead, read_delta
 from featurespark.offline.writer import OnInvalid, WriteMode, WriteSummary, write_features
+from featurespark.online.materialize import WriteSummary as OnlineWriteSummary
+from featurespark.online.reader import OnlineReader
+from featurespark.online.service import (
+    OnlineResponse,
+    ensure_online_tables,
+    get_online_features,
+    materialize_incremental,
+    materialize_views,
+)
 from featurespark.registry import Plan, Registry
+from featurespark.training.historical import EntityInput, HistoricalRetrieval, retrieve
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +56,8 @@ class FeatureStore:
         self.spark = spark
         self.config = config if isinstance(config, Config) else load_config(config)
         self.registry = Registry(spark, self.config.offline_store.registry_path)
+        self._reader: Optional[OnlineReader] = None
+        self._views_cache: Optional[dict[str, FeatureView]] = None
 
     # ------------------------------------------------------------ definitions
     def plan(self, objects: Iterable[object], *, delete: bool = False) -> Plan:
@@ -76,9 +88,13 @@ class FeatureStore:
             logger.info("Registry is up to date")
             return plan
         applied = self.registry.apply(objects, delete=delete)
-        for obj in objects:
-            if isinstance(obj, FeatureView) and isinstance(obj.source, ManagedSource):
-                ensure_managed_table(self.spark, obj, self.config.offline_store)
+        self._views_cache = None
+        views = [o for o in objects if isinstance(o, FeatureView)]
+        for view in views:
+            if isinstance(view.source, ManagedSource):
+                ensure_managed_table(self.spark, view, self.config.offline_store)
+        if self.config.online_store.manage_tables:
+            ensure_online_tables(self.config, views)
         return applied
 
     def _check_sources(self, plan: Plan, objects: list[object]) -> None:
@@ -158,6 +174,170 @@ class FeatureStore:
                 "only managed views and Delta sources can be read as of a version or time."
             )
         return read_delta(self.spark, path, version=version, as_of=as_of)
+
+    # ------------------------------------------------------------ training sets
+    def get_historical_features(
+        self,
+        entity_df: EntityInput,
+        features: Sequence[str],
+        *,
+        full_feature_names: bool = False,
+        entity_timestamp: str = "event_timestamp",
+        algorithm: str = "auto",
+        source_versions: Optional[Mapping[str, int]] = None,
+    ) -> DataFrame:
+        """Point-in-time correct training set: entity rows with the feature values current at their time.
+
+        Parameters
+        ----------
+        entity_df : Spark DataFrame, pandas DataFrame, SQL query or table name
+            Entity rows: the join keys of the requested views (or the columns their
+            ``join_key_map`` names) and ``entity_timestamp``. All columns are kept.
+        features : list of str
+            ``"view:feature"`` references, or ``"view"`` for all of a view's features.
+        full_feature_names : bool
+            Name outputs ``view__feature``; required when two views share a feature name.
+        entity_timestamp : str
+            Timestamp column of the entity rows.
+        algorithm : {"auto", "range", "asof"}
+            Join algorithm (see ``docs/point_in_time.md``).
+        source_versions : mapping, optional
+            Delta version per view to read (from a manifest), for exact rebuilds.
+
+        Returns
+        -------
+        DataFrame
+            Lazy; one row per entity row.
+
+        Examples
+        --------
+        >>> training = store.get_historical_features(  # doctest: +SKIP
+        ...     orders, ["driver_hourly_stats:conv_rate", "customer_profile"])
+        """
+        return self.retrieve_training_set(
+            entity_df, features, full_feature_names=full_feature_names, entity_timestamp=entity_timestamp,
+            algorithm=algorithm, source_versions=source_versions,
+        ).df
+
+    def retrieve_training_set(
+        self,
+        entity_df: EntityInput,
+        features: Sequence[str],
+        *,
+        full_feature_names: bool = False,
+        entity_timestamp: str = "event_timestamp",
+        algorithm: str = "auto",
+        source_versions: Optional[Mapping[str, int]] = None,
+        with_feature_timestamps: bool = False,
+    ) -> HistoricalRetrieval:
+        """Like :meth:`get_historical_features`, also returning the sources and versions read."""
+        return retrieve(
+            self.spark, self.registry.state().views, self.config.offline_store, entity_df, features,
+            full_feature_names=full_feature_names, entity_timestamp=entity_timestamp, algorithm=algorithm,
+            source_versions=source_versions, with_feature_timestamps=with_feature_timestamps,
+        )
+
+    # ------------------------------------------------------------ online store
+    def materialize(
+        self,
+        start: datetime,
+        end: datetime,
+        views: Optional[Sequence[str]] = None,
+        *,
+        write_mode: str = "last_writer_wins",
+        max_items_per_second: Optional[float] = None,
+    ) -> dict[str, OnlineWriteSummary]:
+        """Push the latest row per key with ``start <= event_ts < end`` of online views to DynamoDB.
+
+        Parameters
+        ----------
+        start, end : datetime
+            Event-time window (naive datetimes are UTC).
+        views : list of str, optional
+            View names; default every online view.
+        write_mode : {"last_writer_wins", "monotonic"}
+            ``last_writer_wins`` (default) overwrites whatever is online, so materializing an old
+            window after a newer one puts older values online. ``monotonic`` uses conditional
+            writes so an older event never replaces a newer one (slower: one request per item).
+        max_items_per_second : float, optional
+            Rate limit for the whole job, split across Spark tasks.
+
+        Returns
+        -------
+        dict
+            A write summary per view (items, requests, retries, seconds).
+
+        Examples
+        --------
+        >>> store.materialize(datetime(2026, 1, 1), datetime(2026, 1, 2))  # doctest: +SKIP
+        """
+        return materialize_views(self.spark, self.config, self.registry.state().views, start, end, names=views,
+                                 write_mode=write_mode, max_items_per_second=max_items_per_second)
+
+    def materialize_incremental(
+        self,
+        end: datetime,
+        views: Optional[Sequence[str]] = None,
+        *,
+        lookback: Optional[timedelta] = None,
+        write_mode: str = "last_writer_wins",
+        max_items_per_second: Optional[float] = None,
+    ) -> dict[str, OnlineWriteSummary]:
+        """Materialize each online view from its registry watermark to ``end`` and move the watermark.
+
+        See :func:`featurespark.online.service.materialize_incremental`.
+        """
+        return materialize_incremental(self.spark, self.config, self.registry, end, names=views, lookback=lookback,
+                                       write_mode=write_mode, max_items_per_second=max_items_per_second)
+
+    @property
+    def online_reader(self) -> OnlineReader:
+        """The DynamoDB reader, built on first use and reused."""
+        if self._reader is None:
+            cfg = self.config.online_store
+            self._reader = OnlineReader(region=cfg.region, endpoint_url=cfg.endpoint_url)
+        return self._reader
+
+    def get_online_features(
+        self,
+        features: Sequence[str],
+        entity_rows: Sequence[Mapping[str, Any]],
+        *,
+        full_feature_names: bool = False,
+    ) -> OnlineResponse:
+        """Latest online values for entity rows, in request order.
+
+        Parameters
+        ----------
+        features : list of str
+            ``"view:feature"`` or ``"view"`` references of online views.
+        entity_rows : list of dict
+            Join-key values per entity, e.g. ``[{"driver_id": 1001}]``.
+        full_feature_names : bool
+            Name outputs ``view__feature``.
+
+        Returns
+        -------
+        OnlineResponse
+            ``to_dict()`` (column to list) and ``to_pandas()``; missing or expired values are None.
+
+        Examples
+        --------
+        >>> store.get_online_features(["driver_hourly_stats:conv_rate"], [{"driver_id": 1}]).to_dict()  # doctest: +SKIP
+        {'driver_id': [1], 'conv_rate': [0.42]}
+        """
+        return get_online_features(self.online_reader, self.config, self._online_views(), features, entity_rows,
+                                   full_feature_names=full_feature_names)
+
+    def _online_views(self) -> dict[str, FeatureView]:
+        # Registry reads are Spark jobs; cache the views for low-latency lookups (refresh_registry() clears).
+        if self._views_cache is None:
+            self._views_cache = self.registry.state().views
+        return self._views_cache
+
+    def refresh_registry(self) -> None:
+        """Forget cached registry contents used by online lookups."""
+        self._views_cache = None
 
     def list_entities(self) -> list[Entity]:
         """Registered entities."""

@@ -1,7 +1,8 @@
 """Run the example end to end on the configured stores (the README's main command).
 
-Steps: generate the example data, apply the example feature repo, ingest the driver statistics
-into their managed Delta table (upsert, so reruns change nothing), describe what is registered.
+Steps: generate the example data; apply the example feature repo (Delta tables, DynamoDB tables);
+ingest the driver statistics (upsert, so reruns change nothing); build a point-in-time training
+set with its manifest; materialize the online views incrementally; look features up online.
 
     python jobs/run_example.py --config conf/local.yaml
 """
@@ -12,6 +13,7 @@ import json
 import logging
 import os
 import sys
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -21,14 +23,17 @@ from featurespark import FeatureStore, load_repo
 from featurespark._jobs import job_parser, parse, run_job
 from featurespark.config import Config
 from featurespark.examples.driver_data import ExampleSize, write_example_data
+from featurespark.training import write_training_set
 
 logger = logging.getLogger("featurespark.jobs.run_example")
 
 REPO = Path(__file__).resolve().parents[1] / "examples" / "driver_repo"
+FEATURES = ["driver_hourly_stats", "customer_profile:current_balance", "driver_customer_stats:trips_together"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = job_parser("run_example", "Generate example data, apply the example repo and describe it.")
+    parser = job_parser("run_example", "Run the driver/customer example end to end: data, apply, ingest, "
+                                       "training set, materialize, online lookup.")
     parser.add_argument("--repo", default=str(REPO), help="feature repo folder (default: examples/driver_repo)")
     parser.add_argument("--data", default=None,
                         help="example data folder (default: $FEATURESPARK_EXAMPLE_DATA or "
@@ -40,25 +45,44 @@ def run(spark: SparkSession, config: Config, args: argparse.Namespace) -> str:
     data = args.data or os.environ.get("FEATURESPARK_EXAMPLE_DATA") or str(REPO.parents[1] / ".featurespark" /
                                                                            "example_data")
     os.environ["FEATURESPARK_EXAMPLE_DATA"] = data  # the example definitions read their paths from it
-    logger.info("[1/4] generating example data in %s", data)
-    paths = write_example_data(spark, data, ExampleSize())
+    # Recent data, so the online values are within their TTLs when looked up now.
+    now = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
+    size = ExampleSize(start=now - timedelta(days=ExampleSize.days))
+    logger.info("[1/6] generating example data in %s", data)
+    paths = write_example_data(spark, data, size)
 
-    logger.info("[2/4] applying feature repo %s", args.repo)
+    logger.info("[2/6] applying feature repo %s", args.repo)
     store = FeatureStore(spark, config)
-    objects = load_repo(args.repo)
-    plan = store.apply(objects)
+    plan = store.apply(load_repo(args.repo))
     print(plan.describe())
 
-    logger.info("[3/4] ingesting driver statistics")
+    logger.info("[3/6] ingesting driver statistics")
     raw = spark.read.parquet(paths["driver_hourly_stats_raw"])
     print(store.write_features("driver_hourly_stats", raw, mode="upsert").line())
 
-    logger.info("[4/4] describing the registry")
-    for view in store.list_feature_views():
-        print(json.dumps(store.describe(view.name), indent=2, default=str))
-    again = store.plan(objects)
-    print(f"Second plan: {again.describe()}")
-    return f"{len(store.list_entities())} entities, {len(store.list_feature_views())} feature views registered"
+    logger.info("[4/6] building a point-in-time training set")
+    retrieval = store.retrieve_training_set(spark.read.parquet(paths["orders"]), FEATURES,
+                                            with_feature_timestamps=True)
+    output = f"{data}/training_sets/orders"
+    manifest = write_training_set(spark, retrieval, output, overwrite=True)
+    print(f"Training set {output}: {manifest['output']['rows']} rows")
+    print(json.dumps(manifest["views"], indent=2))
+
+    logger.info("[5/6] materializing online views up to the end of the data")
+    end = now
+    for view, summary in store.materialize_incremental(end).items():
+        print(f"{view}: {summary.items} items, {summary.requests} requests, {summary.retries} retries, "
+              f"{summary.seconds:.1f}s")
+
+    logger.info("[6/6] online lookup")
+    response = store.get_online_features(
+        ["driver_hourly_stats:conv_rate", "driver_hourly_stats:avg_daily_trips", "customer_profile:current_balance"],
+        [{"driver_id": 1, "customer_id": "C000001"}, {"driver_id": 2, "customer_id": "C000002"},
+         {"driver_id": 10_000, "customer_id": "nobody"}],
+    )
+    print(json.dumps(response.to_dict(), indent=2, default=str))
+    return (f"{manifest['output']['rows']} training rows, "
+            f"{len(store.list_feature_views())} views, online lookup of {len(response.to_dict()['driver_id'])} rows")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

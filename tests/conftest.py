@@ -8,7 +8,7 @@ from typing import Iterator
 import pytest
 from pyspark.sql import SparkSession
 
-from featurespark.session import DEFAULT_JARS_DIR, configure_spark
+from featurespark.session import DEFAULT_JARS_DIR, configure_spark, use_this_python_for_workers
 
 os.environ.setdefault("TZ", "UTC")
 
@@ -16,6 +16,7 @@ os.environ.setdefault("TZ", "UTC")
 @pytest.fixture(scope="session")
 def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
     """local[2] Spark with Delta + Hive (Derby in a temp folder), UTC, few partitions, UI off."""
+    use_this_python_for_workers()
     metastore = tmp_path_factory.mktemp("metastore")
     builder = SparkSession.builder.master("local[2]").appName("featurespark-tests")
     session = configure_spark(

@@ -14,6 +14,7 @@ def make_config(root: Path, *, database: str | None = None, endpoint_url: str | 
     raw = {
         "project": {"name": "test"},
         "offline_store": {"root": str(root / "offline"), "database": database or f"fs_test_{next(_counter)}"},
-        "online_store": {"endpoint_url": endpoint_url} if endpoint_url else {},
+        # Without an endpoint there is no DynamoDB to create tables in: leave tables alone.
+        "online_store": {"endpoint_url": endpoint_url} if endpoint_url else {"manage_tables": False},
     }
     return parse_config(raw, source="test-config")

@@ -8,9 +8,12 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
+from dynamodb_local import DynamoDBLocal, aws_env  # noqa: F401 - fixture
+
 from featurespark.cli import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, build_parser, main
 
-COMMANDS = ["init", "plan", "apply", "list", "describe", "history"]
+COMMANDS = ["init", "plan", "apply", "list", "describe", "history", "materialize", "materialize-incremental",
+            "online-get", "emr"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -39,9 +42,11 @@ def test_console_script_help() -> None:
 
 def test_init_plan_apply_list_describe_history(spark: SparkSession, tmp_path: Path,
                                                capsys: pytest.CaptureFixture[str],
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+                                               monkeypatch: pytest.MonkeyPatch, dynamodb_local: DynamoDBLocal,
+                                               aws_env: dict[str, str]) -> None:
     repo = tmp_path / "my_repo"
     monkeypatch.setenv("FEATURESPARK_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("FEATURESPARK_DYNAMODB_ENDPOINT", dynamodb_local.endpoint_url)
     assert main(["init", str(repo)]) == EXIT_OK
     assert (repo / "featurespark.yaml").is_file() and (repo / "definitions.py").is_file()
     capsys.readouterr()

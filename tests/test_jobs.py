@@ -23,7 +23,7 @@ def load_job(name: str) -> ModuleType:
     return module
 
 
-@pytest.mark.parametrize("job", ["ingest", "generate_example_data", "run_example"])
+@pytest.mark.parametrize("job", ["ingest", "generate_example_data", "run_example", "build_training_set", "materialize"])
 def test_every_job_has_help(job: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         load_job(job).main(["--help"])
@@ -35,7 +35,8 @@ def test_every_job_has_help(job: str, capsys: pytest.CaptureFixture[str]) -> Non
 def config_file(tmp_path: Path) -> Path:
     path = tmp_path / "featurespark.yaml"
     path.write_text(yaml.safe_dump({"project": {"name": "jobs"},
-                                    "offline_store": {"root": str(tmp_path / "offline"), "database": "fs_jobs"}}))
+                                    "offline_store": {"root": str(tmp_path / "offline"), "database": "fs_jobs"},
+                                    "online_store": {"manage_tables": False}}))
     return path
 
 

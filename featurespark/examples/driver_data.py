@@ -41,6 +41,8 @@ class ExampleSize:
         Share of entity rows and driver-stat rows given to driver 0 (skewed variant); 0 for none.
     seed : int
         Seed of every random column.
+    start : datetime
+        First event time (UTC).
     """
 
     drivers: int = 50
@@ -49,6 +51,7 @@ class ExampleSize:
     entity_rows: int = 1000
     hot_key_share: float = 0.0
     seed: int = 7
+    start: datetime = START
 
 
 def driver_hourly_stats(spark: SparkSession, size: ExampleSize) -> DataFrame:
@@ -72,7 +75,7 @@ def driver_hourly_stats(spark: SparkSession, size: ExampleSize) -> DataFrame:
         base = base.select("*", F.lit(0).cast("long").alias("id")).unionByName(hot)
     else:
         base = base.withColumn("id", F.lit(0).cast("long"))
-    start = F.lit(START)
+    start = F.lit(size.start)
     event = start + F.make_dt_interval(hours=F.col("hour").cast("int"), mins=(F.col("id") % 60).cast("int"))
     rows = base.select(
         "driver_id",
@@ -98,7 +101,7 @@ def customer_profile(spark: SparkSession, size: ExampleSize) -> DataFrame:
     areas = F.array(F.lit("centre"), F.lit("airport"), F.lit("harbour"), F.lit("north"))
     return spark.range(size.customers * size.days).select(
         F.concat(F.lit("C"), F.lpad((F.col("id") % size.customers).cast("string"), 6, "0")).alias("customer_id"),
-        (F.lit(START) + F.make_dt_interval(days=(F.col("id") / size.customers).cast("int"))).alias(
+        (F.lit(size.start) + F.make_dt_interval(days=(F.col("id") / size.customers).cast("int"))).alias(
             "event_timestamp"
         ),
         F.round(F.rand(size.seed + 10) * 100, 2).alias("current_balance"),
@@ -120,7 +123,7 @@ def driver_customer_stats(spark: SparkSession, size: ExampleSize) -> DataFrame:
                 F.lit("C"),
                 F.lpad(((F.col("id") % pairs) / size.drivers).cast("long").cast("string"), 6, "0"),
             ).alias("customer_id"),
-            (F.lit(START) + F.make_dt_interval(days=((F.col("id") / pairs).cast("int") * 7))).alias(
+            (F.lit(size.start) + F.make_dt_interval(days=((F.col("id") / pairs).cast("int") * 7))).alias(
                 "event_timestamp"
             ),
             (F.rand(size.seed + 21) * 10).cast("int").alias("trips_together"),
@@ -145,7 +148,7 @@ def entity_rows(spark: SparkSession, size: ExampleSize) -> DataFrame:
         F.concat(
             F.lit("C"), F.lpad((F.rand(size.seed + 34) * size.customers).cast("long").cast("string"), 6, "0")
         ).alias("customer_id"),
-        F.timestamp_seconds(F.unix_seconds(F.lit(START)) + (F.rand(size.seed + 35) * seconds).cast("long")).alias(
+        F.timestamp_seconds(F.unix_seconds(F.lit(size.start)) + (F.rand(size.seed + 35) * seconds).cast("long")).alias(
             "event_timestamp"
         ),
         (F.rand(size.seed + 36) < 0.7).alias("completed"),
