@@ -16,6 +16,13 @@ from featurespark.definitions import (
     TableSource,
 )
 from featurespark.errors import FeaturesparkError
+from featurespark.pit import (
+    EntityTimeRange,
+    PitView,
+    entity_time_range,
+    point_in_time_join,
+    point_in_time_join_many,
+)
 from featurespark.registry import Plan, Registry
 from featurespark.repo import load_repo
 from featurespark.session import configure_spark
@@ -27,18 +34,23 @@ __all__ = [
     "Config",
     "DeltaSource",
     "Entity",
+    "EntityTimeRange",
     "FeatureStore",
     "FeatureView",
     "FeaturesparkError",
     "Field",
     "ManagedSource",
     "ParquetSource",
+    "PitView",
     "Plan",
     "QuerySource",
     "Registry",
     "TableSource",
     "__version__",
     "configure_spark",
+    "entity_time_range",
     "load_config",
     "load_repo",
+    "point_in_time_join",
+    "point_in_time_join_many",
 ]
