@@ -14,7 +14,7 @@ from featurespark.definitions import Entity, FeatureView, Field, ManagedSource
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 driver = Entity("driver", join_keys={"driver_id": "int64"})
 view = FeatureView(name="s3_stats", entities=[driver], schema=[Field("conv_rate", "float64")],
-                   source=ManagedSource(), ttl=timedelta(days=1))
+                   source=ManagedSource(), ttl=timedelta(days=1), online=False)
 SCHEMA = "driver_id long, event_timestamp timestamp, conv_rate double"
 
 
