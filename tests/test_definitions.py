@@ -121,3 +121,10 @@ def test_sources() -> None:
         TableSource(table="t", timestamp_field="ts", created_timestamp_field="ts")
     with pytest.raises(DefinitionError, match="Unknown source kind 'kafka'"):
         Source.from_dict({"kind": "kafka"})
+
+
+def test_online_views_need_string_or_integer_keys() -> None:
+    flag = Entity("flag", join_keys={"is_test": "bool"})
+    with pytest.raises(DefinitionError, match="online views need string or integer join keys, but 'is_test' is bool"):
+        view(entities=[flag])
+    assert view(entities=[flag], online=False).join_keys == ["is_test"]

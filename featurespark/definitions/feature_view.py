@@ -11,6 +11,9 @@ from featurespark.definitions.sources import ManagedSource, Source
 from featurespark.errors import DefinitionError
 
 
+_ONLINE_KEY_TYPES = ("int32", "int64", "string")
+
+
 @dataclass(frozen=True)
 class FeatureView:
     """A named group of features with a time-to-live, a source and entities.
@@ -82,6 +85,13 @@ class FeatureView:
         if not isinstance(self.online, bool):
             raise DefinitionError(f"{where}: online must be True or False, found {self.online!r}.")
         self._check_columns(where, entities, schema)
+        if self.online:
+            unservable = [k for e in entities for k in e.key_fields if k.dtype not in _ONLINE_KEY_TYPES]
+            if unservable:
+                raise DefinitionError(
+                    f"{where}: online views need string or integer join keys, but '{unservable[0].name}' is "
+                    f"{unservable[0].dtype}. Set online=False, or key the entity by a string or integer."
+                )
         object.__setattr__(self, "entities", entities)
         object.__setattr__(self, "schema", schema)
         object.__setattr__(self, "join_key_map", dict(self.join_key_map))
