@@ -68,7 +68,7 @@ feature_rows_st = rows_of(
         st.sampled_from([1, 1, 1, 2]),
         keys_st,
         st.sampled_from([None, *range(0, 7), *range(0, 7)]),  # feature minute; null now and then
-        st.sampled_from([None, -1, 0, 0, 1, 2, 3]),  # created = feature minute + this
+        st.sampled_from([None, -1, 0, 0, 1, 2, 3, 3]),  # created = feature minute + this (corrections, late rows)
         st.sampled_from([None, 0, 1, 2]),
         st.sampled_from([None, "a", "b"]),
     ),
@@ -76,7 +76,7 @@ feature_rows_st = rows_of(
 )
 view_st = st.tuples(
     st.sampled_from(TTL_MINUTES),
-    st.booleans(),  # has a created timestamp
+    st.sampled_from([True, True, False]),  # has a created timestamp
     st.booleans(),  # filter_by_created_timestamp (only with a created timestamp)
     st.sampled_from(range(len(FEATURE_CHOICES))),
     st.booleans(),  # full or partial key set
