@@ -6,6 +6,9 @@ Exit codes scripts can rely on:
 - ``1``: a featurespark error (bad config, definitions, sources; the message says what to fix);
 - ``2``: wrong command-line usage;
 - ``3``: ``plan --exit-code`` found changes to apply.
+
+This module is a command line: its results are printed to stdout and errors to stderr, by design.
+The library modules it calls log through ``logging`` instead (``-v`` shows those logs).
 """
 from __future__ import annotations
 
