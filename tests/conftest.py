@@ -6,11 +6,17 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+from hypothesis import HealthCheck, settings
 from pyspark.sql import SparkSession
 
 from featurespark.session import DEFAULT_JARS_DIR, configure_spark, use_this_python_for_workers
 
 os.environ.setdefault("TZ", "UTC")
+
+# Timings on shared 2-core machines are noisy: property tests check results, never speed, so
+# hypothesis' per-example deadline (200 ms) would only turn load into flaky failures.
+settings.register_profile("featurespark", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("featurespark")
 
 
 @pytest.fixture(scope="session")
