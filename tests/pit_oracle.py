@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping, Optional, Sequence
 
 import pandas as pd
@@ -39,6 +39,15 @@ def _nulls_low(value: Any) -> tuple[Any, ...]:
     return (0,) if is_null(value) else (1, value)
 
 
+def _instant(value: Any) -> Any:
+    """Aware datetimes in UTC. Arithmetic on an aware ``datetime`` is wall-clock arithmetic in its own
+    zone (03:00 EDT minus 2 minutes is 02:58 EST, an hour *later*), and two values sharing a tzinfo
+    compare by wall clock, so instants are moved to UTC before any comparison or subtraction."""
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(timezone.utc)
+    return value
+
+
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return [dict(zip(frame.columns, row)) for row in frame.itertuples(index=False, name=None)]
 
@@ -51,12 +60,12 @@ def _best_row(entity: dict[str, Any], ets: Any, view: OracleView) -> Optional[di
     for row in _records(view.rows):
         if any(is_null(row[f]) or row[f] != entity[e] for e, f in view.keys.items()):
             continue
-        fts = row[view.feature_timestamp]
+        fts = _instant(row[view.feature_timestamp])
         if is_null(fts) or fts > ets:
             continue
         if view.ttl is not None and fts < ets - view.ttl:
             continue
-        cts = row[view.created_timestamp] if view.created_timestamp else None
+        cts = _instant(row[view.created_timestamp]) if view.created_timestamp else None
         if view.filter_by_created and (is_null(cts) or cts > ets):
             continue
         rank = (fts, _nulls_low(cts), tuple(_nulls_low(row[f]) for f in view.features))
@@ -71,7 +80,7 @@ def oracle_point_in_time(
     """Expected output rows (as dicts) of a point-in-time join, one per entity row."""
     result = []
     for entity_row in _records(entity):
-        ets = entity_row[entity_timestamp]
+        ets = _instant(entity_row[entity_timestamp])
         if is_null(ets):
             raise ValueError("null entity timestamp")
         out = dict(entity_row)
