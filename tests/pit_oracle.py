@@ -123,8 +123,11 @@ def spark_rows(df: Any) -> list[dict[str, Any]]:
     from pyspark.sql import functions as F
     from pyspark.sql.types import TimestampType
 
+    def column(name: str) -> Any:
+        return F.col("`" + name.replace("`", "``") + "`")
+
     columns = [
-        F.unix_micros(F.col(f"`{f.name}`")).alias(f.name) if isinstance(f.dataType, TimestampType) else F.col(f"`{f.name}`")
+        F.unix_micros(column(f.name)).alias(f.name) if isinstance(f.dataType, TimestampType) else column(f.name)
         for f in df.schema.fields
     ]
     return [row.asDict() for row in df.select(*columns).collect()]

@@ -85,9 +85,12 @@ def test_date_timestamp_is_rejected_with_a_fix(spark: SparkSession, entity: Data
     "ddl, value, advice",
     [("string", "2024-01-01", "F.to_timestamp"), ("bigint", 1704103200, "F.timestamp_seconds")],
 )
-def test_non_timestamp_entity_timestamp(spark: SparkSession, feature: DataFrame, ddl: str, value: Any, advice: str) -> None:
+def test_non_timestamp_entity_timestamp(
+    spark: SparkSession, feature: DataFrame, ddl: str, value: Any, advice: str
+) -> None:
     entity = spark.createDataFrame([(1, value)], f"driver_id int, ts {ddl}")
-    with pytest.raises(SchemaMismatchError, match=f"entity timestamp column 'ts' of entity_df is {ddl.upper()}") as info:
+    expected = f"entity timestamp column 'ts' of entity_df is {ddl.upper()}"
+    with pytest.raises(SchemaMismatchError, match=expected) as info:
         _join(entity, feature)
     assert advice in str(info.value)
 
@@ -131,7 +134,10 @@ def test_null_entity_timestamps_are_counted(spark: SparkSession, feature: DataFr
     "ttl, message",
     [
         (timedelta(minutes=-5), "ttl of feature_df is negative (-1 day, 23:55:00)"),
-        (3600, "ttl of feature_df must be a datetime.timedelta or None, got int 3600; for example ttl=timedelta(hours=2)."),
+        (
+            3600,
+            "ttl of feature_df must be a datetime.timedelta or None, got int 3600; for example ttl=timedelta(hours=2).",
+        ),
         (pd.Timedelta(1, "ns"), "is not a whole number of microseconds"),
     ],
 )
@@ -147,11 +153,17 @@ def test_bad_ttl(entity: DataFrame, feature: DataFrame, ttl: Any, message: str) 
         ({"hot_key_buckets": 0}, "hot_key_buckets must be a positive int"),
         ({"keys": "driver_id"}, "keys of feature_df must be a list of column names or a mapping"),
         ({"keys": []}, "keys of feature_df is empty"),
-        ({"filter_by_created_timestamp": True}, "filter_by_created_timestamp=True for feature_df needs created_timestamp"),
+        (
+            {"filter_by_created_timestamp": True},
+            "filter_by_created_timestamp=True for feature_df needs created_timestamp",
+        ),
         ({"features": []}, "features of feature_df is empty"),
         ({"features": "trips"}, "features of feature_df must be a list of column names, got 'trips'."),
         ({"features": ["trips", "trips"]}, "features of feature_df lists a column more than once"),
-        ({"output_names": {"created_ts": "c"}, "features": ["trips"]}, "output_names of feature_df renames 'created_ts'"),
+        (
+            {"output_names": {"created_ts": "c"}, "features": ["trips"]},
+            "output_names of feature_df renames 'created_ts'",
+        ),
         ({"prefix": "__fs_pit_"}, "output column '__fs_pit_created_ts' of feature_df uses the prefix '__fs_pit_'"),
     ],
 )
@@ -189,3 +201,27 @@ def test_map_keys_are_rejected(spark: SparkSession) -> None:
         "join key 'k' (map<string,int> in entity_df, map<string,int> in feature_df) holds maps"
     )):
         point_in_time_join(entity, feature, keys=["k"], entity_timestamp="ts", feature_timestamp="event_ts")
+
+
+def test_time_range_of_another_timestamp_kind(spark: SparkSession, feature: DataFrame) -> None:
+    from featurespark.pit import EntityTimeRange
+
+    entity = spark.createDataFrame([(1, T0)], "driver_id int, ts timestamp")
+    ntz_range = EntityTimeRange(min_micros=0, max_micros=0, null_count=0, row_count=1, ntz=True)
+    with pytest.raises(InvalidArgumentError, match=re.escape(
+        "time_range was measured on a timestamp of another kind than entity_df's 'ts'"
+    )):
+        _join(entity, feature, time_range=ntz_range)
+
+
+def test_views_must_be_pit_views(entity: DataFrame, feature: DataFrame) -> None:
+    with pytest.raises(InvalidArgumentError, match=re.escape("views[0] must be a PitView, got DataFrame.")):
+        point_in_time_join_many(entity, [feature], entity_timestamp="ts")
+
+
+def test_ttl_longer_than_the_timestamp_range_is_unbounded() -> None:
+    from featurespark.pit._validate import ttl_to_micros
+
+    assert ttl_to_micros(timedelta(days=4_000_000), "v") is None
+    assert ttl_to_micros(timedelta(0), "v") == 0
+    assert ttl_to_micros(timedelta(seconds=1, microseconds=5), "v") == 1_000_005

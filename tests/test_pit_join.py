@@ -24,7 +24,7 @@ def _join(entity: DataFrame, feature: DataFrame, path: tuple[str, Optional[int]]
     algorithm, buckets = path
     options: dict[str, Any] = {"keys": ["driver_id"], "entity_timestamp": "ts", "feature_timestamp": "event_ts"}
     options.update(kwargs)
-    return point_in_time_join(entity, feature, algorithm=algorithm, hot_key_buckets=buckets, **options)  # type: ignore[arg-type]
+    return point_in_time_join(entity, feature, algorithm=algorithm, hot_key_buckets=buckets, **options)
 
 
 @pytest.fixture(scope="module")
@@ -153,7 +153,9 @@ def test_ties_go_to_the_greater_feature_values(spark: SparkSession, path: tuple[
         "driver_id int, event_ts timestamp, n int, s string",
     )
     out = _join(entity, feature, path)
-    expected = spark.createDataFrame([(1, at(10), 7, "a"), (2, at(10), 2, "a")], "driver_id int, ts timestamp, n int, s string")
+    expected = spark.createDataFrame(
+        [(1, at(10), 7, "a"), (2, at(10), 2, "a")], "driver_id int, ts timestamp, n int, s string"
+    )
     assert_df_equality(out, expected, ignore_row_order=True, ignore_nullable=True)
 
 
@@ -177,10 +179,16 @@ def test_mapped_keys_several_views_and_output_names(spark: SparkSession, algorit
     )
     customer_stats = spark.createDataFrame([("c1", at(10, 30), 3)], "id string, event_ts timestamp, rate int")
     views = [
-        PitView(driver_stats, keys={"driver": "driver_id"}, feature_timestamp="event_ts", ttl=timedelta(hours=2), prefix="driver__"),
-        PitView(customer_stats, keys={"customer": "id"}, feature_timestamp="event_ts", output_names={"rate": "customer_rate"}),
+        PitView(
+            driver_stats, keys={"driver": "driver_id"}, feature_timestamp="event_ts", ttl=timedelta(hours=2),
+            prefix="driver__",
+        ),
+        PitView(
+            customer_stats, keys={"customer": "id"}, feature_timestamp="event_ts",
+            output_names={"rate": "customer_rate"},
+        ),
     ]
-    out = point_in_time_join_many(orders, views, entity_timestamp="ts", algorithm=algorithm)  # type: ignore[arg-type]
+    out = point_in_time_join_many(orders, views, entity_timestamp="ts", algorithm=algorithm)
     expected = spark.createDataFrame(
         [("o1", 1, "c1", at(10), 0.5, None), ("o2", 2, "c1", at(11), 0.9, 3)],
         "order_id string, driver int, customer string, ts timestamp, driver__rate double, customer_rate int",
@@ -193,7 +201,7 @@ def test_odd_column_names(spark: SparkSession, algorithm: str) -> None:
     entity = spark.createDataFrame([(1, at(10), "x")], "`driver id` int, `event.ts` timestamp, `we``ird` string")
     feature = spark.createDataFrame([(1, at(9), 4)], "`driver id` int, `ts` timestamp, `trip.count` int")
     out = point_in_time_join(
-        entity, feature, keys=["driver id"], entity_timestamp="event.ts", feature_timestamp="ts", algorithm=algorithm  # type: ignore[arg-type]
+        entity, feature, keys=["driver id"], entity_timestamp="event.ts", feature_timestamp="ts", algorithm=algorithm
     )
     assert out.columns == ["driver id", "event.ts", "we`ird", "trip.count"]
     assert [tuple(r) for r in out.collect()][0][-1] == 4
@@ -218,7 +226,8 @@ def test_transform_usage(spark: SparkSession, drivers: tuple[DataFrame, DataFram
 def test_case_insensitive_names_resolve(spark: SparkSession, drivers: tuple[DataFrame, DataFrame]) -> None:
     entity, feature = drivers
     out = point_in_time_join(
-        entity.where(F.col("label") == "b"), feature, keys=["DRIVER_ID"], entity_timestamp="TS", feature_timestamp="Event_TS",
+        entity.where(F.col("label") == "b"), feature,
+        keys=["DRIVER_ID"], entity_timestamp="TS", feature_timestamp="Event_TS",
         features=["Trips"],
     )
     # Without a created timestamp the two 10:00 rows tie; the tie rule picks the greater trips.
@@ -230,12 +239,14 @@ def test_case_insensitive_names_resolve(spark: SparkSession, drivers: tuple[Data
 def test_empty_inputs(spark: SparkSession, drivers: tuple[DataFrame, DataFrame], algorithm: str) -> None:
     entity, feature = drivers
     no_entities = point_in_time_join(
-        entity.limit(0), feature, keys=["driver_id"], entity_timestamp="ts", feature_timestamp="event_ts", algorithm=algorithm  # type: ignore[arg-type]
+        entity.limit(0), feature,
+        keys=["driver_id"], entity_timestamp="ts", feature_timestamp="event_ts", algorithm=algorithm,
     )
     assert no_entities.columns == ["driver_id", "ts", "label", "created_ts", "trips", "rating"]
     assert no_entities.count() == 0
     no_features = point_in_time_join(
-        entity, feature.limit(0), keys=["driver_id"], entity_timestamp="ts", feature_timestamp="event_ts", algorithm=algorithm  # type: ignore[arg-type]
+        entity, feature.limit(0),
+        keys=["driver_id"], entity_timestamp="ts", feature_timestamp="event_ts", algorithm=algorithm,
     )
     rows = no_features.collect()
     assert len(rows) == 6 and all(r["trips"] is None for r in rows)

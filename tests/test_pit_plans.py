@@ -30,9 +30,10 @@ def _jobs_started(spark: SparkSession, group: str, action: object) -> int:
     sc = spark.sparkContext
     sc.setJobGroup(group, "count the jobs of a point-in-time join call")
     try:
-        action()  # type: ignore[operator]
+        action()
     finally:
-        sc.setLocalProperty("spark.jobGroup.id", None)  # type: ignore[arg-type]
+        for prop in ("spark.jobGroup.id", "spark.job.description", "spark.job.interruptOnCancel"):
+            sc.setLocalProperty(prop, None)
     return len(sc.statusTracker().getJobIdsForGroup(group))
 
 
@@ -45,10 +46,10 @@ def test_one_aggregate_job_at_call_time_and_none_with_a_time_range(
     # compare with the jobs of the time-range aggregate on its own.
     aggregate_jobs = _jobs_started(spark, "pit-range-only", lambda: entity_time_range(entity, "ts"))
     assert aggregate_jobs >= 1
-    assert _jobs_started(spark, "pit-call", lambda: point_in_time_join(entity, by_a, **kwargs)) == aggregate_jobs  # type: ignore[arg-type]
+    assert _jobs_started(spark, "pit-call", lambda: point_in_time_join(entity, by_a, **kwargs)) == aggregate_jobs
     time_range = entity_time_range(entity, "ts")
     assert _jobs_started(
-        spark, "pit-call-with-range", lambda: point_in_time_join(entity, by_a, time_range=time_range, **kwargs)  # type: ignore[arg-type]
+        spark, "pit-call-with-range", lambda: point_in_time_join(entity, by_a, time_range=time_range, **kwargs)
     ) == 0
 
 
@@ -75,7 +76,9 @@ def test_hot_key_buckets_partition_the_window_by_time_bucket(
     spark: SparkSession, frames: tuple[DataFrame, DataFrame, DataFrame]
 ) -> None:
     entity, by_a, _ = frames
-    plain = _plan(point_in_time_join(entity, by_a, keys=["a"], entity_timestamp="ts", feature_timestamp="fts", algorithm="asof"))
+    plain = _plan(
+        point_in_time_join(entity, by_a, keys=["a"], entity_timestamp="ts", feature_timestamp="fts", algorithm="asof")
+    )
     split = point_in_time_join(
         entity, by_a, keys=["a"], entity_timestamp="ts", feature_timestamp="fts", algorithm="asof", hot_key_buckets=4
     )
@@ -88,3 +91,18 @@ def test_bucket_width_covers_the_range() -> None:
     assert bucket_width(0, 99, 4) == 25
     assert bucket_width(0, 100, 4) == 26  # 101 microseconds need 26-wide buckets
     assert bucket_width(5, 5, 8) == 1
+
+
+@pytest.mark.parametrize(
+    "ttl, exchanges, values",
+    [(None, 2, [10, 20]), (timedelta(0), 2, [None, None]), (timedelta(minutes=5), 3, [10, 20])],
+)
+def test_range_join_picks_the_winner_without_reshuffling_unless_bucketed(
+    spark: SparkSession, frames: tuple[DataFrame, DataFrame, DataFrame], ttl: timedelta, exchanges: int, values: list
+) -> None:
+    entity, by_a, _ = frames
+    out = point_in_time_join(
+        entity, by_a, keys=["a"], entity_timestamp="ts", feature_timestamp="fts", algorithm="range", ttl=ttl
+    )
+    assert _plan(out).count("Exchange") == exchanges, _plan(out)
+    assert [r["v"] for r in out.orderBy("a").collect()] == values

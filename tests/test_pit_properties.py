@@ -139,11 +139,17 @@ def _build(spark: SparkSession, entity_rows: list[Any], views: list[Any], ntz: b
 
 
 def _check_all_algorithms(
-    entity_df: DataFrame, entity_pd: pd.DataFrame, pit_views: list[PitView], oracle_views: list[OracleView], hot_buckets: int
+    entity_df: DataFrame,
+    entity_pd: pd.DataFrame,
+    pit_views: list[PitView],
+    oracle_views: list[OracleView],
+    hot_buckets: int,
 ) -> None:
     # The time range is computed here from the same values (entity_time_range has its own tests),
     # which saves one Spark job per example.
-    micros = [comparable(t) if t.tzinfo else (t - datetime(1970, 1, 1)) // timedelta(microseconds=1) for t in entity_pd["ets"]]
+    micros = [
+        comparable(t) if t.tzinfo else (t - datetime(1970, 1, 1)) // timedelta(microseconds=1) for t in entity_pd["ets"]
+    ]
     time_range = EntityTimeRange(
         min_micros=min(micros, default=None),
         max_micros=max(micros, default=None),
@@ -157,7 +163,7 @@ def _check_all_algorithms(
             entity_df,
             pit_views,
             entity_timestamp="ets",
-            algorithm=name,  # type: ignore[arg-type]
+            algorithm=name,
             hot_key_buckets=hot_buckets if hot else None,
             time_range=time_range,
         )
@@ -177,7 +183,9 @@ def _check_all_algorithms(
     views=st.lists(view_st, min_size=1, max_size=3),
     hot_buckets=st.sampled_from([1, 2, 5]),
 )
-def test_all_algorithms_match_oracle(spark: SparkSession, entity_rows: list[Any], views: list[Any], hot_buckets: int) -> None:
+def test_all_algorithms_match_oracle(
+    spark: SparkSession, entity_rows: list[Any], views: list[Any], hot_buckets: int
+) -> None:
     entity_df, entity_pd, pit_views, oracle_views = _build(spark, entity_rows, views, ntz=False)
     _check_all_algorithms(entity_df, entity_pd, pit_views, oracle_views, hot_buckets)
 
@@ -195,7 +203,10 @@ def test_tz_aware_pandas_entities_compare_as_instants(spark: SparkSession, zone:
     instants = pd.to_datetime(["2024-03-10 06:59", "2024-03-10 07:00", "2024-03-10 07:05"], utc=True)
     entity_pd = pd.DataFrame({"id": [1, 1, 1], "ets": instants.tz_convert(zone)})
     entity_df = spark.createDataFrame(entity_pd, "id int, ets timestamp")
-    feature_rows = [(1, datetime(2024, 3, 10, 6, 59, tzinfo=timezone.utc), 10), (1, datetime(2024, 3, 10, 7, 0, tzinfo=timezone.utc), 20)]
+    feature_rows = [
+        (1, datetime(2024, 3, 10, 6, 59, tzinfo=timezone.utc), 10),
+        (1, datetime(2024, 3, 10, 7, 0, tzinfo=timezone.utc), 20),
+    ]
     feature_df = spark.createDataFrame(feature_rows, "id int, fts timestamp, v int")
     view = OracleView(
         rows=pd.DataFrame(feature_rows, columns=["id", "fts", "v"], dtype=object),
@@ -212,6 +223,6 @@ def test_tz_aware_pandas_entities_compare_as_instants(spark: SparkSession, zone:
             entity_df,
             [PitView(feature_df, keys=["id"], feature_timestamp="fts", ttl=timedelta(minutes=4))],
             entity_timestamp="ets",
-            algorithm=algorithm,  # type: ignore[arg-type]
+            algorithm=algorithm,
         )
         assert as_multiset(spark_rows(out), ["id", "ets", "v"]) == as_multiset(expected, ["id", "ets", "v"])

@@ -89,7 +89,10 @@ def feature_candidates(
     )
 
     tie = F.struct(
-        *[tie_value(col(name), t).alias(value_field(j)) for j, (name, t) in enumerate(zip(feature_name, view.feature_types))]
+        *[
+            tie_value(col(name), dtype).alias(value_field(j))
+            for j, (name, dtype) in enumerate(zip(feature_name, view.feature_types))
+        ]
     )
     order = F.struct(col(FTS).alias("fts"), col(CTS).alias("cts"), tie.alias("tie"))
     values = F.struct(*[col(name).alias(value_field(j)) for j, name in enumerate(feature_name)])
@@ -113,7 +116,9 @@ def entity_side(frame: DataFrame, entity_keys: Sequence[str], key_types: Sequenc
     partitioning on the keys would send all of them to one task; a hash of the row spreads them out.
     """
     schema = frame.schema
-    keys = [_cast(col(k), schema[k].dataType, t).alias(key_col(j)) for j, (k, t) in enumerate(zip(entity_keys, key_types))]
+    keys = [
+        _cast(col(k), schema[k].dataType, t).alias(key_col(j)) for j, (k, t) in enumerate(zip(entity_keys, key_types))
+    ]
     hashable = [col(f.name) for f in schema.fields if is_hashable(f.dataType)]
     salt = F.when(any_null([col(k) for k in entity_keys]), F.xxhash64(*hashable)).otherwise(F.lit(0).cast("long"))
     return frame.select("*", *keys, salt.alias(SALT))

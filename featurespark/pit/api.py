@@ -118,6 +118,9 @@ def point_in_time_join_many(
     if isinstance(views, PitView) or not isinstance(views, Sequence) or not views:
         raise InvalidArgumentError(f"views must be a non-empty list of PitView; got {views!r}.")
 
+    for i, candidate in enumerate(views):
+        if not isinstance(candidate, PitView):
+            raise InvalidArgumentError(f"views[{i}] must be a PitView, got {type(candidate).__name__}.")
     sensitive = case_sensitive(entity_df)
     ets, ntz = check_entity(entity_df, entity_timestamp, sensitive)
     single = len(views) == 1 and views[0].name is None
@@ -143,8 +146,12 @@ def point_in_time_join_many(
     chosen = [choose_algorithm(algorithm, v.ttl_micros, time_range.row_count) for v in resolved]
     for view, algo in zip(resolved, chosen):
         if algo == "range" and view.ttl_micros is None:
-            logger.warning("range join of %s without a ttl compares each entity row with its key's whole history", view.label)
+            logger.warning(
+                "range join of %s without a ttl compares each entity row with its key's whole history", view.label
+            )
         logger.info("point-in-time join of %s: %s", view.label, algo)
+        if algo == "range" and hot_key_buckets is not None:
+            logger.info("hot_key_buckets does not apply to the range join of %s (it splits keys by ttl)", view.label)
 
     extra = [to_micros(col(ets), entity_df.schema[ets].dataType).alias(ETS)]
     if "range" in chosen:

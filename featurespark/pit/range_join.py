@@ -3,7 +3,9 @@
 The join condition is the definition of a candidate: equal keys and
 ``entity_ts - ttl <= feature_ts <= entity_ts`` (and ``created_ts <= entity_ts`` under
 ``filter_by_created_timestamp``). A ``row_number`` over each entity row's candidates, ordered by
-``struct(feature_ts, created_ts, tie)`` descending, keeps the winner.
+``struct(feature_ts, created_ts, tie)`` descending, keeps the winner. Cost: the join shuffles both
+sides by its equi-keys; picking the winner needs a second shuffle only with TTL buckets (an entity row
+then sits in two join partitions).
 
 With a TTL the range condition is turned into an equi-join: feature rows are placed in buckets of
 width ``ttl`` (bucket start ``fts - pmod(fts, ttl)``, exact integer arithmetic), and each entity row
@@ -92,7 +94,11 @@ def range_join_step(frame: DataFrame, view: ResolvedView, time_range: EntityTime
         condition.append(col(CTS) <= col(ETS))
 
     joined = entities.join(candidates, on=_all(condition), how="left")
-    best_first = Window.partitionBy(col(EID)).orderBy(col(ord_col(0)).desc_nulls_last())
+    # EID alone identifies an entity row; the join's equi-keys are added so that, when each entity row
+    # sits in one join partition (no TTL buckets), the join's partitioning already satisfies the window
+    # and Spark needs no second shuffle.
+    pick_by = [*[key_col(j) for j in range(nkeys)], SALT, *([ETS] if ttl == 0 else []), EID]
+    best_first = Window.partitionBy(*[col(c) for c in pick_by]).orderBy(col(ord_col(0)).desc_nulls_last())
     ranked = joined.select(
         *[col(c) for c in frame.columns],
         col(val_col(0)),
