@@ -1,6 +1,16 @@
 """Small helpers around Delta Lake's Python API shared by the registry and the offline store."""
 from __future__ import annotations
 
+from contextlib import contextmanager
+from typing import Iterator
+
+from pyspark.sql import SparkSession
+
+#: Session settings that make Delta commits idempotent (Delta >= 2.3; they cover appends and MERGE):
+#: a commit is skipped when the table already recorded ``version`` or a later one for ``app_id``.
+TXN_APP_ID = "spark.databricks.delta.write.txnAppId"
+TXN_VERSION = "spark.databricks.delta.write.txnVersion"
+
 # Delta's documented optimistic-concurrency conflicts: the operation may be retried.
 CONFLICT_EXCEPTIONS = frozenset(
     {
@@ -30,3 +40,29 @@ def is_conflict(exc: BaseException) -> bool:
             return False
         return name in CONFLICT_EXCEPTIONS
     return False
+
+
+@contextmanager
+def idempotent_commits(spark: SparkSession, app_id: str, version: int) -> Iterator[None]:
+    """Within the block, every Delta commit of ``spark`` carries the transaction ``(app_id, version)``.
+
+    Delta records the greatest version committed per application id in each table's log and
+    skips a later commit (appends, MERGE, ...) to that table whose version is not greater, so a
+    replayed micro-batch is not written twice. Use a session no other thread writes with (the
+    streaming query's own session in ``foreachBatch``): the settings apply session-wide until
+    the block ends.
+
+    Examples
+    --------
+    >>> with idempotent_commits(batch_df.sparkSession, str(query_id), batch_id):  # doctest: +SKIP
+    ...     batch_df.write.format("delta").mode("append").save(path)
+    """
+    if version < 0:
+        raise ValueError(f"Transaction versions are non-negative, got {version}.")
+    spark.conf.set(TXN_APP_ID, app_id)
+    spark.conf.set(TXN_VERSION, str(version))
+    try:
+        yield
+    finally:
+        spark.conf.unset(TXN_APP_ID)
+        spark.conf.unset(TXN_VERSION)

@@ -8,6 +8,7 @@ from typing import Any, Iterable, Mapping, Optional, Sequence, Union
 
 import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql.streaming import StreamingQuery
 
 from featurespark.config import Config, load_config
 from featurespark.definitions import DeltaSource, Entity, FeatureView, ManagedSource
@@ -31,6 +32,7 @@ from featurespark.online.service import (
     materialize_views,
 )
 from featurespark.registry import Plan, Registry
+from featurespark.streaming import PushSummary, push, write_stream
 from featurespark.training.historical import EntityInput, HistoricalRetrieval, retrieve
 
 logger = logging.getLogger(__name__)
@@ -174,6 +176,64 @@ class FeatureStore:
                 "only managed views and Delta sources can be read as of a version or time."
             )
         return read_delta(self.spark, path, version=version, as_of=as_of)
+
+    # ------------------------------------------------------------ both stores at once
+    def push(
+        self,
+        view: Union[str, FeatureView],
+        df: Union[DataFrame, pd.DataFrame],
+        *,
+        on_invalid: OnInvalid = "fail",
+        max_items_per_second: Optional[float] = None,
+    ) -> PushSummary:
+        """Upsert rows into a view's Delta table and push their latest values to its online table.
+
+        Rows are validated as in :meth:`write_features`; the online write uses conditional puts,
+        so an older row never replaces a newer online value. Offline-only views get the upsert only.
+        See :func:`featurespark.streaming.push`.
+
+        Examples
+        --------
+        >>> store.push("driver_hourly_stats", pdf).line()  # doctest: +SKIP
+        'driver_hourly_stats: 3 rows in; offline 3 written, ...; online 2 items (0 skipped as older, ...); 1.4s'
+        """
+        fv = self._view(view)
+        if fv.online and self.config.online_store.manage_tables:
+            ensure_online_tables(self.config, [fv])
+        return push(self.spark, self.config, fv, df, on_invalid=on_invalid, max_items_per_second=max_items_per_second)
+
+    def write_stream(
+        self,
+        view: Union[str, FeatureView],
+        streaming_df: DataFrame,
+        *,
+        checkpoint_location: str,
+        trigger: Optional[Mapping[str, Any]] = None,
+        max_items_per_second: Optional[float] = None,
+        on_invalid: OnInvalid = "fail",
+        output_mode: str = "update",
+        query_name: Optional[str] = None,
+    ) -> StreamingQuery:
+        """Write a streaming DataFrame's micro-batches to the offline and online stores together.
+
+        Each micro-batch is upserted into the view's Delta table in an idempotent transaction
+        keyed by the query id and the batch id (a batch replayed after a restart is not written
+        twice), then its latest row per key is pushed to DynamoDB with conditional writes (replays
+        and out-of-order batches never regress online values). See ``docs/streaming.md`` and
+        :func:`featurespark.streaming.write_stream` for every parameter.
+
+        Examples
+        --------
+        >>> events = spark.readStream.format("kafka").option("subscribe", "trips").load()  # doctest: +SKIP
+        >>> query = store.write_stream("driver_trip_stats", features_from(events),  # doctest: +SKIP
+        ...                            checkpoint_location="s3://bucket/checkpoints/driver_trip_stats",
+        ...                            trigger={"processingTime": "1 minute"}, max_items_per_second=500)
+        """
+        return write_stream(
+            self.config, self._view(view), streaming_df, checkpoint_location=checkpoint_location, trigger=trigger,
+            max_items_per_second=max_items_per_second, on_invalid=on_invalid, output_mode=output_mode,
+            query_name=query_name,
+        )
 
     # ------------------------------------------------------------ training sets
     def get_historical_features(

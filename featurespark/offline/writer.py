@@ -125,6 +125,15 @@ def to_spark(spark: SparkSession, data: Union[DataFrame, pd.DataFrame], view: Fe
     )
 
 
+def check_writable(view: FeatureView) -> None:
+    """Raise :class:`InvalidArgumentError` unless featurespark owns the view's table (a ``ManagedSource``)."""
+    if not isinstance(view.source, ManagedSource):
+        raise InvalidArgumentError(
+            f"Feature view '{view.name}' reads from {view.source.describe()}; featurespark only writes to views "
+            "with a ManagedSource. Write to that source directly, or define the view with ManagedSource()."
+        )
+
+
 def write_features(
     spark: SparkSession,
     view: FeatureView,
@@ -171,11 +180,7 @@ def write_features(
     >>> summary.rows_written  # doctest: +SKIP
     24
     """
-    if not isinstance(view.source, ManagedSource):
-        raise InvalidArgumentError(
-            f"Feature view '{view.name}' reads from {view.source.describe()}; featurespark only writes to views "
-            "with a ManagedSource. Write to that source directly, or define the view with ManagedSource()."
-        )
+    check_writable(view)
     if mode not in ("append", "upsert"):
         raise InvalidArgumentError(f"mode must be 'append' or 'upsert', found {mode!r}.")
     if on_invalid not in ("fail", "quarantine"):

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping, Optional, Sequence
 
 import pandas as pd
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 
 from featurespark.config import Config
 from featurespark.definitions import FeatureView
@@ -91,22 +91,41 @@ def materialize_view(
     """Push the latest row per key of one view with ``start <= event_ts < end`` to its table."""
     ensure_online_tables(config, [view])
     source = read_source(spark, view, config.offline_store)
+    summary = push_latest(config, view, source, start=start, end=end, write_mode=write_mode,
+                          max_items_per_second=max_items_per_second)
+    logger.info("Materialized %s [%s, %s): %d items, %d requests, %d retries, %.1fs (%.0f items/s)",
+                view.name, start, end, summary.items, summary.requests, summary.retries, summary.seconds,
+                summary.items / summary.seconds if summary.seconds else 0.0)
+    return summary
+
+
+def push_latest(
+    config: Config,
+    view: FeatureView,
+    rows: DataFrame,
+    *,
+    start: Optional[datetime] = None,
+    end: Optional[datetime] = None,
+    write_mode: str = "last_writer_wins",
+    max_items_per_second: Optional[float] = None,
+) -> WriteSummary:
+    """Write the latest row per key of ``rows`` (a view's columns) to the view's online table.
+
+    The table must exist (see :func:`ensure_online_tables`). Used by materialize runs (rows read
+    from the view's source) and by streaming / push writes (the rows of one batch).
+    """
     latest = latest_per_key(
-        source, keys=view.join_keys, event_timestamp=view.timestamp_field, features=view.feature_names,
+        rows, keys=view.join_keys, event_timestamp=view.timestamp_field, features=view.feature_names,
         created_timestamp=view.created_timestamp_field, start=start, end=end,
     )
     cfg = config.online_store
-    summary = write_online(
+    return write_online(
         latest, table_name=online_table_name(config, view), keys=view.join_keys, features=view.feature_names,
         region=cfg.region, endpoint_url=cfg.endpoint_url, event_timestamp=view.timestamp_field,
         created_timestamp=view.created_timestamp_field,
         feature_types={f.name: f.dtype for f in view.schema}, ttl=view.ttl, write_mode=write_mode,
         max_items_per_second=max_items_per_second,
     )
-    logger.info("Materialized %s [%s, %s): %d items, %d requests, %d retries, %.1fs (%.0f items/s)",
-                view.name, start, end, summary.items, summary.requests, summary.retries, summary.seconds,
-                summary.items / summary.seconds if summary.seconds else 0.0)
-    return summary
 
 
 def materialize_views(

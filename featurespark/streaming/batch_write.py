@@ -1,0 +1,162 @@
+"""One write into both stores: a batch's rows upserted offline, its latest row per key pushed online.
+
+:func:`push` is what :meth:`FeatureStore.push` and every micro-batch of
+:func:`featurespark.streaming.write_stream` run:
+
+1. The rows are checked against the view (schema, then null keys / event times: fail or
+   quarantine, exactly as :func:`featurespark.offline.writer.write_features`).
+2. The valid rows are upserted into the view's Delta table, optionally inside an idempotent Delta
+   transaction ``(app_id, version)``: a replay of a version the table already holds commits nothing.
+3. For an online view, the latest valid row per key is written to DynamoDB with conditional
+   ("monotonic") puts, so a replayed or out-of-order batch never replaces a newer online value.
+
+The offline write comes first: a failure after it (online store down) leaves the online table
+behind the offline one, and rerunning the same batch completes the online write without writing
+the offline rows twice.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+from typing import ContextManager, Optional, Union
+
+import pandas as pd
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from featurespark._delta import idempotent_commits
+from featurespark.config import Config
+from featurespark.definitions import FeatureView
+from featurespark.offline.validation import REJECT_REASON, conform_to_view, with_reject_reason
+from featurespark.offline.writer import OnInvalid, WriteSummary, check_writable, to_spark, write_features
+from featurespark.online.materialize import WriteSummary as OnlineWriteSummary
+from featurespark.online.service import push_latest
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Transaction:
+    """An idempotent-write identity: Delta commits nothing for a version it already recorded for the app.
+
+    Attributes
+    ----------
+    app_id : str
+        Identifies the writer across restarts (a streaming query's id).
+    version : int
+        Increases with every batch of that writer (a micro-batch id).
+    """
+
+    app_id: str
+    version: int
+
+
+@dataclass(frozen=True)
+class PushSummary:
+    """What a push did in each store.
+
+    Attributes
+    ----------
+    view : str
+    offline : WriteSummary
+        The Delta upsert (rows in, written, updated, unchanged, rejected, table version).
+    online : featurespark.online.WriteSummary or None
+        The DynamoDB write; None for views with ``online=False``.
+    batch_id : int or None
+        The micro-batch (streaming writes).
+    seconds : float
+    """
+
+    view: str
+    offline: WriteSummary
+    online: Optional[OnlineWriteSummary]
+    batch_id: Optional[int] = None
+    seconds: float = 0.0
+
+    def line(self) -> str:
+        """One-line summary for logs."""
+        o = self.offline
+        head = f"{self.view}" + (f" batch {self.batch_id}" if self.batch_id is not None else "")
+        online = (
+            f"online {self.online.items} items ({self.online.skipped_older} skipped as older, "
+            f"{self.online.retries} retries, {self.online.items_per_second:.0f} items/s)"
+            if self.online is not None else "online: view is offline-only"
+        )
+        return (
+            f"{head}: {o.rows_in} rows in; offline {o.rows_written} written, {o.rows_updated} updated, "
+            f"{o.rows_unchanged} unchanged, {o.rows_rejected} rejected (table version {o.table_version}); "
+            f"{online}; {self.seconds:.1f}s"
+        )
+
+
+def push(
+    spark: SparkSession,
+    config: Config,
+    view: FeatureView,
+    data: Union[DataFrame, pd.DataFrame],
+    *,
+    on_invalid: OnInvalid = "fail",
+    max_items_per_second: Optional[float] = None,
+    transaction: Optional[Transaction] = None,
+    batch_id: Optional[int] = None,
+) -> PushSummary:
+    """Upsert rows into a managed view's Delta table and push their latest values online.
+
+    Parameters
+    ----------
+    spark : SparkSession
+        The session to write with (in ``foreachBatch``, the batch DataFrame's own session).
+    config : Config
+    view : FeatureView
+        A view with a ``ManagedSource``; its online table must exist when ``view.online``.
+    data : pyspark.sql.DataFrame or pandas.DataFrame
+        Rows with the view's join keys, timestamp columns and features.
+    on_invalid : {"fail", "quarantine"}
+        Rows with a null join key or event timestamp fail the push before anything is written,
+        or go to the view's quarantine table (and neither store gets them).
+    max_items_per_second : float, optional
+        Rate limit of the online write (whole job).
+    transaction : Transaction, optional
+        Make the Delta commits idempotent (see :func:`featurespark._delta.idempotent_commits`).
+    batch_id : int, optional
+        Shown in the summary.
+
+    Returns
+    -------
+    PushSummary
+
+    Raises
+    ------
+    SchemaMismatchError, InvalidRowsError
+        Nothing was written.
+    OnlineStoreError
+        The offline write succeeded, the online one did not; rerun the push to complete it.
+
+    Examples
+    --------
+    >>> push(spark, config, driver_stats, pdf).line()  # doctest: +SKIP
+    'driver_stats: 3 rows in; offline 3 written, 0 updated, ...; online 2 items (0 skipped as older, ...); 1.4s'
+    """
+    started = time.monotonic()
+    check_writable(view)
+    # Read once: the caller's lineage may be expensive or non-deterministic, and both stores read it.
+    batch = conform_to_view(to_spark(spark, data, view), view, where=f"Batch for '{view.name}'").persist()
+    try:
+        txn: ContextManager[None] = (
+            idempotent_commits(spark, transaction.app_id, transaction.version) if transaction else nullcontext()
+        )
+        with txn:
+            offline = write_features(spark, view, batch, config.offline_store, mode="upsert", on_invalid=on_invalid)
+        online = None
+        if view.online:
+            valid = with_reject_reason(batch, view).where(F.col(REJECT_REASON).isNull()).drop(REJECT_REASON)
+            online = push_latest(config, view, valid, write_mode="monotonic",
+                                 max_items_per_second=max_items_per_second)
+    finally:
+        batch.unpersist()
+    summary = PushSummary(view=view.name, offline=offline, online=online, batch_id=batch_id,
+                          seconds=time.monotonic() - started)
+    logger.info("Pushed %s", summary.line())
+    return summary

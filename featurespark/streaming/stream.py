@@ -1,0 +1,245 @@
+"""Structured Streaming into both stores: every micro-batch is one idempotent :func:`push`.
+
+:func:`write_stream` starts a ``foreachBatch`` query whose batches are upserted into the view's
+Delta table inside an idempotent Delta transaction keyed by (query id, batch id), then pushed to
+DynamoDB with conditional writes. After a crash, Spark replays the unfinished batch from the
+checkpoint: the Delta commit it may already have made is skipped, the online write is repeated
+(harmless: an item never replaces a newer event), so each store ends with every event once.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from typing import Any, Deque, Mapping, Optional
+
+from pyspark.sql import DataFrame
+from pyspark.sql.streaming import StreamingQuery, StreamingQueryListener
+
+from featurespark.config import Config
+from featurespark.definitions import FeatureView
+from featurespark.errors import InvalidArgumentError
+from featurespark.offline.sources import ensure_managed_table
+from featurespark.offline.validation import conform_to_view
+from featurespark.offline.writer import OnInvalid, check_writable
+from featurespark.online.service import ensure_online_tables
+from featurespark.streaming.batch_write import PushSummary, Transaction, push
+
+logger = logging.getLogger(__name__)
+
+#: Trigger keywords of ``DataStreamWriter.trigger`` that work with ``foreachBatch``.
+TRIGGER_KEYS = ("processingTime", "once", "availableNow")
+OUTPUT_MODES = ("update", "append", "complete")
+#: Batch summaries kept per query (see :func:`batch_summaries`).
+SUMMARIES_KEPT = 1000
+#: How long the first batch waits for ``start()`` to hand over the query id.
+_QUERY_ID_WAIT_S = 600.0
+
+_writers: dict[str, "MicroBatchWriter"] = {}
+_writers_lock = threading.Lock()
+
+
+class MicroBatchWriter:
+    """The ``foreachBatch`` function of :func:`write_stream` (one per query).
+
+    Parameters
+    ----------
+    config : Config
+    view : FeatureView
+    on_invalid : {"fail", "quarantine"}
+    max_items_per_second : float, optional
+        Online rate limit applied to every batch.
+    """
+
+    def __init__(self, config: Config, view: FeatureView, on_invalid: OnInvalid,
+                 max_items_per_second: Optional[float]) -> None:
+        self.config = config
+        self.view = view
+        self.on_invalid = on_invalid
+        self.max_items_per_second = max_items_per_second
+        self.summaries: Deque[PushSummary] = deque(maxlen=SUMMARIES_KEPT)
+        self._query_id: Optional[str] = None
+        self._started = threading.Event()
+
+    def started(self, query: StreamingQuery) -> None:
+        """Hand over the started query's id, the idempotent-write application id of its batches."""
+        self._query_id = str(query.id)
+        self._started.set()
+
+    def __call__(self, batch: DataFrame, batch_id: int) -> None:
+        # start() returns right after the query thread starts, which may already run batch 0.
+        if not self._started.wait(_QUERY_ID_WAIT_S) or self._query_id is None:
+            raise RuntimeError("The streaming query's id was never handed over; the batch was not written.")
+        summary = push(
+            batch.sparkSession, self.config, self.view, batch, on_invalid=self.on_invalid,
+            max_items_per_second=self.max_items_per_second,
+            transaction=Transaction(app_id=self._query_id, version=batch_id), batch_id=batch_id,
+        )
+        self.summaries.append(summary)
+
+    def summary_of(self, batch_id: int) -> Optional[PushSummary]:
+        """The summary of a batch this process wrote, if it is still kept."""
+        return next((s for s in reversed(self.summaries) if s.batch_id == batch_id), None)
+
+
+class ProgressLogger(StreamingQueryListener):
+    """Logs one line per progress event of featurespark's queries: Spark's rates plus the batch summary."""
+
+    def onQueryStarted(self, event: Any) -> None:  # noqa: N802 - Spark's listener interface
+        if str(event.id) in _writers:
+            logger.info("Stream %s started (id %s, run %s)", event.name, event.id, event.runId)
+
+    def onQueryProgress(self, event: Any) -> None:  # noqa: N802
+        progress = event.progress
+        writer = _writers.get(str(progress.id))
+        if writer is None:
+            return
+        summary = writer.summary_of(progress.batchId)
+        logger.info(
+            "Stream %s batch %d: %d input rows, %.0f rows/s in, %.0f rows/s processed, %.1fs; %s",
+            progress.name, progress.batchId, progress.numInputRows, progress.inputRowsPerSecond or 0.0,
+            progress.processedRowsPerSecond or 0.0, (progress.batchDuration or 0) / 1000.0,
+            summary.line() if summary else "no rows written",
+        )
+
+    def onQueryIdle(self, event: Any) -> None:  # noqa: N802 - Spark >= 3.5 only
+        pass
+
+    def onQueryTerminated(self, event: Any) -> None:  # noqa: N802
+        writer = _writers.get(str(event.id))
+        if writer is None:
+            return
+        if event.exception:
+            logger.error("Stream of view '%s' (id %s) failed: %s", writer.view.name, event.id,
+                         str(event.exception).splitlines()[0])
+        else:
+            logger.info("Stream of view '%s' (id %s) stopped", writer.view.name, event.id)
+
+
+_listener_lock = threading.Lock()
+_listeners: set[int] = set()
+
+
+def _ensure_listener(streaming_df: DataFrame) -> None:
+    """Register one :class:`ProgressLogger` per JVM session (Python wrappers of a session may differ)."""
+    session = streaming_df.sparkSession
+    jvm_session = session._jsparkSession
+    key = int(session.sparkContext._jvm.System.identityHashCode(jvm_session))  # type: ignore[union-attr]
+    with _listener_lock:
+        if key not in _listeners:
+            session.streams.addListener(ProgressLogger())
+            _listeners.add(key)
+
+
+def write_stream(
+    config: Config,
+    view: FeatureView,
+    streaming_df: DataFrame,
+    *,
+    checkpoint_location: str,
+    trigger: Optional[Mapping[str, Any]] = None,
+    max_items_per_second: Optional[float] = None,
+    on_invalid: OnInvalid = "fail",
+    output_mode: str = "update",
+    query_name: Optional[str] = None,
+) -> StreamingQuery:
+    """Start a streaming query that writes every micro-batch to the offline and online stores.
+
+    Parameters
+    ----------
+    config : Config
+    view : FeatureView
+        A registered view with a ``ManagedSource``.
+    streaming_df : DataFrame
+        A streaming DataFrame with the view's join keys, timestamp columns and features.
+    checkpoint_location : str
+        Folder (local or S3) of the query's checkpoint; restart with the same folder to resume.
+    trigger : mapping, optional
+        Keyword arguments of ``DataStreamWriter.trigger``: ``{"processingTime": "30 seconds"}``,
+        ``{"availableNow": True}`` or ``{"once": True}``. Default: as fast as batches complete.
+    max_items_per_second : float, optional
+        Rate limit of each batch's online write, shared by its Spark tasks.
+    on_invalid : {"fail", "quarantine"}
+        Rows with a null key or event time stop the query before the batch is written, or go to
+        the view's quarantine table.
+    output_mode : {"update", "append", "complete"}
+        Passed to Spark; ``update`` suits both plain and aggregating streams (upserts absorb updates).
+    query_name : str, optional
+        Default ``featurespark_<view>``.
+
+    Returns
+    -------
+    StreamingQuery
+
+    Raises
+    ------
+    InvalidArgumentError
+        Not a streaming DataFrame, a view featurespark does not own, or bad options.
+    SchemaMismatchError
+        The stream's columns do not fit the view (checked before the query starts).
+
+    Examples
+    --------
+    >>> query = write_stream(config, view, events, checkpoint_location="s3://bucket/checkpoints/driver_stats",
+    ...                      trigger={"processingTime": "1 minute"}, max_items_per_second=500)  # doctest: +SKIP
+    >>> query.awaitTermination()  # doctest: +SKIP
+    """
+    if not isinstance(streaming_df, DataFrame) or not streaming_df.isStreaming:
+        raise InvalidArgumentError(
+            "write_stream needs a streaming DataFrame (spark.readStream...); for a batch DataFrame use "
+            "FeatureStore.push."
+        )
+    check_writable(view)
+    if not checkpoint_location:
+        raise InvalidArgumentError("checkpoint_location is required: it is where the query resumes after a restart.")
+    _check_trigger(trigger)
+    if output_mode not in OUTPUT_MODES:
+        raise InvalidArgumentError(f"output_mode must be one of {OUTPUT_MODES}, found {output_mode!r}.")
+    if on_invalid not in ("fail", "quarantine"):
+        raise InvalidArgumentError(f"on_invalid must be 'fail' or 'quarantine', found {on_invalid!r}.")
+    if max_items_per_second is not None and not max_items_per_second > 0:
+        raise InvalidArgumentError(f"max_items_per_second must be positive, found {max_items_per_second!r}.")
+    conform_to_view(streaming_df, view, where=f"Stream for '{view.name}'")  # schema errors before start
+    spark = streaming_df.sparkSession
+    # Created before the query starts: a table created inside a batch's idempotent transaction
+    # would record the batch's version and make Delta skip that batch's own upsert.
+    ensure_managed_table(spark, view, config.offline_store)
+    if view.online and config.online_store.manage_tables:
+        ensure_online_tables(config, [view])
+    _ensure_listener(streaming_df)
+
+    handler = MicroBatchWriter(config, view, on_invalid, max_items_per_second)
+    writer = (
+        streaming_df.writeStream.foreachBatch(handler)
+        .outputMode(output_mode)
+        .option("checkpointLocation", checkpoint_location)
+        .queryName(query_name or f"featurespark_{view.name}")
+    )
+    if trigger:
+        writer = writer.trigger(**trigger)
+    query = writer.start()
+    with _writers_lock:
+        _writers[str(query.id)] = handler
+    handler.started(query)
+    logger.info("Streaming into '%s' (query %s, checkpoint %s)", view.name, query.id, checkpoint_location)
+    return query
+
+
+def batch_summaries(query: StreamingQuery) -> list[PushSummary]:
+    """Summaries of the batches a query of :func:`write_stream` wrote in this process.
+
+    The last :data:`SUMMARIES_KEPT` batches of each query are kept (also after it stopped); empty
+    for queries started elsewhere.
+    """
+    writer = _writers.get(str(query.id))
+    return list(writer.summaries) if writer else []
+
+
+def _check_trigger(trigger: Optional[Mapping[str, Any]]) -> None:
+    if trigger is None:
+        return
+    if not isinstance(trigger, Mapping) or len(trigger) != 1 or next(iter(trigger)) not in TRIGGER_KEYS:
+        raise InvalidArgumentError(
+            f"trigger must be one of {{'processingTime': '30 seconds'}}, {{'availableNow': True}} or "
+            f"{{'once': True}}; found {trigger!r}."
+        )

@@ -1,0 +1,289 @@
+"""Streaming and push writes into both stores, against Delta and DynamoDB Local.
+
+The streams read JSON files one file per micro-batch (``maxFilesPerTrigger=1``, ``availableNow``),
+so every test knows which rows each batch holds. Crashes are injected between the steps of a
+batch; the restarted query must leave every event in each store exactly once and the newest
+value per key online.
+"""
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+from dynamodb_local import DynamoDBLocal, aws_env, spark_aws_env  # noqa: F401 - fixtures
+from helpers import make_config
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.streaming import StreamingQuery
+
+import featurespark.streaming.batch_write as push_module
+import featurespark.streaming.stream as stream_module
+from featurespark import FeatureStore
+from featurespark.definitions import Entity, FeatureView, Field, ManagedSource, ParquetSource
+from featurespark.errors import InvalidArgumentError, InvalidRowsError, SchemaMismatchError
+from featurespark.offline.writer import quarantine_table_name
+from featurespark.online.errors import OnlineStoreError
+from featurespark.streaming import batch_summaries
+
+UTC = timezone.utc
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
+SCHEMA = "driver_id long, event_timestamp timestamp, created timestamp, conv_rate double"
+driver = Entity("driver", join_keys={"driver_id": "int64"})
+
+
+def h(n: float) -> datetime:
+    return T0 + timedelta(hours=n)
+
+
+def iso(t: datetime) -> str:
+    return t.isoformat().replace("+00:00", "Z")
+
+
+@pytest.fixture
+def store(spark: SparkSession, tmp_path: Path, dynamodb_local: DynamoDBLocal, spark_aws_env: None,
+          request: pytest.FixtureRequest) -> Iterator[FeatureStore]:
+    config = make_config(tmp_path, endpoint_url=dynamodb_local.endpoint_url)
+    s = FeatureStore(spark, config)
+    name = "st_" + request.node.name.split("[")[0].removeprefix("test_")[:40]
+    view = FeatureView(name=name, entities=[driver], schema=[Field("conv_rate", "float64")],
+                       source=ManagedSource(created_timestamp_field="created"), ttl=None)
+    s.apply([driver, view])
+    s.test_view = name  # type: ignore[attr-defined]
+    yield s
+    for query in spark.streams.active:
+        query.stop()
+
+
+class Batches:
+    """JSON files, one per micro-batch, with increasing modification times (the file source's order)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        self.count = 0
+
+    def add(self, rows: list[tuple[Any, Any, Any, Any]]) -> None:
+        path = self.folder / f"batch-{self.count:04d}.json"
+        with path.open("w") as out:
+            for driver_id, event, created, rate in rows:
+                out.write(json.dumps({"driver_id": driver_id, "event_timestamp": iso(event) if event else None,
+                                      "created": iso(created) if created else None, "conv_rate": rate}) + "\n")
+        stamp = 1_700_000_000 + 10 * self.count
+        os.utime(path, (stamp, stamp))
+        self.count += 1
+
+
+def events(spark: SparkSession, folder: Path) -> DataFrame:
+    return spark.readStream.schema(SCHEMA).option("maxFilesPerTrigger", 1).json(str(folder))
+
+
+def run(store: FeatureStore, folder: Path, checkpoint: Path, **options: Any) -> StreamingQuery:
+    """Start a stream over the folder's files and wait until it has processed all of them (or failed)."""
+    query = store.write_stream(store.test_view, events(store.spark, folder),  # type: ignore[attr-defined]
+                               checkpoint_location=str(checkpoint), trigger={"availableNow": True}, **options)
+    try:
+        query.awaitTermination(300)
+    except Exception:  # noqa: BLE001 - the test inspects query.exception()
+        pass
+    return query
+
+
+def offline_rows(store: FeatureStore) -> list[tuple[int, datetime, datetime, float]]:
+    df = store.read_features(store.test_view).df  # type: ignore[attr-defined]
+    return sorted((r.driver_id, r.event_timestamp.replace(tzinfo=UTC), r.created.replace(tzinfo=UTC), r.conv_rate)
+                  for r in df.collect())
+
+
+def online(store: FeatureStore, ids: list[int]) -> list[Any]:
+    view = store.test_view  # type: ignore[attr-defined]
+    return store.get_online_features([f"{view}:conv_rate"], [{"driver_id": i} for i in ids]).to_dict()["conv_rate"]
+
+
+def delta_commits(store: FeatureStore) -> list[dict[str, Any]]:
+    """Every commit of the view's table: operation and the idempotent transaction it carried."""
+    log = Path(store.config.offline_store.root) / store.test_view / "_delta_log"  # type: ignore[attr-defined]
+    commits = []
+    for path in sorted(log.glob("*.json")):
+        actions = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        info = next(a["commitInfo"] for a in actions if "commitInfo" in a)
+        txn = next((a["txn"] for a in actions if "txn" in a), None)
+        commits.append({"operation": info["operation"], "txn": txn})
+    return commits
+
+
+# Three batches; the third one brings an older event for driver 1 and a correction for driver 2.
+BATCH_ROWS = [
+    [(1, h(1), h(1), 0.1), (2, h(1), h(1), 0.2)],
+    [(1, h(3), h(3), 0.3), (3, h(2), h(2), 0.5)],
+    [(1, h(2), h(2), 0.15), (2, h(1), h(4), 0.25)],
+]
+
+
+def test_push_writes_both_stores_and_never_regresses_online(spark: SparkSession, store: FeatureStore) -> None:
+    view = store.test_view  # type: ignore[attr-defined]
+    first = store.push(view, spark.createDataFrame([(1, h(2), h(2), 0.2), (1, h(1), h(1), 0.1), (2, h(1), h(1), 0.5)],
+                                                   SCHEMA))
+    assert first.offline.rows_written == 3 and first.online is not None and first.online.items == 2
+    assert online(store, [1, 2, 9]) == [0.2, 0.5, None]
+    older = store.push(view, spark.createDataFrame([(1, h(0), h(0), 0.0)], SCHEMA))
+    assert older.online is not None and older.online.skipped_older == 1  # the table holds a newer event
+    assert online(store, [1]) == [0.2]
+    assert (1, h(0), h(0), 0.0) in offline_rows(store)  # offline keeps history
+    assert "rows in; offline 1 written" in older.line()
+
+
+def test_push_from_pandas_and_invalid_rows(spark: SparkSession, store: FeatureStore) -> None:
+    import pandas as pd
+
+    view = store.test_view  # type: ignore[attr-defined]
+    pdf = pd.DataFrame({"driver_id": [1, None], "event_timestamp": [h(1), h(2)], "created": [h(1), h(2)],
+                        "conv_rate": [0.1, 0.2]}).astype({"driver_id": "Int64"})
+    with pytest.raises(InvalidRowsError, match="null join key 'driver_id'"):
+        store.push(view, pdf)
+    assert offline_rows(store) == [] and online(store, [1]) == [None]  # nothing written anywhere
+    summary = store.push(view, pdf, on_invalid="quarantine")
+    assert summary.offline.rows_rejected == 1 and summary.online is not None and summary.online.items == 1
+    assert online(store, [1]) == [0.1]
+    assert spark.table(quarantine_table_name(store.config.offline_store, store._view(view))).count() == 1
+
+
+def test_push_offline_only_view_and_unmanaged_view(spark: SparkSession, store: FeatureStore, tmp_path: Path) -> None:
+    offline_only = FeatureView(name=f"{store.test_view}_off", entities=[driver],  # type: ignore[attr-defined]
+                               schema=[Field("conv_rate", "float64")],
+                               source=ManagedSource(created_timestamp_field="created"), online=False)
+    store.apply([driver, offline_only])
+    summary = store.push(offline_only.name, spark.createDataFrame([(1, h(1), h(1), 0.1)], SCHEMA))
+    assert summary.online is None and summary.offline.rows_written == 1
+    assert "offline-only" in summary.line()
+    spark.createDataFrame([(1, h(1), h(1), 0.1)], SCHEMA).write.parquet(str(tmp_path / "ext"))
+    external = FeatureView(name=f"{store.test_view}_ext", entities=[driver],  # type: ignore[attr-defined]
+                           schema=[Field("conv_rate", "float64")],
+                           source=ParquetSource(path=str(tmp_path / "ext"), created_timestamp_field="created"))
+    with pytest.raises(InvalidArgumentError, match="only writes to views with a ManagedSource"):
+        store.push(external, spark.createDataFrame([(1, h(1), h(1), 0.1)], SCHEMA))
+
+
+def test_stream_writes_every_event_once_and_newest_online(spark: SparkSession, store: FeatureStore,
+                                                         tmp_path: Path) -> None:
+    batches = Batches(tmp_path / "in")
+    for rows in BATCH_ROWS:
+        batches.add(rows)
+    query = run(store, batches.folder, tmp_path / "chk")
+    assert query.exception() is None
+    expected = sorted({(d, e, c, r) for rows in BATCH_ROWS for d, e, c, r in rows if (d, e) != (2, h(1))}
+                      | {(2, h(1), h(4), 0.25)})  # the correction replaced driver 2's 01:00 row
+    assert offline_rows(store) == expected
+    # Driver 1's older event in batch 2 did not replace 03:00 online; driver 2's correction did.
+    assert online(store, [1, 2, 3]) == [0.3, 0.25, 0.5]
+    merges = [c for c in delta_commits(store) if c["operation"] == "MERGE"]
+    assert [c["txn"]["version"] for c in merges] == [0, 1, 2]
+    assert {c["txn"]["appId"] for c in merges} == {str(query.id)}
+    summaries = batch_summaries(query)
+    assert [s.batch_id for s in summaries] == [0, 1, 2]
+    assert summaries[2].online is not None and summaries[2].online.skipped_older == 1
+
+
+def _crash_on_second_call(real: Callable[..., Any], error: Exception, *, after: bool) -> Callable[..., Any]:
+    calls = {"n": 0}
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 2 and not after:
+            raise error
+        result = real(*args, **kwargs)
+        if calls["n"] == 2 and after:
+            raise error
+        return result
+
+    return wrapper
+
+
+@pytest.mark.parametrize("crash", ["online_write_fails", "after_both_writes"])
+def test_restart_after_a_crash_writes_each_event_exactly_once(spark: SparkSession, store: FeatureStore,
+                                                              tmp_path: Path, crash: str) -> None:
+    """Batch 1 crashes after its Delta commit; the restarted query replays it without a second commit."""
+    batches = Batches(tmp_path / "in")
+    batches.add(BATCH_ROWS[0])
+    batches.add(BATCH_ROWS[1] + [(None, h(5), h(5), 9.9)])  # one invalid row, quarantined
+    batches.add(BATCH_ROWS[2])
+    with pytest.MonkeyPatch.context() as patch:
+        if crash == "online_write_fails":  # DynamoDB down after the Delta commit of batch 1
+            patch.setattr(push_module, "push_latest", _crash_on_second_call(
+                push_module.push_latest, OnlineStoreError("simulated: DynamoDB unreachable"), after=False))
+        else:  # the process dies after both writes, before Spark records the batch in its checkpoint
+            patch.setattr(stream_module, "push", _crash_on_second_call(
+                stream_module.push, RuntimeError("simulated crash before the checkpoint commit"), after=True))
+        first = run(store, batches.folder, tmp_path / "chk", on_invalid="quarantine")
+    assert first.exception() is not None and "simulated" in str(first.exception())
+    assert len([c for c in delta_commits(store) if c["operation"] == "MERGE"]) == 2  # batch 1 reached Delta
+
+    second = run(store, batches.folder, tmp_path / "chk", on_invalid="quarantine")
+    assert second.exception() is None
+    assert second.id == first.id  # same query (from the checkpoint): same idempotent-write app id
+    merges = [c for c in delta_commits(store) if c["operation"] == "MERGE"]
+    assert [c["txn"]["version"] for c in merges] == [0, 1, 2]  # the replayed batch 1 committed nothing
+    quarantined = spark.table(quarantine_table_name(store.config.offline_store, store._view(store.test_view)))
+    assert quarantined.count() == 1  # the quarantine append was not repeated either
+    rows = offline_rows(store)
+    assert len(rows) == len(set((d, e) for d, e, _, _ in rows)) == 5
+    assert online(store, [1, 2, 3]) == [0.3, 0.25, 0.5]
+
+
+def test_invalid_rows_stop_the_stream_until_quarantined(spark: SparkSession, store: FeatureStore,
+                                                        tmp_path: Path) -> None:
+    batches = Batches(tmp_path / "in")
+    batches.add(BATCH_ROWS[0])
+    batches.add([(4, None, h(1), 0.4), (5, h(1), h(1), 0.5)])
+    failed = run(store, batches.folder, tmp_path / "chk")
+    assert failed.exception() is not None
+    message = str(failed.exception())
+    assert "null event timestamp 'event_timestamp'" in message and "on_invalid" in message
+    assert online(store, [1, 5]) == [0.1, None]  # batch 0 landed; nothing of batch 1 in either store
+    assert {r[0] for r in offline_rows(store)} == {1, 2}
+    resumed = run(store, batches.folder, tmp_path / "chk", on_invalid="quarantine")
+    assert resumed.exception() is None
+    assert online(store, [5]) == [0.5]
+    assert spark.table(quarantine_table_name(store.config.offline_store, store._view(store.test_view))).count() == 1
+
+
+def test_stream_with_a_rate_limit_and_a_windowed_aggregate(spark: SparkSession, store: FeatureStore,
+                                                           tmp_path: Path) -> None:
+    """An aggregating stream in update mode: later batches update a window's row in both stores."""
+    batches = Batches(tmp_path / "in")
+    batches.add([(1, h(0.1), None, 1.0), (1, h(0.2), None, 3.0), (2, h(0.5), None, 5.0)])
+    batches.add([(1, h(0.7), None, 5.0)])  # same hour window for driver 1: its average becomes 3.0
+    raw = events(spark, batches.folder).withWatermark("event_timestamp", "1 day")
+    features = (
+        raw.groupBy("driver_id", F.window("event_timestamp", "1 hour"))
+        .agg(F.avg("conv_rate").alias("conv_rate"))
+        .select("driver_id", F.col("window.end").alias("event_timestamp"),
+                F.current_timestamp().alias("created"), "conv_rate")
+    )
+    query = store.write_stream(store.test_view, features,  # type: ignore[attr-defined]
+                               checkpoint_location=str(tmp_path / "chk"), trigger={"availableNow": True},
+                               max_items_per_second=50)
+    query.awaitTermination(300)
+    assert query.exception() is None
+    assert online(store, [1, 2]) == [3.0, 5.0]
+    assert [(r[0], r[1], r[3]) for r in offline_rows(store)] == [(1, h(1), 3.0), (2, h(1), 5.0)]
+
+
+def test_write_stream_rejects_bad_arguments_before_starting(spark: SparkSession, store: FeatureStore,
+                                                            tmp_path: Path) -> None:
+    view = store.test_view  # type: ignore[attr-defined]
+    batches = Batches(tmp_path / "in")
+    batches.add(BATCH_ROWS[0])
+    stream = events(spark, batches.folder)
+    with pytest.raises(InvalidArgumentError, match="needs a streaming DataFrame"):
+        store.write_stream(view, spark.createDataFrame([], SCHEMA), checkpoint_location=str(tmp_path / "c"))
+    with pytest.raises(InvalidArgumentError, match="trigger must be one of"):
+        store.write_stream(view, stream, checkpoint_location=str(tmp_path / "c"), trigger={"continuous": "1 s"})
+    with pytest.raises(InvalidArgumentError, match="max_items_per_second"):
+        store.write_stream(view, stream, checkpoint_location=str(tmp_path / "c"), max_items_per_second=0)
+    with pytest.raises(SchemaMismatchError, match="column 'conv_rate' is missing"):
+        store.write_stream(view, stream.drop("conv_rate"), checkpoint_location=str(tmp_path / "c"))
+    assert spark.streams.active == []
