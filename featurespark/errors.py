@@ -69,3 +69,7 @@ class WriteConflictError(FeaturesparkError):
 
 class TimeTravelError(FeaturesparkError, ValueError):
     """A requested table version or timestamp does not exist."""
+
+
+class StreamFailedError(FeaturesparkError):
+    """A streaming query stopped with an error; its checkpoint lets a rerun resume the unfinished batch."""

@@ -9,6 +9,6 @@ See ``docs/streaming.md``.
 from __future__ import annotations
 
 from featurespark.streaming.batch_write import PushSummary, Transaction, push
-from featurespark.streaming.stream import MicroBatchWriter, batch_summaries, write_stream
+from featurespark.streaming.stream import MicroBatchWriter, batch_summaries, query_error, write_stream
 
-__all__ = ["MicroBatchWriter", "PushSummary", "Transaction", "batch_summaries", "push", "write_stream"]
+__all__ = ["MicroBatchWriter", "PushSummary", "Transaction", "batch_summaries", "push", "query_error", "write_stream"]

@@ -243,3 +243,19 @@ def _check_trigger(trigger: Optional[Mapping[str, Any]]) -> None:
             f"trigger must be one of {{'processingTime': '30 seconds'}}, {{'availableNow': True}} or "
             f"{{'once': True}}; found {trigger!r}."
         )
+
+
+def query_error(query: StreamingQuery) -> Optional[str]:
+    """The most telling line of a failed query's error (featurespark's own message when there is one).
+
+    A ``foreachBatch`` error reaches the driver wrapped in Spark's and py4j's stack traces; this
+    finds the line that says what went wrong, e.g. ``InvalidRowsError: 2 of 10 row(s) ...``.
+    """
+    exc = query.exception()
+    if exc is None:
+        return None
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    for line in lines:
+        if line.startswith("featurespark.") and "Error" in line.split(":", 1)[0]:
+            return line.removeprefix("featurespark.errors.").removeprefix("featurespark.online.errors.")
+    return lines[0] if lines else repr(exc)
