@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up everything featurespark needs on a fresh machine for the embedded local default:
 #   - a virtualenv in .venv with featurespark and its spark + dev extras (from PyPI),
-#   - the JVM jars (Delta Lake, ...) resolved by Maven from bootstrap/jars/pom.xml into .jars/.
+#   - the JVM jars (Delta Lake, the Kafka connector, ...) resolved by Maven from bootstrap/jars/pom.xml into .jars/,
+#   - DynamoDB Local and a Kafka broker (for the tests and the example) into .dynamodb-local/ and .kafka/.
 # Idempotent: a stamp records the inputs, so a second run only checks and returns.
 # Needs: python3 (>= 3.9) with venv, Java 17, Maven. Nothing binary is committed to the repo.
 set -euo pipefail
@@ -19,12 +20,12 @@ for tool in "$PYTHON" java mvn; do
 done
 
 inputs_hash() {
-  cat setup.cfg pyproject.toml bootstrap/jars/pom.xml bootstrap/dynamodb-local/pom.xml \
+  cat setup.cfg pyproject.toml bootstrap/jars/pom.xml bootstrap/dynamodb-local/pom.xml bootstrap/kafka/pom.xml \
       bootstrap/dynamodb-local/LoopbackServerRunner.java bootstrap/setup-local.sh | sha256sum | cut -c1-16
 }
 STAMP="$VENV/.featurespark-setup-$(inputs_hash)"
 
-if [ -f "$STAMP" ] && [ -d "$JARS" ] && [ -d "$ROOT/.dynamodb-local/lib" ]; then
+if [ -f "$STAMP" ] && [ -d "$JARS" ] && [ -d "$ROOT/.dynamodb-local/lib" ] && [ -d "$ROOT/.kafka/lib" ]; then
   log "environment up to date ($VENV, $JARS)"
   exit 0
 fi
@@ -45,6 +46,9 @@ log "jars: $(ls "$JARS" | tr '\n' ' ')"
 
 log "resolving DynamoDB Local with Maven (and compiling its loopback launcher)"
 bash bootstrap/dynamodb-local/start.sh --resolve-only
+
+log "resolving a Kafka broker with Maven (streaming tests run one on 127.0.0.1)"
+bash bootstrap/kafka/start.sh --resolve-only
 
 # shellcheck lints the shell scripts in the test suite; install it from Debian when we can.
 if ! command -v shellcheck >/dev/null 2>&1; then

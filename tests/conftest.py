@@ -73,3 +73,18 @@ def dynamodb_local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DynamoD
         pytest.fail(str(exc), pytrace=False)
     yield instance
     stop_dynamodb_local(instance)
+
+
+# --- Kafka (streaming job tests) ---------------------------------------------------------------
+from kafka_local import KafkaBroker, start_kafka, stop_kafka  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
+    """One single-node Kafka broker on free 127.0.0.1 ports for the session (fails, never skips)."""
+    try:
+        broker = start_kafka(tmp_path_factory.mktemp("kafka"))
+    except RuntimeError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    yield broker
+    stop_kafka(broker)

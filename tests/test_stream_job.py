@@ -20,14 +20,16 @@ from typing import Any, Iterator
 import pytest
 import yaml
 from dynamodb_local import DynamoDBLocal, aws_env, spark_aws_env  # noqa: F401 - fixtures
+from kafka_local import KafkaBroker
 from pyspark.sql import SparkSession
 from test_jobs import ROOT, load_job
 
 from featurespark import FeatureStore, load_repo
 from featurespark.examples.trip_stream import write_trip_event_files
 from featurespark.session import DEFAULT_JARS_DIR
-from featurespark.streaming.sources import kafka_json_stream
+from featurespark.errors import InvalidArgumentError
 from featurespark.examples.trip_stream import TRIP_EVENT_SCHEMA
+from featurespark.streaming.sources import kafka_json_stream
 
 UTC = timezone.utc
 VIEW = "driver_trip_stats"
@@ -140,12 +142,39 @@ def test_stream_job_in_process_rejects_unparseable_events(job_store: tuple[Featu
     assert "1 rejected" in caplog.text
 
 
-def test_kafka_source_is_on_the_classpath_with_its_options(spark: SparkSession) -> None:
-    """The Maven-resolved connector loads; the stream is built lazily (no broker is contacted)."""
+def test_stream_job_reads_kafka_in_bounded_batches(job_store: tuple[FeatureStore, Path], tmp_path: Path,
+                                                   kafka: KafkaBroker, caplog: pytest.LogCaptureFixture) -> None:
+    """Trip events produced to a real broker; maxOffsetsPerTrigger splits them into several batches."""
+    store, config = job_store
+    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=2)
+    events = write_trip_event_files(tmp_path / "events", start=start, hours=2, drivers=5, files=1)
+    topic = f"trips_{tmp_path.name[-10:].replace('-', '_')}"
+    spark = store.spark
+    (spark.createDataFrame([(json.dumps(e),) for e in events], "value string")
+     .write.format("kafka").option("kafka.bootstrap.servers", kafka.bootstrap_servers).option("topic", topic).save())
+
+    job = load_job("stream_features")
+    caplog.set_level("INFO")
+    argv = ["--config", str(config), "--source", "kafka", "--kafka-bootstrap-servers", kafka.bootstrap_servers,
+            "--topic", topic, "--starting-offsets", "earliest", "--max-offsets-per-trigger", str(len(events) // 3 + 1),
+            "--checkpoint", str(tmp_path / "checkpoint"), "--available-now", "--watermark", "1 day"]
+    assert job.main(argv) == 0, caplog.text
+    assert offline_counts(store) == window_counts(events)
+    assert len(merge_txn_versions(store)) >= 3  # at least three micro-batches
+    assert job.main(argv) == 0  # a rerun finds nothing new and changes nothing
+    assert offline_counts(store) == window_counts(events)
+    assert "stream_features done" in caplog.text
+
+
+def test_kafka_source_options(spark: SparkSession) -> None:
+    """The stream is built lazily with the batch bound and extra options (no broker contacted)."""
     events = kafka_json_stream(spark, bootstrap_servers="127.0.0.1:9", topic="trips", schema=TRIP_EVENT_SCHEMA,
                                max_offsets_per_trigger=1000, options={"failOnDataLoss": "false"})
     assert events.isStreaming
     assert events.columns == ["driver_id", "event_time", "fare", "kafka_timestamp", "kafka_partition", "kafka_offset"]
+    with pytest.raises(InvalidArgumentError, match="max_offsets_per_trigger must be positive"):
+        kafka_json_stream(spark, bootstrap_servers="127.0.0.1:9", topic="t", schema=TRIP_EVENT_SCHEMA,
+                          max_offsets_per_trigger=0)
 
 
 def test_stream_job_help_and_argument_errors(capsys: pytest.CaptureFixture[str]) -> None:
