@@ -11,7 +11,7 @@ from pyspark.sql import SparkSession
 
 from featurespark import FeatureStore
 from featurespark.config import Config
-from featurespark.definitions import Entity, FeatureView, Field, ManagedSource
+from featurespark.definitions import Entity, FeatureView, Field, ManagedSource, ParquetSource
 from featurespark.errors import InvalidArgumentError, RegistryError
 from featurespark.online import dynamodb_client
 
@@ -113,6 +113,23 @@ def test_bad_requests(store: FeatureStore) -> None:
         store.get_online_features([f"{offline}:conv_rate"], [{"driver_id": 1}])
     with pytest.raises(Exception, match="entity row 0|entity_rows\\[0\\]|driver_id"):
         store.get_online_features([f"{view}:conv_rate"], [{"rider": 1}])
+
+
+def test_external_source_rows_that_cannot_be_served_are_counted(store: FeatureStore, tmp_path: Path,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    spark = store.spark
+    path = str(tmp_path / "external")
+    spark.createDataFrame([(1, h(1), 0.1), (None, h(1), 0.2), (2, None, 0.3), (None, h(9), 0.4)],
+                          "driver_id long, event_timestamp timestamp, conv_rate double").write.parquet(path)
+    external = FeatureView(name=f"{store.test_view}_ext", entities=[driver],  # type: ignore[attr-defined]
+                           schema=[Field("conv_rate", "float64")], source=ParquetSource(path=path), ttl=None)
+    store.apply([driver, external])
+    caplog.set_level("WARNING")
+    summary = store.materialize(h(0), h(4), [external.name])[external.name]
+    assert summary.items == 1
+    assert summary.skipped_invalid == 2  # the null key at 01:00 and the null event time; 09:00 is outside
+    assert "2 row(s) of" in caplog.text and "null join key (driver_id)" in caplog.text
+    assert "2 source rows with a null key or event time skipped" in str(summary)
 
 
 def test_concurrent_watermark_move_is_detected(store: FeatureStore) -> None:

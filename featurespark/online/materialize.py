@@ -164,6 +164,9 @@ class WriteSummary:
         Spark tasks that wrote.
     seconds : float
         Wall time of the write.
+    skipped_invalid : int
+        Materialize runs: source rows not written because their join key or event timestamp is
+        null (they cannot be served; a warning names them).
     """
 
     table_name: str
@@ -174,6 +177,7 @@ class WriteSummary:
     duplicates: int
     partitions: int
     seconds: float
+    skipped_invalid: int = 0
 
     @property
     def items_per_second(self) -> float:
@@ -184,7 +188,9 @@ class WriteSummary:
         return (
             f"{self.items} items to {self.table_name} in {self.seconds:.1f} s ({self.items_per_second:.0f} items/s; "
             f"{self.requests} requests, {self.retries} retries, {self.skipped_older} skipped older, "
-            f"{self.duplicates} duplicates, {self.partitions} partitions)"
+            f"{self.duplicates} duplicates, {self.partitions} partitions"
+            + (f", {self.skipped_invalid} source rows with a null key or event time skipped" if self.skipped_invalid
+               else "") + ")"
         )
 
 

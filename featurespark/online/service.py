@@ -10,15 +10,16 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping, Optional, Sequence
 
 import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from featurespark.config import Config
-from featurespark.definitions import FeatureView
+from featurespark.definitions import FeatureView, ManagedSource
 from featurespark.errors import InvalidArgumentError
 from featurespark.offline.sources import read_source
 from featurespark.online.client import dynamodb_client
@@ -93,10 +94,29 @@ def materialize_view(
     source = read_source(spark, view, config.offline_store)
     summary = push_latest(config, view, source, start=start, end=end, write_mode=write_mode,
                           max_items_per_second=max_items_per_second)
+    if not isinstance(view.source, ManagedSource):  # managed tables never hold such rows
+        summary = replace(summary, skipped_invalid=_count_unservable(source, view, start, end))
     logger.info("Materialized %s [%s, %s): %d items, %d requests, %d retries, %.1fs (%.0f items/s)",
                 view.name, start, end, summary.items, summary.requests, summary.retries, summary.seconds,
                 summary.items / summary.seconds if summary.seconds else 0.0)
     return summary
+
+
+def _count_unservable(source: DataFrame, view: FeatureView, start: Optional[datetime], end: datetime) -> int:
+    """Rows of an external source a materialize run cannot write: null event time, or a null key in the window."""
+    ts = F.col(view.timestamp_field)
+    null_key = F.lit(False)
+    for key in view.join_keys:
+        null_key = null_key | F.col(key).isNull()
+    in_window = ts < F.lit(end) if start is None else (ts >= F.lit(start)) & (ts < F.lit(end))
+    count = source.where(ts.isNull() | (null_key & in_window)).count()
+    if count:
+        logger.warning(
+            "Materialize of '%s': %d row(s) of %s have a null join key (%s) or a null event timestamp (%s) and were "
+            "not written online; fix them in the source.",
+            view.name, count, view.source.describe(), ", ".join(view.join_keys), view.timestamp_field,
+        )
+    return count
 
 
 def push_latest(
