@@ -122,7 +122,7 @@ def test_bad_job_name_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> No
         parse(["emr", "add-steps", "--cluster-id", "j-1ABC", "--job", "train", "--code-uri", "s3://my-bucket/j/"])
     assert info.value.code == 2
     assert ("argument --job: invalid choice: 'train' (choose from 'build-training-set', 'ingest', "
-            "'materialize')") in capsys.readouterr().err
+            "'materialize', 'stream-features')") in capsys.readouterr().err
 
 
 def test_missing_cluster_id_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:

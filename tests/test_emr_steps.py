@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
 
 from featurespark.emr import EMR_DELTA_JAR, JOBS, build_step, job_script_uri
+
+ROOT = Path(__file__).resolve().parents[1]
 from featurespark.errors import InvalidArgumentError
 
 CODE = "s3://my-bucket/featurespark/jobs/"
@@ -35,12 +38,14 @@ def test_build_training_set_step_runs_spark_submit_through_command_runner() -> N
 
 
 @pytest.mark.parametrize(("job", "script"), [("build-training-set", "build_training_set.py"),
-                                             ("ingest", "ingest.py"), ("materialize", "materialize.py")])
+                                             ("ingest", "ingest.py"), ("materialize", "materialize.py"),
+                                             ("stream-features", "stream_features.py")])
 def test_each_job_maps_to_its_script(job: str, script: str) -> None:
     assert job_script_uri(job, "s3://bk1/code/jobs") == f"s3://bk1/code/jobs/{script}"
     args = build_step(job, [], code_uri="s3://bk1/code/jobs/")["HadoopJarStep"]["Args"]
     assert args[-1] == f"s3://bk1/code/jobs/{script}"
-    assert sorted(JOBS) == ["build-training-set", "ingest", "materialize"]
+    assert sorted(JOBS) == ["build-training-set", "ingest", "materialize", "stream-features"]
+    assert (ROOT / "jobs" / script).is_file()
 
 
 def test_options_extra_py_files_client_mode_and_name() -> None:
@@ -65,7 +70,7 @@ def test_delta_py_file_can_be_left_out() -> None:
 
 def test_unknown_job_names_the_known_ones() -> None:
     with pytest.raises(InvalidArgumentError, match=r"Unknown job 'train': choose one of build-training-set, "
-                                                   r"ingest, materialize\."):
+                                                   r"ingest, materialize, stream-features\."):
         build_step("train", [], code_uri=CODE)
 
 

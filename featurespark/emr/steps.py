@@ -20,6 +20,8 @@ JOBS: dict[str, str] = {
     "build-training-set": "build_training_set.py",
     "ingest": "ingest.py",
     "materialize": "materialize.py",
+    # Long-running: pass the Kafka connector with spark_conf={"spark.jars.packages": ...} (docs/streaming.md).
+    "stream-features": "stream_features.py",
 }
 
 #: What EMR does when a step fails (``ActionOnFailure`` of the API).
@@ -42,7 +44,7 @@ def job_script_uri(job: str, code_uri: str) -> str:
     Parameters
     ----------
     job : str
-        One of :data:`JOBS`: ``"build-training-set"``, ``"ingest"``, ``"materialize"``.
+        One of :data:`JOBS`: ``"build-training-set"``, ``"ingest"``, ``"materialize"``, ``"stream-features"``.
     code_uri : str
         ``s3://`` prefix the ``jobs/`` folder was uploaded to (a trailing ``/`` is optional).
 
@@ -90,7 +92,7 @@ def build_step(
     Parameters
     ----------
     job : str
-        ``"build-training-set"``, ``"ingest"`` or ``"materialize"`` (see :data:`JOBS`).
+        ``"build-training-set"``, ``"ingest"``, ``"materialize"`` or ``"stream-features"`` (see :data:`JOBS`).
     job_args : sequence of str
         Arguments of the job script itself, e.g. ``["--config", "emr.yaml", "--start", ...]``.
     code_uri : str
