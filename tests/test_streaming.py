@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -168,7 +169,8 @@ def test_push_offline_only_view_and_unmanaged_view(spark: SparkSession, store: F
 
 
 def test_stream_writes_every_event_once_and_newest_online(spark: SparkSession, store: FeatureStore,
-                                                         tmp_path: Path) -> None:
+                                                         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("INFO", logger="featurespark.streaming.stream")
     batches = Batches(tmp_path / "in")
     for rows in BATCH_ROWS:
         batches.add(rows)
@@ -185,6 +187,12 @@ def test_stream_writes_every_event_once_and_newest_online(spark: SparkSession, s
     summaries = batch_summaries(query)
     assert [s.batch_id for s in summaries] == [0, 1, 2]
     assert summaries[2].online is not None and summaries[2].online.skipped_older == 1
+    # Spark's progress events (delivered asynchronously) are logged with the batch summary.
+    wanted = f"Stream featurespark_{store.test_view} batch 2: 2 input rows"  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 30
+    while wanted not in caplog.text and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert wanted in caplog.text and "skipped as older" in caplog.text
 
 
 def _crash_on_second_call(real: Callable[..., Any], error: Exception, *, after: bool) -> Callable[..., Any]:
