@@ -13,28 +13,56 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Optional
 
+import pyspark
 from pyspark.sql import SparkSession
 
+from featurespark._compat import PYSPARK_VERSION
 from featurespark.config import Config
 from featurespark.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
-#: Folder ``bootstrap/setup-local.sh`` resolves the JVM jars into.
-DEFAULT_JARS_DIR = Path(__file__).resolve().parent.parent / ".jars"
+_REPO_ROOT = Path(__file__).resolve().parent.parent
+
+#: Folder ``bootstrap/setup-local.sh`` resolves the JVM jars of the main environment into (Spark 4).
+MAIN_JARS_DIR = _REPO_ROOT / ".jars"
+#: Folder ``bootstrap/setup-compat.sh`` resolves the JVM jars of the Spark 3.5 environment into.
+SPARK35_JARS_DIR = _REPO_ROOT / ".jars-spark35"
+#: The jars folder of this checkout for the running pyspark: ``.jars`` (4.x) or ``.jars-spark35`` (3.5).
+DEFAULT_JARS_DIR = SPARK35_JARS_DIR if PYSPARK_VERSION < (4, 0) else MAIN_JARS_DIR
+#: Environment variable naming the jars folder; ``conf/local.yaml`` and the test fixture honour it.
+JARS_DIR_ENV = "FEATURESPARK_JARS_DIR"
+
+# delta-spark_<scala binary version>-<delta version>.jar
+_DELTA_JAR = re.compile(r"^delta-spark_(\d+\.\d+)-(\d+)\.[\w.\-]*\.jar$")
+
+
+def default_jars_dir() -> Path:
+    """The jars folder for a local session of this checkout: ``$FEATURESPARK_JARS_DIR`` if set, else
+    the folder the set-up script of the running pyspark fills (``.jars`` for Spark 4,
+    ``.jars-spark35`` for Spark 3.5).
+
+    Examples
+    --------
+    >>> default_jars_dir().name in {".jars", ".jars-spark35"}  # doctest: +SKIP
+    True
+    """
+    configured = os.environ.get(JARS_DIR_ENV)
+    return Path(configured).resolve() if configured else DEFAULT_JARS_DIR
 
 
 def local_jars(jars_dir: Path | str) -> list[str]:
-    """List the jar files of a folder resolved by ``bootstrap/setup-local.sh``.
+    """List the jar files of a folder resolved by ``bootstrap/setup-local.sh`` (or ``setup-compat.sh``).
 
     Parameters
     ----------
     jars_dir : Path or str
-        The folder (normally ``.jars`` at the repository root).
+        The folder (normally ``.jars`` at the repository root, ``.jars-spark35`` for Spark 3.5).
 
     Returns
     -------
@@ -44,16 +72,41 @@ def local_jars(jars_dir: Path | str) -> list[str]:
     Raises
     ------
     ConfigError
-        If the folder holds no Delta Lake jar: set-up has not run.
+        If the folder holds no Delta Lake jar (set-up has not run), or a Delta Lake built for another
+        Spark than the running pyspark.
     """
     folder = Path(jars_dir)
     jars = sorted(str(p.resolve()) for p in folder.glob("*.jar")) if folder.is_dir() else []
-    if not any(Path(j).name.startswith("delta-spark") for j in jars):
+    delta = [Path(j).name for j in jars if Path(j).name.startswith("delta-spark")]
+    if not delta:
         raise ConfigError(
             f"No Delta Lake jar in {folder}. Run `bash bootstrap/setup-local.sh` to resolve the JVM jars "
-            "with Maven, or leave spark.jars_dir unset on a cluster that ships Delta (EMR)."
+            "with Maven (`bash bootstrap/setup-compat.sh` for Spark 3.5), or leave spark.jars_dir unset on a "
+            "cluster that ships Delta (EMR)."
         )
+    _check_delta_matches_spark(folder, delta[0])
     return jars
+
+
+def _check_delta_matches_spark(folder: Path, delta_jar: str) -> None:
+    # A Delta Lake built for another Spark only fails later, deep in the JVM (NoSuchMethodError,
+    # NoClassDefFoundError for scala.collection...), so say it here. Delta 3.x is built for Spark 3.5,
+    # Delta 4.x for Spark 4.x; the Scala of pyspark's wheel is 2.12 on 3.5 and 2.13 on 4.x.
+    match = _DELTA_JAR.match(delta_jar)
+    if not match:
+        return
+    scala, delta_major = match.group(1), int(match.group(2))
+    spark_major = PYSPARK_VERSION[0]
+    expected_scala = "2.13" if spark_major >= 4 else "2.12"
+    if delta_major != spark_major or scala != expected_scala:
+        suggestion = DEFAULT_JARS_DIR
+        script = "setup-compat.sh" if spark_major < 4 else "setup-local.sh"
+        raise ConfigError(
+            f"{folder / delta_jar} is Delta Lake {delta_major}.x for Scala {scala}, but this Python runs "
+            f"pyspark {pyspark.__version__} (needs Delta Lake {spark_major}.x for Scala {expected_scala}). "
+            f"Point spark.jars_dir (or ${JARS_DIR_ENV}) at {suggestion}, resolved by "
+            f"`bash bootstrap/{script}`."
+        )
 
 
 def configure_spark(

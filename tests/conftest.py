@@ -9,14 +9,17 @@ import pytest
 from hypothesis import HealthCheck, settings
 from pyspark.sql import SparkSession
 
-from featurespark.session import DEFAULT_JARS_DIR, configure_spark, use_this_python_for_workers
+from featurespark.session import configure_spark, default_jars_dir, use_this_python_for_workers
 
 os.environ.setdefault("TZ", "UTC")
 
 # Timings on shared 2-core machines are noisy: property tests check results, never speed, so
 # hypothesis' per-example deadline (200 ms) would only turn load into flaky failures.
 settings.register_profile("featurespark", deadline=None, suppress_health_check=[HealthCheck.too_slow])
-settings.load_profile("featurespark")
+# The compatibility run (bootstrap/run-compat-tests.sh, Spark 3.5) checks that the library works there, while
+# the main run searches the join logic with the full example counts: property tests use at most 10 examples.
+settings.register_profile("compat", parent=settings.get_profile("featurespark"), max_examples=10)
+settings.load_profile(os.environ.get("FEATURESPARK_HYPOTHESIS_PROFILE", "featurespark"))
 
 
 @pytest.fixture(scope="session")
@@ -27,7 +30,8 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
     builder = SparkSession.builder.master("local[2]").appName("featurespark-tests")
     session = configure_spark(
         builder,
-        jars_dir=str(DEFAULT_JARS_DIR),
+        # $FEATURESPARK_JARS_DIR, else .jars (Spark 4) or .jars-spark35 (the Spark 3.5 compatibility run).
+        jars_dir=str(default_jars_dir()),
         metastore_dir=str(metastore),
         extra_conf={
             "spark.ui.enabled": "false",

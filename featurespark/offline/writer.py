@@ -23,6 +23,7 @@ import pandas as pd
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
+from featurespark._compat import dataframe_from_pandas, execute_merge
 from featurespark._delta import is_conflict
 from featurespark.config import OfflineStoreConfig, join_path
 from featurespark.definitions import FeatureView, ManagedSource
@@ -115,11 +116,8 @@ def to_spark(spark: SparkSession, data: Union[DataFrame, pd.DataFrame], view: Fe
     if isinstance(data, DataFrame):
         return data
     if isinstance(data, pd.DataFrame):
-        import pyarrow as pa
-
         normalized = normalize_pandas_timestamps(data, timestamp_columns(view), where="pandas batch")
-        table = pa.Table.from_pandas(normalized, preserve_index=False)
-        return spark.createDataFrame(table)
+        return dataframe_from_pandas(spark, normalized)
     raise InvalidArgumentError(
         f"write_features takes a Spark or pandas DataFrame, found {type(data).__name__}."
     )
@@ -294,14 +292,14 @@ def _merge(spark: SparkSession, source: DataFrame, view: FeatureView, path: str,
     assignments: dict[str, Union[str, Column]] = {c: F.col(f"s.{c}") for c in value_columns}
     for attempt in range(1, max_retries + 2):
         try:
-            metrics = (
-                DeltaTable.forPath(spark, path).alias("t")
+            target = DeltaTable.forPath(spark, path)
+            metrics = execute_merge(
+                target,
+                target.alias("t")
                 .merge(source.alias("s"), on)
                 .whenMatchedUpdate(condition=changed, set=assignments)
                 # Explicit values: insertAll would ask the source for the generated partition column.
-                .whenNotMatchedInsert(values={c: F.col(f"s.{c}") for c in source.columns})
-                .execute()
-                .first()
+                .whenNotMatchedInsert(values={c: F.col(f"s.{c}") for c in source.columns}),
             )
         except Exception as exc:  # noqa: BLE001 - only Delta's conflicts are retried
             if not is_conflict(exc) or attempt > max_retries:
@@ -316,7 +314,7 @@ def _merge(spark: SparkSession, source: DataFrame, view: FeatureView, path: str,
             logger.warning("Upsert into '%s' conflicted (attempt %d); retrying in %.1fs", view.name, attempt, delay)
             time.sleep(delay)
             continue
-        if metrics is None:  # pragma: no cover - Delta always returns one metrics row
+        if metrics is None:  # Delta 3.x with concurrent MERGEs: the counts are unknown, the write is done
             return 0, 0
         return int(metrics["num_inserted_rows"]), int(metrics["num_updated_rows"])
     raise AssertionError("unreachable")  # pragma: no cover

@@ -21,12 +21,12 @@ from pyspark.sql.types import (
     DataType,
     IntegerType,
     LongType,
-    MapType,
     ShortType,
     StructType,
     TimestampNTZType,
-    VariantType,
 )
+
+from featurespark._compat import UNORDERABLE_TYPES
 
 logger = logging.getLogger(__name__)
 
@@ -137,7 +137,7 @@ def _ntz_literal_parts(value: datetime) -> Column:
 
 def is_orderable(dtype: DataType) -> bool:
     """Whether Spark can compare values of ``dtype`` (maps and variants cannot be ordered)."""
-    if isinstance(dtype, (MapType, VariantType)):
+    if isinstance(dtype, UNORDERABLE_TYPES):
         return False
     if isinstance(dtype, StructType):
         return all(is_orderable(f.dataType) for f in dtype.fields)

@@ -24,6 +24,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from featurespark._compat import execute_merge
 from featurespark._delta import is_conflict
 from featurespark.definitions import Entity, FeatureView
 from featurespark.errors import DefinitionError, NotRegisteredError, RegistryError
@@ -269,7 +270,8 @@ class Registry:
             table = (
                 DeltaTable.createIfNotExists(self.spark).location(self.path).addColumns(REGISTRY_SCHEMA).execute()
             )
-            metrics = (
+            metrics = execute_merge(
+                table,
                 table.alias("r")
                 .merge(
                     new.alias("n"),
@@ -277,9 +279,7 @@ class Registry:
                     & (F.col("r.name") == F.col("n.name"))
                     & (F.col("r.version") == F.col("n.version")),
                 )
-                .whenNotMatchedInsertAll()
-                .execute()
-                .first()
+                .whenNotMatchedInsertAll(),
             )
         except Exception as exc:  # noqa: BLE001 - narrowed to Delta's conflicts just below
             if not is_conflict(exc):

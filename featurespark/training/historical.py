@@ -17,6 +17,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from featurespark._compat import dataframe_from_pandas
 from featurespark.config import OfflineStoreConfig
 from featurespark.definitions import DeltaSource, FeatureView, ManagedSource
 from featurespark.errors import InvalidArgumentError, SchemaMismatchError
@@ -84,10 +85,8 @@ def to_entity_frame(spark: SparkSession, entity: EntityInput, entity_timestamp: 
     must be a timestamp (dates and numbers are refused).
     """
     if isinstance(entity, pd.DataFrame):
-        import pyarrow as pa
-
         normalized = normalize_pandas_timestamps(entity, [entity_timestamp], where="entity rows")
-        df = spark.createDataFrame(pa.Table.from_pandas(normalized, preserve_index=False))
+        df = dataframe_from_pandas(spark, normalized)
     elif isinstance(entity, DataFrame):
         df = entity
     elif isinstance(entity, str) and _QUERY.match(entity):

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Set up the compatibility environment: featurespark on Spark 3.5 + Delta Lake 3.x, the pair EMR 7.x
+# ships, next to the main environment (Spark 4.0, set up by bootstrap/setup-local.sh), which it leaves
+# untouched:
+#   - a virtualenv in .venv-spark35 with featurespark (editable), pyspark 3.5.x, the matching
+#     delta-spark 3.x, pandas/pyarrow that pyspark 3.5 supports, and the test tools of the dev extra,
+#   - the JVM jars (Delta Lake 3.x for Scala 2.12, hadoop-aws 3.3.4) resolved by Maven from
+#     bootstrap/jars-spark35/pom.xml into .jars-spark35/,
+#   - DynamoDB Local and a Kafka broker for the tests (shared with the main environment: .dynamodb-local/,
+#     .kafka/; resolved here only if setup-local.sh has not done it).
+# Sessions pick these jars with FEATURESPARK_JARS_DIR=.jars-spark35 (the test fixture picks them by
+# pyspark's version); see docs/config.md. Idempotent: a stamp records the inputs.
+# Needs: python3 (>= 3.9, <= 3.11 for pyspark 3.5) with venv, Java 17, Maven.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+PYTHON="${PYTHON:-python3}"
+VENV="$ROOT/.venv-spark35"
+JARS="$ROOT/.jars-spark35"
+
+# Versions of emr-7.12.0 (Spark 3.5.6, Delta 3.3.2); keep in step with bootstrap/jars-spark35/pom.xml.
+# pyspark 3.5 predates numpy 2 (it still uses names numpy 2 removed), so numpy stays on 1.x, and
+# pyarrow on 21 or older: later pyarrow wheels refuse to import with numpy 1.x.
+PINS=(
+  "pyspark==3.5.6"
+  "delta-spark==3.3.2"
+  "pandas>=2.2,<2.4"
+  "numpy>=1.26,<2"
+  "pyarrow>=15,<22"
+)
+
+log() { printf '[setup-compat] %s\n' "$*"; }
+
+for tool in "$PYTHON" java mvn; do
+  command -v "$tool" >/dev/null 2>&1 || { echo "[setup-compat] error: '$tool' is not installed; install it and rerun." >&2; exit 1; }
+done
+
+inputs_hash() {
+  cat setup.cfg pyproject.toml bootstrap/jars-spark35/pom.xml bootstrap/dynamodb-local/pom.xml bootstrap/kafka/pom.xml \
+      bootstrap/dynamodb-local/LoopbackServerRunner.java bootstrap/setup-compat.sh | sha256sum | cut -c1-16
+}
+STAMP="$VENV/.featurespark-setup-$(inputs_hash)"
+
+if [ -f "$STAMP" ] && [ -d "$JARS" ] && [ -d "$ROOT/.dynamodb-local/lib" ] && [ -d "$ROOT/.kafka/lib" ]; then
+  log "environment up to date ($VENV, $JARS)"
+  exit 0
+fi
+
+if [ ! -x "$VENV/bin/python" ]; then
+  log "creating virtualenv $VENV"
+  "$PYTHON" -m venv "$VENV"
+fi
+# The dev extra has no Spark pins; the spark extra pins Spark 4.0, so it is replaced by PINS here.
+log "installing featurespark[dev] with ${PINS[*]} into $VENV"
+"$VENV/bin/python" -m pip install --quiet --upgrade pip
+"$VENV/bin/python" -m pip install --quiet -e ".[dev]" "${PINS[@]}"
+
+log "resolving JVM jars with Maven into $JARS"
+rm -rf "$JARS.tmp"
+mvn -q -B -f bootstrap/jars-spark35/pom.xml dependency:copy-dependencies -DoutputDirectory="$JARS.tmp"
+rm -rf "$JARS" && mv "$JARS.tmp" "$JARS"
+log "jars: $(cd "$JARS" && echo *.jar)"
+
+# The jars must match the Hadoop that this pyspark bundles (hadoop-aws is built against it).
+bundled="$(cd "$("$VENV/bin/python" -c 'import os, pyspark; print(os.path.dirname(pyspark.__file__))')/jars" \
+           && echo hadoop-client-api-*.jar)"
+want="hadoop-client-api-$(sed -n 's:.*<hadoop.version>\(.*\)</hadoop.version>.*:\1:p' bootstrap/jars-spark35/pom.xml).jar"
+if [ "$bundled" != "$want" ]; then
+  echo "[setup-compat] error: pyspark bundles $bundled but bootstrap/jars-spark35/pom.xml expects $want;" \
+       "update <hadoop.version> there." >&2
+  exit 1
+fi
+
+if [ ! -d "$ROOT/.dynamodb-local/lib" ]; then
+  log "resolving DynamoDB Local with Maven (and compiling its loopback launcher)"
+  bash bootstrap/dynamodb-local/start.sh --resolve-only
+fi
+if [ ! -d "$ROOT/.kafka/lib" ]; then
+  log "resolving a Kafka broker with Maven (streaming tests run one on 127.0.0.1)"
+  bash bootstrap/kafka/start.sh --resolve-only
+fi
+
+rm -f "$VENV"/.featurespark-setup-*
+touch "$STAMP"
+log "done"

@@ -1,0 +1,117 @@
+"""featurespark._compat and the jars check of featurespark.session, on whichever Spark runs the suite
+(4.x in the main run, 3.5 in the compatibility run: bootstrap/run-compat-tests.sh)."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+import pyspark
+import pytest
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from featurespark._compat import PYSPARK_VERSION, dataframe_from_pandas, execute_merge
+from featurespark.errors import ConfigError
+from featurespark.session import DEFAULT_JARS_DIR, MAIN_JARS_DIR, SPARK35_JARS_DIR, default_jars_dir, local_jars
+
+ARROW = "spark.sql.execution.arrow.pyspark.enabled"
+
+
+def test_pyspark_version_is_parsed() -> None:
+    assert ".".join(map(str, PYSPARK_VERSION)) == ".".join(pyspark.__version__.split(".")[:2])
+
+
+@pytest.mark.parametrize("arrow", ["true", "false"])
+def test_dataframe_from_pandas_keeps_types_whatever_the_arrow_setting(spark: SparkSession, arrow: str) -> None:
+    pdf = pd.DataFrame({
+        "id": pd.array([1, None], dtype="Int64"),
+        "x": [1.5, float("nan")],
+        "s": ["a", None],
+        "ts": pd.to_datetime(["2024-01-01 10:00", None]).tz_localize("UTC"),
+    })
+    before = pdf.copy()
+    previous = spark.conf.get(ARROW)
+    spark.conf.set(ARROW, arrow)
+    try:
+        df = dataframe_from_pandas(spark, pdf)
+        rows = df.collect()
+    finally:
+        spark.conf.set(ARROW, previous)
+    assert [(f.name, f.dataType) for f in df.schema.fields] == [
+        ("id", T.LongType()), ("x", T.DoubleType()), ("s", T.StringType()), ("ts", T.TimestampType())
+    ]
+    assert [tuple(r) for r in rows] == [(1, 1.5, "a", datetime(2024, 1, 1, 10, 0)), (None, None, None, None)]
+    pd.testing.assert_frame_equal(pdf, before)  # the input is not modified
+
+
+def _table(spark: SparkSession, path: Path) -> DeltaTable:
+    schema = T.StructType([T.StructField("k", T.LongType()), T.StructField("v", T.StringType())])
+    spark.createDataFrame([(1, "a"), (2, "b")], schema).write.format("delta").save(str(path))
+    return DeltaTable.forPath(spark, str(path))
+
+
+def _upsert(table: DeltaTable, source: DataFrame) -> dict[str, int] | None:
+    return execute_merge(
+        table,
+        table.alias("t")
+        .merge(source.alias("s"), F.col("t.k") == F.col("s.k"))
+        .whenMatchedUpdate(condition=~F.col("t.v").eqNullSafe(F.col("s.v")), set={"v": F.col("s.v")})
+        .whenNotMatchedInsertAll(),
+    )
+
+
+def test_execute_merge_returns_its_counts(spark: SparkSession, workdir: Path) -> None:
+    table = _table(spark, workdir / "t")
+    source = spark.createDataFrame([(1, "a"), (2, "changed"), (3, "new"), (4, "new")], "k bigint, v string")
+    assert _upsert(table, source) == {
+        "num_affected_rows": 3, "num_updated_rows": 1, "num_deleted_rows": 0, "num_inserted_rows": 2
+    }
+    assert sorted(tuple(r) for r in table.toDF().collect()) == [(1, "a"), (2, "changed"), (3, "new"), (4, "new")]
+
+
+def test_execute_merge_that_changes_nothing_counts_zero(spark: SparkSession, workdir: Path) -> None:
+    table = _table(spark, workdir / "t")
+    source = spark.createDataFrame([(1, "a")], "k bigint, v string")
+    assert _upsert(table, source) == {
+        "num_affected_rows": 0, "num_updated_rows": 0, "num_deleted_rows": 0, "num_inserted_rows": 0
+    }
+
+
+def test_default_jars_dir_follows_pyspark_unless_set(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("FEATURESPARK_JARS_DIR", raising=False)
+    assert DEFAULT_JARS_DIR == (MAIN_JARS_DIR if PYSPARK_VERSION >= (4, 0) else SPARK35_JARS_DIR)
+    assert default_jars_dir() == DEFAULT_JARS_DIR
+    monkeypatch.setenv("FEATURESPARK_JARS_DIR", str(tmp_path))
+    assert default_jars_dir() == tmp_path.resolve()
+
+
+def test_local_jars_accepts_the_jars_the_suite_runs_with() -> None:
+    jars = local_jars(default_jars_dir())
+    assert any(Path(j).name.startswith("delta-spark_") for j in jars)
+
+
+@pytest.mark.parametrize("jar", ["delta-spark_2.12-3.3.2.jar", "delta-spark_2.13-4.0.1.jar", "delta-spark_2.13-3.3.2.jar"])
+def test_local_jars_refuses_a_delta_built_for_another_spark(tmp_path: Path, jar: str) -> None:
+    (tmp_path / jar).write_bytes(b"")  # only the name is read before the session starts
+    fits = "delta-spark_2.13-4.0.1.jar" if PYSPARK_VERSION >= (4, 0) else "delta-spark_2.12-3.3.2.jar"
+    if jar == fits:
+        assert local_jars(tmp_path) == [str((tmp_path / jar).resolve())]
+        return
+    with pytest.raises(ConfigError, match=rf"{jar} is Delta Lake .* but this Python runs pyspark "
+                                          rf"{pyspark.__version__}.*bootstrap/setup-"):
+        local_jars(tmp_path)
+
+
+def test_local_jars_without_delta_says_how_to_set_up(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"No Delta Lake jar in .*setup-local.sh.*setup-compat.sh` for Spark 3.5"):
+        local_jars(tmp_path)
+
+
+def test_timestamps_round_trip_as_instants(spark: SparkSession) -> None:
+    pdf = pd.DataFrame({"ts": [pd.Timestamp("2024-03-10 07:30", tz="America/New_York")]})
+    got = dataframe_from_pandas(spark, pdf).select(F.unix_timestamp("ts").alias("s")).first()
+    assert got is not None
+    assert got["s"] == int(datetime(2024, 3, 10, 11, 30, tzinfo=timezone.utc).timestamp())
