@@ -306,6 +306,12 @@ def write_online(
     rdd = prepared.rdd
     partitions = rdd.getNumPartitions()
     sc = df.sparkSession.sparkContext
+    slots = max(int(sc.defaultParallelism), 1)
+    if partitions < slots:
+        # Adaptive execution coalesces a small latest-per-key result into few partitions (often one),
+        # which would leave task slots, and their request threads, idle while DynamoDB waits.
+        rdd = prepared.repartition(slots).rdd
+        partitions = slots
     accumulators = WriteAccumulators(*(sc.accumulator(0) for _ in range(5)))
     config = WriterConfig(
         table_name=table_name,

@@ -27,7 +27,7 @@ import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any, Callable, Iterable, Iterator, Optional, Sequence
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -343,6 +343,15 @@ def rows_to_items(rows: Iterable[Sequence[Any]], layout: ItemLayout) -> Iterator
         yield layout.encode(row[:n_keys], row[n_keys + 2 :], row[n_keys], row[n_keys + 1])
 
 
+@lru_cache(maxsize=8)
+def _worker_client(region: str, endpoint_url: Optional[str], threads: int, connect_timeout_s: float,
+                   read_timeout_s: float) -> Any:
+    """One client per Python worker and settings: Spark reuses workers across tasks, and building a
+    boto3 client costs a fraction of a second. Clients are thread-safe, and refresh role credentials."""
+    return dynamodb_client(region=region, endpoint_url=endpoint_url, max_pool_connections=threads,
+                           connect_timeout_s=connect_timeout_s, read_timeout_s=read_timeout_s)
+
+
 def write_partition(
     rows: Iterable[Sequence[Any]],
     config: WriterConfig,
@@ -360,8 +369,8 @@ def write_partition(
     accumulators : WriteAccumulators, optional
         Spark accumulators to add the task's counts to.
     client : DynamoDB client, optional
-        For tests; by default one client per task from the default credential chain, its connection
-        pool sized to ``config.threads``.
+        For tests; by default a client from the default credential chain shared by the tasks of a
+        Python worker that have the same settings, its connection pool sized to ``config.threads``.
 
     Returns
     -------
@@ -369,13 +378,8 @@ def write_partition(
         The task's counts.
     """
     if client is None:
-        client = dynamodb_client(
-            region=config.region,
-            endpoint_url=config.endpoint_url,
-            max_pool_connections=config.threads,
-            connect_timeout_s=config.connect_timeout_s,
-            read_timeout_s=config.read_timeout_s,
-        )
+        client = _worker_client(config.region, config.endpoint_url, config.threads, config.connect_timeout_s,
+                                config.read_timeout_s)
     limiter = (
         TokenBucket(config.items_per_second_per_task, max(float(MAX_BATCH_ITEMS), config.items_per_second_per_task))
         if config.items_per_second_per_task
