@@ -42,7 +42,7 @@ log "resolving JVM jars with Maven into $JARS"
 rm -rf "$JARS.tmp"
 mvn -q -B -f bootstrap/jars/pom.xml dependency:copy-dependencies -DoutputDirectory="$JARS.tmp"
 rm -rf "$JARS" && mv "$JARS.tmp" "$JARS"
-log "jars: $(ls "$JARS" | tr '\n' ' ')"
+log "jars: $(find "$JARS" -maxdepth 1 -name '*.jar' -printf '%f\n' | sort | tr '\n' ' ')"
 
 log "resolving DynamoDB Local with Maven (and compiling its loopback launcher)"
 bash bootstrap/dynamodb-local/start.sh --resolve-only
@@ -50,7 +50,7 @@ bash bootstrap/dynamodb-local/start.sh --resolve-only
 log "resolving a Kafka broker with Maven (streaming tests run one on 127.0.0.1)"
 bash bootstrap/kafka/start.sh --resolve-only
 
-# shellcheck lints the shell scripts in the test suite; install it from Debian when we can.
+# The shellcheck linter checks the shell scripts in the test suite; install it from Debian when we can.
 if ! command -v shellcheck >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     log "installing shellcheck from Debian's packages"

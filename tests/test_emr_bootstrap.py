@@ -185,8 +185,9 @@ def test_shellcheck() -> None:
                   "linted: install it (apt-get install -y shellcheck) to run this test")
         print(reason)
         pytest.skip(reason)
-    scripts = [SCRIPT, ROOT / "bootstrap" / "package.sh", *sorted((ROOT / "bootstrap" / "kafka").glob("*.sh")),
-               *sorted(p for p in FAKES.iterdir() if p.is_file())]
+    # Every shell script of the repository: bootstrap (EMR, set-up, local servers), benchmarks, CI.
+    scripts = [*sorted((ROOT / "bootstrap").rglob("*.sh")), *sorted((ROOT / "benchmarks").glob("*.sh")),
+               ROOT / ".ci" / "run", *sorted(p for p in FAKES.iterdir() if p.is_file())]
     result = subprocess.run([shellcheck, "--external-sources", "--shell=bash", *map(str, scripts)],
                             capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -6,7 +6,7 @@
 #   bash bootstrap/kafka/stop.sh --pid-file FILE
 #
 # Only a process whose command line is the broker (kafka.Kafka) is signalled; a stale pid file is
-# just removed. TERM first, KILL after 15 s.
+# just removed. TERM first, KILL after 15 s (bootstrap/lib/stop-process.sh).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -24,24 +24,6 @@ while [ $# -gt 0 ]; do
   esac
 done
 pid_file="${pid_file:-$HOME_DIR/kafka-$port.pid}"
-pid="$(cat "$pid_file" 2>/dev/null || true)"
-if [ -z "$pid" ] || ! kill -0 "$pid" 2>/dev/null; then
-  rm -f "$pid_file"
-  echo "kafka: not running"
-  exit 0
-fi
-if [ -r "/proc/$pid/cmdline" ] && ! tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q "kafka.Kafka"; then
-  rm -f "$pid_file"
-  echo "kafka: pid $pid is not a Kafka broker; stale pid file removed" >&2
-  exit 0
-fi
-kill -TERM "$pid" 2>/dev/null || true
-for _ in $(seq 1 75); do
-  kill -0 "$pid" 2>/dev/null || break
-  sleep 0.2
-done
-if kill -0 "$pid" 2>/dev/null; then
-  kill -KILL "$pid" 2>/dev/null || true
-fi
-rm -f "$pid_file"
-echo "kafka: stopped (pid $pid)"
+# shellcheck source=bootstrap/lib/stop-process.sh
+source "$ROOT/bootstrap/lib/stop-process.sh"
+stop_process kafka "$pid_file" kafka.Kafka
