@@ -16,7 +16,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 logger = logging.getLogger(__name__)
@@ -77,15 +77,25 @@ def driver_hourly_stats(spark: SparkSession, size: ExampleSize) -> DataFrame:
         base = base.withColumn("id", F.lit(0).cast("long"))
     start = F.lit(size.start)
     event = start + F.make_dt_interval(hours=F.col("hour").cast("int"), mins=(F.col("id") % 60).cast("int"))
+    return stats_with_corrections(base, event, seed=size.seed)
+
+
+def stats_with_corrections(base: DataFrame, event: Column, *, seed: int, correction_share: float = 0.01) -> DataFrame:
+    """Driver statistics for rows of ``base`` (with ``driver_id``) at ``event``, plus late corrections.
+
+    Each row is created five minutes after its event; a ``correction_share`` of the rows get a
+    correction with the same event time, created a day later, with other values (the case the
+    point-in-time join breaks ties on).
+    """
     rows = base.select(
         "driver_id",
         event.alias("event_timestamp"),
         (event + F.expr("INTERVAL 5 MINUTES")).alias("created"),
-        F.round(F.rand(size.seed), 4).alias("conv_rate"),
-        F.round(F.rand(size.seed + 1), 4).cast("float").alias("acc_rate"),
-        (F.rand(size.seed + 2) * 30).cast("long").alias("avg_daily_trips"),
+        F.round(F.rand(seed), 4).alias("conv_rate"),
+        F.round(F.rand(seed + 1), 4).cast("float").alias("acc_rate"),
+        (F.rand(seed + 2) * 30).cast("long").alias("avg_daily_trips"),
     )
-    corrections = rows.where(F.rand(size.seed + 3) < 0.01).select(
+    corrections = rows.where(F.rand(seed + 3) < correction_share).select(
         "driver_id",
         "event_timestamp",
         (F.col("created") + F.expr("INTERVAL 1 DAY")).alias("created"),

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Benchmark featurespark against Feast and regenerate BENCHMARKS.md (with plots in benchmarks/results/).
+#
+#   bash benchmarks/run.sh [--sizes S,M] [--runs 3] [other options of python -m benchmarks.bench]
+#   bash benchmarks/run.sh --help
+#
+# Sets up .venv-bench (benchmarks/setup.sh: featurespark editable + feast[spark,aws]==0.67.0 +
+# matplotlib; the jars and DynamoDB Local come from bootstrap/setup-local.sh), starts an in-memory
+# DynamoDB Local on a free 127.0.0.1 port with bootstrap/dynamodb-local/start.sh, runs every
+# benchmark in one process and one Spark session, and stops DynamoDB Local on exit.
+# Data, registries and outputs go to .featurespark/bench/ (git-ignored). Sizes: XS, S, M, L and
+# NAME_skew (e.g. M_skew). Not part of the test suite.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+for arg in "$@"; do
+  case "$arg" in
+    -h|--help)
+      sed -n '2,12p' "$0"
+      echo
+      if [ -x .venv-bench/bin/python ]; then .venv-bench/bin/python -m benchmarks.bench --help; fi
+      exit 0 ;;
+  esac
+done
+
+bash benchmarks/setup.sh
+
+WORK="$ROOT/.featurespark/bench"
+mkdir -p "$WORK"
+PORT="$(.venv-bench/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+PID_FILE="$WORK/dynamodb-local-$PORT.pid"
+LOG_FILE="$WORK/dynamodb-local-$PORT.log"
+bash bootstrap/dynamodb-local/start.sh --port "$PORT" --pid-file "$PID_FILE" --log-file "$LOG_FILE" --timeout 120
+cleanup() { bash bootstrap/dynamodb-local/stop.sh --pid-file "$PID_FILE" >/dev/null 2>&1 || true; }
+trap cleanup EXIT
+
+# DynamoDB Local accepts any credentials of letters and digits; never real ones.
+export AWS_ACCESS_KEY_ID=benchLocal AWS_SECRET_ACCESS_KEY=benchLocal AWS_DEFAULT_REGION=us-east-1
+export AWS_EC2_METADATA_DISABLED=true TZ=UTC
+unset AWS_PROFILE AWS_SESSION_TOKEN
+export BENCH_DYNAMODB_ENDPOINT="http://127.0.0.1:$PORT"
+export PYSPARK_PYTHON="$ROOT/.venv-bench/bin/python"
+.venv-bench/bin/python -m benchmarks.bench --endpoint-url "$BENCH_DYNAMODB_ENDPOINT" "$@"
