@@ -309,8 +309,9 @@ def write_online(
     slots = max(int(sc.defaultParallelism), 1)
     if partitions < slots:
         # Adaptive execution coalesces a small latest-per-key result into few partitions (often one),
-        # which would leave task slots, and their request threads, idle while DynamoDB waits.
-        rdd = prepared.repartition(slots).rdd
+        # which would leave task slots, and their request threads, idle while DynamoDB waits. Spread
+        # this RDD's rows (its upstream stages already ran) rather than planning the query again.
+        rdd = rdd.repartition(slots)
         partitions = slots
     accumulators = WriteAccumulators(*(sc.accumulator(0) for _ in range(5)))
     config = WriterConfig(
