@@ -128,3 +128,10 @@ def test_online_views_need_string_or_integer_keys() -> None:
     with pytest.raises(DefinitionError, match="online views need string or integer join keys, but 'is_test' is bool"):
         view(entities=[flag])
     assert view(entities=[flag], online=False).join_keys == ["is_test"]
+
+
+def test_sources_take_keyword_arguments_only() -> None:
+    # dataclass(kw_only=True) needs Python 3.10; EMR 7.x runs 3.9, so the sources enforce it themselves.
+    with pytest.raises(DefinitionError, match=r"DeltaSource takes keyword arguments only"):
+        DeltaSource("s3://bucket/table")  # type: ignore[misc]
+    assert DeltaSource(path="/p").timestamp_field == "event_timestamp"

@@ -11,18 +11,44 @@ Every source names its event-time column (``timestamp_field``) and optionally a
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass
-from typing import Any, ClassVar, Optional
+from typing import Any, Callable, ClassVar, Optional, TypeVar
 
 from featurespark.definitions.field import check_name
 from featurespark.errors import DefinitionError
+
+
+_T = TypeVar("_T")
+
+
+def _keyword_only(cls: type[_T]) -> type[_T]:
+    """Make a dataclass's ``__init__`` take keyword arguments only.
+
+    ``dataclass(kw_only=True)`` needs Python 3.10; EMR 7.x runs Python 3.9. Positional arguments
+    would silently fill ``timestamp_field`` with a path, so they are refused with a clear error.
+    """
+    init: Callable[..., None] = cls.__init__
+
+    @functools.wraps(init)
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        if args:
+            raise DefinitionError(
+                f"{cls.__name__} takes keyword arguments only, e.g. "
+                f"{cls.__name__}(timestamp_field='event_timestamp'); found positional {args!r}."
+            )
+        init(self, **kwargs)
+
+    cls.__init__ = __init__  # type: ignore[method-assign]
+    return cls
 
 
 #: Ways a source may encode its timestamp columns other than as Spark timestamps.
 TIMESTAMP_ENCODINGS = ("epoch_seconds", "epoch_millis", "epoch_micros", "date")
 
 
-@dataclass(frozen=True, kw_only=True)
+@_keyword_only
+@dataclass(frozen=True)
 class Source:
     """Base of all sources; use one of the subclasses.
 
@@ -83,14 +109,15 @@ def _require_text(value: Any, *, what: str, example: str) -> None:
         raise DefinitionError(f"{what} must be a non-empty string, e.g. {example}; found {value!r}.")
 
 
-@dataclass(frozen=True, kw_only=True)
+@_keyword_only
+@dataclass(frozen=True)
 class ManagedSource(Source):
     """Rows ingested with ``FeatureStore.write_features`` into a Delta table featurespark owns.
 
     Examples
     --------
     >>> ManagedSource(timestamp_field="event_timestamp", created_timestamp_field="created")
-    ManagedSource(timestamp_field='event_timestamp', created_timestamp_field='created')
+    ManagedSource(timestamp_field='event_timestamp', created_timestamp_field='created', timestamp_encoding=None)
     """
 
     kind: ClassVar[str] = "managed"
@@ -99,7 +126,8 @@ class ManagedSource(Source):
         return "managed Delta table in the offline store"
 
 
-@dataclass(frozen=True, kw_only=True)
+@_keyword_only
+@dataclass(frozen=True)
 class DeltaSource(Source):
     """A Delta table at a path or URI (``s3://``, ``s3a://`` or local)."""
 
@@ -114,7 +142,8 @@ class DeltaSource(Source):
         return f"delta at {self.path}"
 
 
-@dataclass(frozen=True, kw_only=True)
+@_keyword_only
+@dataclass(frozen=True)
 class ParquetSource(Source):
     """Parquet files at a path or URI."""
 
@@ -129,7 +158,8 @@ class ParquetSource(Source):
         return f"parquet at {self.path}"
 
 
-@dataclass(frozen=True, kw_only=True)
+@_keyword_only
+@dataclass(frozen=True)
 class TableSource(Source):
     """A metastore table, ``database.table`` or ``table``."""
 
@@ -144,7 +174,8 @@ class TableSource(Source):
         return f"table {self.table}"
 
 
-@dataclass(frozen=True, kw_only=True)
+@_keyword_only
+@dataclass(frozen=True)
 class QuerySource(Source):
     """The result of a Spark SQL query (the query is the user's own text)."""
 
