@@ -38,7 +38,9 @@ log_file=""
 timeout_s=60
 resolve_only=0
 
-die() { echo "dynamodb-local: $*" >&2; exit 1; }
+# shellcheck source=bootstrap/lib/server.sh
+source "$ROOT/bootstrap/lib/server.sh"
+die() { server_die dynamodb-local "$@"; }
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -61,10 +63,7 @@ command -v java >/dev/null || die "java not found: DynamoDB Local 3.x needs Java
 command -v javac >/dev/null || die "javac not found: a JDK 17+ is needed to compile the loopback launcher"
 
 if ! compgen -G "$LIB/DynamoDBLocal-*.jar" >/dev/null || ! compgen -G "$LIB/libsqlite4java-linux-amd64-*.so" >/dev/null; then
-  command -v mvn >/dev/null || die "mvn not found: Maven is needed once to resolve DynamoDB Local into $LIB"
-  echo "dynamodb-local: resolving DynamoDB Local with Maven into $LIB" >&2
-  mvn -q -B -f "$HERE/pom.xml" dependency:copy-dependencies -DoutputDirectory="$LIB" >&2 \
-    || die "Maven could not resolve DynamoDB Local (see the output above)"
+  resolve_with_maven dynamodb-local "$HERE/pom.xml" "$LIB"
 fi
 if [ ! -f "$CLASSES/LoopbackServerRunner.class" ] || [ "$HERE/LoopbackServerRunner.java" -nt "$CLASSES/LoopbackServerRunner.class" ]; then
   mkdir -p "$CLASSES"
@@ -84,9 +83,7 @@ if [ -f "$pid_file" ]; then
   fi
   rm -f "$pid_file"
 fi
-if (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null; then
-  die "port $port on $host is already in use; pick another with --port"
-fi
+refuse_used_port dynamodb-local "$host" "$port"
 
 args=(-host "$host" -port "$port" -disableTelemetry)
 if [ -n "$db_path" ]; then
@@ -99,35 +96,19 @@ fi
 
 # The sqlite4java native library sits in $LIB and is found through java.library.path. The server runs
 # in $HOME_DIR so that files it drops in its working directory stay in the git-ignored folder.
-(cd "$HOME_DIR" && exec nohup java -Djava.library.path="$LIB" -cp "$LIB/*:$CLASSES" LoopbackServerRunner "${args[@]}") \
-  >"$log_file" 2>&1 </dev/null &
-pid=$!
-echo "$pid" >"$pid_file"
+: >"$log_file"
+(cd "$HOME_DIR" && start_in_background "$pid_file" "$log_file" \
+  java -Djava.library.path="$LIB" -cp "$LIB/*:$CLASSES" LoopbackServerRunner "${args[@]}")
+pid="$(cat "$pid_file")"
 
 answers() {
   if command -v curl >/dev/null; then
     # Any HTTP status (DynamoDB Local answers 400 to an unsigned GET) means it is serving.
     [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://$host:$port/" || true)" != "000" ]
   else
-    (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null
+    port_open "$host" "$port"
   fi
 }
 
-deadline=$((SECONDS + timeout_s))
-until answers; do
-  if ! kill -0 "$pid" 2>/dev/null; then
-    rm -f "$pid_file"
-    echo "dynamodb-local: the server exited during start-up; its log ($log_file):" >&2
-    tail -n 40 "$log_file" >&2 || true
-    exit 1
-  fi
-  if [ "$SECONDS" -ge "$deadline" ]; then
-    kill "$pid" 2>/dev/null || true
-    rm -f "$pid_file"
-    echo "dynamodb-local: no answer on http://$host:$port after ${timeout_s}s; its log ($log_file):" >&2
-    tail -n 40 "$log_file" >&2 || true
-    exit 1
-  fi
-  sleep 0.2
-done
+wait_until_ready dynamodb-local "$pid" "$pid_file" "$log_file" "$timeout_s" "http://$host:$port" answers
 echo "dynamodb-local: up at http://$host:$port (pid $pid, pid file $pid_file, log $log_file)"

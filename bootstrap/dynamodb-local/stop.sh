@@ -7,7 +7,7 @@
 #
 # Only a process whose command line is the loopback launcher is signalled (a stale pid file whose
 # number was reused by another process is just removed). TERM first, KILL after 15 s
-# (bootstrap/lib/stop-process.sh).
+# (bootstrap/lib/server.sh).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -25,6 +25,6 @@ while [ $# -gt 0 ]; do
   esac
 done
 pid_file="${pid_file:-$HOME_DIR/dynamodb-local-$port.pid}"
-# shellcheck source=bootstrap/lib/stop-process.sh
-source "$ROOT/bootstrap/lib/stop-process.sh"
+# shellcheck source=bootstrap/lib/server.sh
+source "$ROOT/bootstrap/lib/server.sh"
 stop_process dynamodb-local "$pid_file" LoopbackServerRunner

@@ -34,7 +34,9 @@ log_file=""
 timeout_s=90
 resolve_only=0
 
-die() { echo "kafka: $*" >&2; exit 1; }
+# shellcheck source=bootstrap/lib/server.sh
+source "$ROOT/bootstrap/lib/server.sh"
+die() { server_die kafka "$@"; }
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -54,12 +56,7 @@ controller_port="${controller_port:-$((port + 1))}"
 
 command -v java >/dev/null || die "java not found: the Kafka broker needs Java 17 on PATH"
 if ! compgen -G "$LIB/kafka_2.13-*.jar" >/dev/null; then
-  command -v mvn >/dev/null || die "mvn not found: Maven is needed once to resolve Kafka into $LIB"
-  echo "kafka: resolving the Kafka broker with Maven into $LIB" >&2
-  rm -rf "$LIB.tmp"
-  mvn -q -B -f "$HERE/pom.xml" dependency:copy-dependencies -DoutputDirectory="$LIB.tmp" >&2 \
-    || die "Maven could not resolve Kafka (see the output above)"
-  rm -rf "$LIB" && mv "$LIB.tmp" "$LIB"
+  resolve_with_maven kafka "$HERE/pom.xml" "$LIB"
 fi
 [ "$resolve_only" = 1 ] && exit 0
 
@@ -68,9 +65,7 @@ data_dir="${data_dir:-$HOME_DIR/data-$port}"
 pid_file="${pid_file:-$HOME_DIR/kafka-$port.pid}"
 log_file="${log_file:-$HOME_DIR/kafka-$port.log}"
 for p in "$port" "$controller_port"; do
-  if (exec 3<>"/dev/tcp/$HOST/$p") 2>/dev/null; then
-    die "port $p on $HOST is already in use; pick another with --port"
-  fi
+  refuse_used_port kafka "$HOST" "$p"
 done
 
 rm -rf "$data_dir" && mkdir -p "$data_dir"
@@ -97,25 +92,9 @@ cluster_id="$(java "${java_opts[@]}" kafka.tools.StorageTool random-uuid 2>/dev/
 java "${java_opts[@]}" kafka.tools.StorageTool format -t "$cluster_id" -c "$config" >"$log_file" 2>&1 \
   || { tail -n 20 "$log_file" >&2; die "could not format $data_dir"; }
 
-(exec nohup java "${java_opts[@]}" kafka.Kafka "$config") >>"$log_file" 2>&1 </dev/null &
-pid=$!
-echo "$pid" >"$pid_file"
+start_in_background "$pid_file" "$log_file" java "${java_opts[@]}" kafka.Kafka "$config"
+pid="$(cat "$pid_file")"
+broker_ready() { port_open "$HOST" "$port" && grep -q "Kafka Server started" "$log_file"; }
 
-deadline=$((SECONDS + timeout_s))
-until (exec 3<>"/dev/tcp/$HOST/$port") 2>/dev/null && grep -q "Kafka Server started" "$log_file"; do
-  if ! kill -0 "$pid" 2>/dev/null; then
-    rm -f "$pid_file"
-    echo "kafka: the broker exited during start-up; its log ($log_file):" >&2
-    tail -n 40 "$log_file" >&2 || true
-    exit 1
-  fi
-  if [ "$SECONDS" -ge "$deadline" ]; then
-    kill "$pid" 2>/dev/null || true
-    rm -f "$pid_file"
-    echo "kafka: no broker on $HOST:$port after ${timeout_s}s; its log ($log_file):" >&2
-    tail -n 40 "$log_file" >&2 || true
-    exit 1
-  fi
-  sleep 0.3
-done
+wait_until_ready kafka "$pid" "$pid_file" "$log_file" "$timeout_s" "$HOST:$port" broker_ready
 echo "kafka: up at $HOST:$port (pid $pid, pid file $pid_file, log $log_file)"

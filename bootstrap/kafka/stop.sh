@@ -6,7 +6,7 @@
 #   bash bootstrap/kafka/stop.sh --pid-file FILE
 #
 # Only a process whose command line is the broker (kafka.Kafka) is signalled; a stale pid file is
-# just removed. TERM first, KILL after 15 s (bootstrap/lib/stop-process.sh).
+# just removed. TERM first, KILL after 15 s (bootstrap/lib/server.sh).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -24,6 +24,6 @@ while [ $# -gt 0 ]; do
   esac
 done
 pid_file="${pid_file:-$HOME_DIR/kafka-$port.pid}"
-# shellcheck source=bootstrap/lib/stop-process.sh
-source "$ROOT/bootstrap/lib/stop-process.sh"
+# shellcheck source=bootstrap/lib/server.sh
+source "$ROOT/bootstrap/lib/server.sh"
 stop_process kafka "$pid_file" kafka.Kafka
