@@ -50,6 +50,7 @@ def _client(endpoint_url: str, pool: int) -> Any:
 def raw_items(spark: SparkSession, store: Any, start: datetime, end: datetime) -> Dict[str, List[dict]]:
     """featurespark's items for every view (latest row per key, encoded), built on the driver; not timed."""
     from featurespark.offline.sources import read_source
+    from featurespark.services.locations import managed_table_of
     from featurespark.online.items import ItemLayout
     from featurespark.online.materialize import latest_per_key
 
@@ -59,7 +60,7 @@ def raw_items(spark: SparkSession, store: Any, start: datetime, end: datetime) -
         layout = ItemLayout.build({k.name: k.dtype for k in view.join_key_fields},
                                   {f.name: f.dtype for f in view.schema}, view.ttl)
         latest = latest_per_key(
-            read_source(spark, view, store.config.offline_store), keys=view.join_keys,
+            read_source(spark, view, managed=managed_table_of(store.config, view)), keys=view.join_keys,
             event_timestamp=view.timestamp_field, features=view.feature_names,
             created_timestamp=view.created_timestamp_field, start=start, end=end,
         )
@@ -106,7 +107,7 @@ class RawReader:
 
     def __init__(self, endpoint_url: str, fs_store: Any) -> None:
         from featurespark.online.items import ItemLayout
-        from featurespark.online.service import online_table_name
+        from featurespark.services.locations import online_table_name
 
         self.client = _client(endpoint_url, RAW_READ_THREADS)
         self.pool = ThreadPoolExecutor(max_workers=RAW_READ_THREADS)

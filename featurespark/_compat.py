@@ -15,6 +15,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import DataType, MapType
 
+from featurespark.errors import SchemaMismatchError
+
 if TYPE_CHECKING:
     from delta.tables import DeltaMergeBuilder, DeltaTable
 
@@ -55,13 +57,16 @@ def dataframe_from_pandas(spark: SparkSession, pdf: pd.DataFrame) -> DataFrame:
 
     Examples
     --------
-    >>> df = dataframe_from_pandas(spark, pd.DataFrame({"id": [1, 2]}))  # doctest: +SKIP
-    >>> df.schema.simpleString()  # doctest: +SKIP
-    'struct<id:bigint>'
+    >>> df = dataframe_from_pandas(spark, pd.DataFrame({"id": pd.array([1, None], dtype="Int64")}))
+    >>> df.schema.simpleString(), df.collect()
+    ('struct<id:bigint>', [Row(id=1), Row(id=None)])
     """
     import pyarrow as pa
 
-    table = pa.Table.from_pandas(pdf, preserve_index=False)
+    try:
+        table = pa.Table.from_pandas(pdf, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise _unconvertible_column(pdf, exc) from exc
     if PYSPARK_VERSION >= (4, 0):
         # Spark 4.0 takes an Arrow table directly.
         return spark.createDataFrame(table)
@@ -80,6 +85,23 @@ def dataframe_from_pandas(spark: SparkSession, pdf: pd.DataFrame) -> DataFrame:
     timezone = spark.conf.get("spark.sql.session.timeZone")
     result: DataFrame = create_with_arrow(pdf, schema, timezone)
     return result
+
+
+def _unconvertible_column(pdf: pd.DataFrame, exc: Exception) -> SchemaMismatchError:
+    """The column Arrow could not convert, named, with the values' types and how to fix them."""
+    import pyarrow as pa
+
+    for name in pdf.columns:
+        try:
+            pa.array(pdf[name], from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            kinds = sorted({type(v).__name__ for v in pdf[name].dropna().iloc[:1000]})
+            return SchemaMismatchError(
+                f"pandas column {str(name)!r} mixes value types ({', '.join(kinds)}) and cannot be converted to one "
+                f"column type ({exc}). Make its values one type: pd.to_numeric(df[{str(name)!r}], errors='coerce') "
+                "turns unparseable strings into NaN, or fix the offending rows."
+            )
+    return SchemaMismatchError(f"The pandas frame cannot be converted to Spark through Arrow: {exc}.")
 
 
 #: The metrics of a MERGE, as Delta 4.x returns them (one row).
@@ -117,8 +139,11 @@ def execute_merge(table: DeltaTable, merge: DeltaMergeBuilder) -> Optional[dict[
 
     Examples
     --------
-    >>> table = DeltaTable.forPath(spark, path)  # doctest: +SKIP
-    >>> execute_merge(table, table.alias("t").merge(df.alias("s"), on).whenNotMatchedInsertAll())  # doctest: +SKIP
+    >>> from delta.tables import DeltaTable
+    >>> spark.range(1).write.format("delta").save(str(tmp_path / "t"))
+    >>> table = DeltaTable.forPath(spark, str(tmp_path / "t"))
+    >>> new = spark.range(3)
+    >>> execute_merge(table, table.alias("t").merge(new.alias("s"), "t.id = s.id").whenNotMatchedInsertAll())
     {'num_affected_rows': 2, 'num_updated_rows': 0, 'num_deleted_rows': 0, 'num_inserted_rows': 2}
     """
     if PYSPARK_VERSION >= (4, 0):

@@ -54,8 +54,12 @@ def idempotent_commits(spark: SparkSession, app_id: str, version: int) -> Iterat
 
     Examples
     --------
-    >>> with idempotent_commits(batch_df.sparkSession, str(query_id), batch_id):  # doctest: +SKIP
-    ...     batch_df.write.format("delta").mode("append").save(path)
+    >>> path = str(tmp_path / "events")
+    >>> for attempt in range(2):  # the same batch written twice, as a replay after a crash would
+    ...     with idempotent_commits(spark, "query-1", 7):
+    ...         spark.range(3).write.format("delta").mode("append").save(path)
+    >>> spark.read.format("delta").load(path).count()
+    3
     """
     if version < 0:
         raise ValueError(f"Transaction versions are non-negative, got {version}.")

@@ -17,16 +17,25 @@ import json
 import logging
 import os
 import sys
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, Sequence
 
 from featurespark.config import Config, load_config
 from featurespark.errors import FeaturesparkError
 
+if TYPE_CHECKING:
+    from featurespark.registry import RegistryState
+    from featurespark.store import FeatureStore
+
 logger = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_CHANGES = 0, 1, 2, 3
+
+
+class UsageError(Exception):
+    """Options that do not go together (exit code 2, like argparse's own usage errors)."""
 
 _CONFIG_TEMPLATE = """\
 # featurespark configuration; every key is documented in docs/config.md.
@@ -89,9 +98,19 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--delete", action="store_true", help="also plan deleting registered objects the repo "
                                                              "no longer defines")
     plan.add_argument("--exit-code", action="store_true", help="exit with 3 when there are changes")
+    plan.add_argument("--drop-data", action="store_true", help="with --delete: show the deleted views' tables as "
+                                                               "dropped rather than kept")
     apply = add("apply", "register the repo's entities and feature views (records a version per change)")
     apply.add_argument("--delete", action="store_true", help="delete registered objects the repo no longer "
-                                                              "defines")
+                                                              "defines (their tables are kept unless --drop-data)")
+    apply.add_argument("--drop-data", action="store_true", help="with --delete: also drop the deleted views' Delta, "
+                                                                "quarantine and DynamoDB tables (needs --yes)")
+    apply.add_argument("--yes", action="store_true", help="confirm --drop-data")
+    drop = add("drop-data", "drop the tables a deleted feature view left behind (Delta, quarantine, DynamoDB)")
+    drop.add_argument("name", help="the deleted view's name")
+    drop.add_argument("--yes", action="store_true", help="confirm: the data cannot be recovered")
+    add("refresh-snapshot", "rebuild the registry snapshot (the file online lookups and list/describe read) from "
+                            "the registry's log")
     lst = add("list", "list registered entities and feature views")
     lst.add_argument("--json", action="store_true", help="print JSON")
     desc = add("describe", "show the registered spec of an entity or feature view")
@@ -138,6 +157,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "list": _list,
         "describe": _describe,
         "history": _history,
+        "refresh-snapshot": _refresh_snapshot,
+        "drop-data": _drop_data,
         "materialize": _materialize,
         "materialize-incremental": _materialize_incremental,
         "online-get": _online_get,
@@ -145,6 +166,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     }
     try:
         return handlers[args.command](args)
+    except UsageError as exc:
+        print(f"featurespark {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except FeaturesparkError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR
@@ -156,14 +180,40 @@ def resolve_config(args: argparse.Namespace) -> Config:
     return load_config(path)
 
 
-def _store(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+@contextmanager
+def _store(args: argparse.Namespace) -> Iterator[FeatureStore]:
+    """A FeatureStore for this command; the session is stopped at the end if this command started it."""
+    from pyspark.sql import SparkSession
+
     from featurespark.session import start_session
     from featurespark.store import FeatureStore
 
     config = resolve_config(args)
+    running = SparkSession.getActiveSession()  # e.g. `main()` called from a notebook or a test
     spark = start_session(config, f"featurespark-{args.command}")
-    spark.sparkContext.setLogLevel("ERROR")
-    return FeatureStore(spark, config)
+    if running is None:
+        spark.sparkContext.setLogLevel("ERROR")
+    store = FeatureStore(spark, config)
+    try:
+        yield store
+    finally:
+        store.close()
+        if running is None:
+            spark.stop()
+
+
+def _snapshot(args: argparse.Namespace) -> tuple[Config, RegistryState]:
+    """The registry's live state from its snapshot file: no Spark session (fast, works without Java)."""
+    from featurespark._files import DirectFiles
+    from featurespark.registry.snapshot import is_current, load_snapshot
+    from featurespark.services.locations import registry_path
+
+    config = resolve_config(args)
+    state = load_snapshot(registry_path(config), allow_stale=True)
+    if not is_current(DirectFiles(), registry_path(config), state):
+        print("warning: the registry snapshot is behind the registry log (a writer stopped early); run "
+              "`featurespark refresh-snapshot`", file=sys.stderr)
+    return config, state
 
 
 def _init(args: argparse.Namespace) -> int:
@@ -183,8 +233,10 @@ def _init(args: argparse.Namespace) -> int:
 def _plan(args: argparse.Namespace) -> int:
     from featurespark.repo import load_repo
 
-    store = _store(args)
-    plan = store.plan(load_repo(args.repo), delete=args.delete)
+    if args.drop_data and not args.delete:
+        raise UsageError("--drop-data only applies with --delete.")
+    with _store(args) as store:
+        plan = store.plan(load_repo(args.repo), delete=args.delete, drop_data=args.drop_data)
     print(plan.describe())
     return EXIT_CHANGES if (args.exit_code and plan.has_changes) else EXIT_OK
 
@@ -192,17 +244,40 @@ def _plan(args: argparse.Namespace) -> int:
 def _apply(args: argparse.Namespace) -> int:
     from featurespark.repo import load_repo
 
-    store = _store(args)
-    plan = store.apply(load_repo(args.repo), delete=args.delete)
+    if args.drop_data and not args.delete:
+        raise UsageError("--drop-data only applies with --delete.")
+    if args.drop_data and not args.yes:
+        raise UsageError("--drop-data deletes the Delta and DynamoDB tables of deleted views for good; run "
+                         "`featurespark plan --delete --drop-data` to see which, then add --yes to confirm.")
+    with _store(args) as store:
+        plan = store.apply(load_repo(args.repo), delete=args.delete, drop_data=args.drop_data)
     print(plan.describe() if plan.has_changes else "No changes: the registry is up to date.")
     if plan.has_changes:
         print("Applied.")
     return EXIT_OK
 
 
+def _drop_data(args: argparse.Namespace) -> int:
+    if not args.yes:
+        raise UsageError(f"drop-data deletes the tables of '{args.name}' for good; add --yes to confirm.")
+    with _store(args) as store:
+        dropped = store.drop_data(args.name)
+    print("Dropped: " + ", ".join(dropped) if dropped else f"Nothing stored for '{args.name}'.")
+    return EXIT_OK
+
+
+def _refresh_snapshot(args: argparse.Namespace) -> int:
+    with _store(args) as store:
+        state = store.registry.refresh_snapshot()
+    print(f"Registry snapshot rewritten at log version {state.log_version}: {len(state.entities)} entities, "
+          f"{len(state.views)} feature views.")
+    return EXIT_OK
+
+
 def _list(args: argparse.Namespace) -> int:
-    store = _store(args)
-    entities, views = store.list_entities(), store.list_feature_views()
+    _, state = _snapshot(args)
+    entities = [e for _, e in sorted(state.entities.items())]
+    views = [v for _, v in sorted(state.views.items())]
     if args.json:
         print(json.dumps({"entities": [e.to_dict() for e in entities],
                           "feature_views": [v.to_dict() for v in views]}, indent=2))
@@ -220,12 +295,16 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _describe(args: argparse.Namespace) -> int:
-    print(json.dumps(_store(args).describe(args.name), indent=2, default=str))
+    from featurespark.services.catalog import describe_object
+
+    config, state = _snapshot(args)
+    print(json.dumps(describe_object(config, state, args.name), indent=2, default=str))
     return EXIT_OK
 
 
 def _history(args: argparse.Namespace) -> int:
-    records = _store(args).registry.history(args.name)
+    with _store(args) as store:
+        records = store.registry.history(args.name)
     print(f"{'APPLIED AT (UTC)':<27} {'KIND':<16} {'NAME':<28} {'VERSION':>7}  {'OP':<7} CHANGES")
     for r in records:
         changes = "; ".join(f"{d['path']}: {d['old']} -> {d['new']}" for d in r.diff)
@@ -251,18 +330,20 @@ def _print_summaries(summaries: dict[str, Any]) -> None:
 
 
 def _materialize(args: argparse.Namespace) -> int:
-    summaries = _store(args).materialize(
-        args.start, args.end, args.views, write_mode="monotonic" if args.monotonic else "last_writer_wins",
-        max_items_per_second=args.max_items_per_second)
+    with _store(args) as store:
+        summaries = store.materialize(
+            args.start, args.end, args.views, write_mode="monotonic" if args.monotonic else "last_writer_wins",
+            max_items_per_second=args.max_items_per_second)
     _print_summaries(summaries)
     return EXIT_OK
 
 
 def _materialize_incremental(args: argparse.Namespace) -> int:
-    summaries = _store(args).materialize_incremental(
-        args.end, args.views, lookback=timedelta(minutes=args.lookback_minutes),
-        write_mode="monotonic" if args.monotonic else "last_writer_wins",
-        max_items_per_second=args.max_items_per_second)
+    with _store(args) as store:
+        summaries = store.materialize_incremental(
+            args.end, args.views, lookback=timedelta(minutes=args.lookback_minutes),
+            write_mode="monotonic" if args.monotonic else "last_writer_wins",
+            max_items_per_second=args.max_items_per_second)
     _print_summaries(summaries)
     return EXIT_OK
 
@@ -279,8 +360,15 @@ def _parse_entity(text: str) -> dict[str, Any]:
 
 
 def _online_get(args: argparse.Namespace) -> int:
+    from featurespark.online.reader import OnlineReader
+    from featurespark.services.serving import get_online_features
+
     rows = [_parse_entity(e) for e in args.entity]
-    response = _store(args).get_online_features(args.features, rows, full_feature_names=args.full_feature_names)
+    config, state = _snapshot(args)
+    cfg = config.online_store
+    with OnlineReader(region=cfg.region, endpoint_url=cfg.endpoint_url) as reader:
+        response = get_online_features(reader, config, state.views, args.features, rows,
+                                       full_feature_names=args.full_feature_names)
     print(json.dumps(response.to_dict(), indent=2, default=str))
     return EXIT_OK
 
@@ -289,6 +377,9 @@ def _emr(args: argparse.Namespace) -> int:
     from featurespark.emr import run_emr_command
 
     return int(run_emr_command(args))
+
+
+__all__ = ["EXIT_CHANGES", "EXIT_ERROR", "EXIT_OK", "EXIT_USAGE", "build_parser", "main", "parse_timestamp"]
 
 
 if __name__ == "__main__":  # pragma: no cover

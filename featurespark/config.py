@@ -34,6 +34,7 @@ from typing import Any, Dict, Literal, Mapping, Optional, Union
 
 import yaml
 
+from featurespark._paths import is_uri, join_path
 from featurespark.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -155,19 +156,6 @@ class Config:
     source: Optional[str] = None  # file the config was read from, for messages
 
 
-def join_path(root: str, *parts: str) -> str:
-    """Join path parts onto a local path or a URI without normalising the scheme away."""
-    out = root.rstrip("/")
-    for part in parts:
-        out = f"{out}/{part.strip('/')}"
-    return out
-
-
-def is_uri(path: str) -> bool:
-    """True for ``scheme://`` locations (s3, s3a, file, hdfs...)."""
-    return "://" in path
-
-
 def expand_env(text: str, *, source: str = "<string>", env: Optional[Mapping[str, str]] = None) -> str:
     """Expand ``${VAR}`` and ``${VAR:-default}`` in ``text``.
 
@@ -234,9 +222,10 @@ def load_config(path: Union[str, Path], *, env: Optional[Mapping[str, str]] = No
 
     Examples
     --------
-    >>> cfg = load_config("conf/local.yaml")  # doctest: +SKIP
-    >>> cfg.offline_store.database
-    'featurespark'
+    >>> _ = (tmp_path / "fs.yaml").write_text("project:\\n  name: demo\\noffline_store:\\n  root: data/offline\\n")
+    >>> cfg = load_config(tmp_path / "fs.yaml")
+    >>> cfg.offline_store.database, cfg.offline_store.root == str(tmp_path / "data" / "offline")
+    ('featurespark', True)
     """
     file = Path(path)
     if not file.is_file():
@@ -373,3 +362,9 @@ def _coerce(tp: Any, value: Any, source: str, key: str) -> Any:
             raise ConfigError(f"{source}: key '{key}': expected a non-empty string, found {value!r}.")
         return value
     raise ConfigError(f"{source}: key '{key}': unsupported value {value!r}.")  # pragma: no cover
+
+
+__all__ = [
+    "Config", "OfflineStoreConfig", "OnlineStoreConfig", "ProjectConfig", "SparkConfig", "expand_env", "is_uri",
+    "join_path", "load_config", "parse_config",
+]

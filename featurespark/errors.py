@@ -6,6 +6,14 @@ Messages say what was found, where, and how to fix it.
 """
 from __future__ import annotations
 
+__all__ = [
+    "ConfigError", "DefinitionError", "DynamoEndpointError", "EntityKeyError", "FeaturesparkError",
+    "InvalidArgumentError", "InvalidRowsError", "ItemEncodingError", "ItemTooLargeError",
+    "NotRegisteredError", "NullValueError", "OnlineStoreError", "RegistryError", "RetriesExhaustedError",
+    "SchemaMismatchError", "SourceSchemaError", "StreamFailedError", "TableNotFoundError",
+    "TableSchemaError", "TimeTravelError", "WriteConflictError",
+]
+
 
 class FeaturesparkError(Exception):
     """Base class of every error featurespark raises on purpose."""

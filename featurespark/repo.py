@@ -12,6 +12,8 @@ from featurespark.errors import DefinitionError
 
 logger = logging.getLogger(__name__)
 
+__all__ = ["load_repo"]
+
 
 def load_repo(path: Union[str, Path]) -> list[Union[Entity, FeatureView]]:
     """Import every ``*.py`` file of a feature repo and collect its definitions.
@@ -37,7 +39,10 @@ def load_repo(path: Union[str, Path]) -> list[Union[Entity, FeatureView]]:
 
     Examples
     --------
-    >>> objects = load_repo("examples/driver_repo")  # doctest: +SKIP
+    >>> _ = (tmp_path / "defs.py").write_text(
+    ...     "from featurespark import Entity\\ndriver = Entity('driver', join_keys={'driver_id': 'int64'})\\n")
+    >>> [type(o).__name__ for o in load_repo(tmp_path)]
+    ['Entity']
     """
     folder = Path(path)
     if not folder.is_dir():

@@ -209,3 +209,9 @@ def use_this_python_for_workers() -> None:
     from entry points (jobs, CLI, notebooks) before the session is built.
     """
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+
+
+__all__ = [
+    "DEFAULT_JARS_DIR", "JARS_DIR_ENV", "MAIN_JARS_DIR", "SPARK35_JARS_DIR", "configure_spark", "default_jars_dir",
+    "local_jars", "start_session", "use_this_python_for_workers",
+]

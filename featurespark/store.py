@@ -1,41 +1,36 @@
-"""The :class:`FeatureStore` facade: one object tying config, registry and stores together."""
+"""The :class:`FeatureStore` facade: one object over the services (apply, offline writes, training
+sets, materialize, push and stream, serving), holding the session, the config and the registry."""
 from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional, Sequence, Union
 
-import pandas as pd
-from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql.streaming import StreamingQuery
-
+from featurespark._session_checks import require_utc_session
 from featurespark.config import Config, load_config
 from featurespark.definitions import DeltaSource, Entity, FeatureView, ManagedSource
-from featurespark.errors import InvalidArgumentError, NotRegisteredError, SourceSchemaError
-from featurespark.offline.sources import (
-    check_source_schema,
-    ensure_managed_table,
-    managed_table_name,
-    managed_table_path,
-    read_source,
-)
-from featurespark.offline.time_travel import VersionedRead, read_delta
-from featurespark.offline.writer import OnInvalid, WriteMode, WriteSummary, write_features
-from featurespark.online.materialize import WriteSummary as OnlineWriteSummary
-from featurespark.online.reader import OnlineReader
-from featurespark.online.service import (
-    OnlineResponse,
-    ensure_online_tables,
-    get_online_features,
-    materialize_incremental,
-    materialize_views,
-)
+from featurespark.errors import InvalidArgumentError
+from featurespark.options import Algorithm, OnInvalid, OnlineWriteMode, StreamOutputMode, WriteMode
 from featurespark.registry import Plan, Registry
-from featurespark.streaming import PushSummary, push, write_stream
-from featurespark.training.historical import EntityInput, HistoricalRetrieval, retrieve
+from featurespark.services.locations import managed_table_of, registry_path
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from pyspark.sql import DataFrame, SparkSession
+
+    from featurespark.offline.time_travel import VersionedRead
+    from featurespark.offline.writer import OfflineWriteSummary
+    from featurespark.online.materialize import OnlineWriteSummary
+    from featurespark.online.reader import OnlineReader
+    from featurespark.services.push import PushSummary
+    from featurespark.services.serving import OnlineResponse
+    from featurespark.services.stream import FeatureStream
+    from featurespark.services.training import EntityInput, HistoricalRetrieval
 
 logger = logging.getLogger(__name__)
+
+__all__ = ["FeatureStore"]
 
 
 class FeatureStore:
@@ -44,84 +39,93 @@ class FeatureStore:
     Parameters
     ----------
     spark : SparkSession
-        The session to use; featurespark never creates or reconfigures one.
+        The session to use; featurespark never creates or reconfigures one. Its time zone must be
+        UTC (:func:`featurespark.configure_spark` sets it).
     config : Config or str or Path
         A loaded config or the path of a YAML config file.
 
+    Raises
+    ------
+    ConfigError
+        If the session time zone is not UTC, or the config file is invalid.
+
     Examples
     --------
-    >>> store = FeatureStore(spark, "conf/local.yaml")  # doctest: +SKIP
-    >>> store.apply([driver, driver_hourly_stats])  # doctest: +SKIP
+    >>> from datetime import timedelta
+    >>> import pandas as pd
+    >>> from featurespark import Entity, FeatureView, Field, parse_config
+    >>> config = parse_config({"project": {"name": "doc"}, "offline_store": {"root": str(tmp_path), "database": "doc"},
+    ...                        "online_store": {"manage_tables": False}})
+    >>> store = FeatureStore(spark, config)
+    >>> driver = Entity("driver", join_keys={"driver_id": "int64"})
+    >>> stats = FeatureView(name="stats", entities=[driver], schema=[Field("rate", "float64")],
+    ...                     ttl=timedelta(days=1), online=False)
+    >>> store.apply([driver, stats]).has_changes
+    True
+    >>> rows = pd.DataFrame({"driver_id": [1], "event_timestamp": pd.to_datetime(["2026-01-01 10:00"]), "rate": [0.5]})
+    >>> store.write_features("stats", rows).rows_written
+    1
+    >>> orders = pd.DataFrame({"driver_id": [1, 2], "event_timestamp": pd.to_datetime(["2026-01-01 12:00"] * 2)})
+    >>> store.get_historical_features(orders, ["stats:rate"]).orderBy("driver_id").select("rate").collect()
+    [Row(rate=0.5), Row(rate=None)]
     """
 
     def __init__(self, spark: SparkSession, config: Union[Config, str, Path]) -> None:
+        require_utc_session(spark, what="FeatureStore")
         self.spark = spark
         self.config = config if isinstance(config, Config) else load_config(config)
-        self.registry = Registry(spark, self.config.offline_store.registry_path)
+        self.registry = Registry(spark, registry_path(self.config))
         self._reader: Optional[OnlineReader] = None
         self._views_cache: Optional[dict[str, FeatureView]] = None
 
     # ------------------------------------------------------------ definitions
-    def plan(self, objects: Iterable[object], *, delete: bool = False) -> Plan:
+    def plan(self, objects: Iterable[object], *, delete: bool = False, drop_data: bool = False) -> Plan:
         """Show what :meth:`apply` would change; writes nothing.
 
-        Sources are checked too, so a plan that succeeds is one apply accepts.
+        Sources are checked too, so a plan that succeeds is one apply accepts. ``Plan.storage`` says
+        what happens to tables (columns added or kept; tables of deleted views kept or dropped).
         """
-        objects = list(objects)
-        plan = self.registry.plan(objects, delete=delete)
-        self._check_sources(plan, objects)
-        return plan
+        from featurespark.services import apply as apply_service
 
-    def apply(self, objects: Iterable[object], *, delete: bool = False) -> Plan:
+        return apply_service.plan(self.spark, self.config, self.registry, objects, delete=delete, drop_data=drop_data)
+
+    def apply(self, objects: Iterable[object], *, delete: bool = False, drop_data: bool = False) -> Plan:
         """Register entities and feature views (create or update; delete only with ``delete=True``).
 
         Every created or changed view is checked against its source first (join keys, timestamp
-        columns and features exist with compatible types); any problem raises before the
-        registry is written. Managed views get their Delta table created.
+        columns and features exist with compatible types); any problem raises before anything is
+        written. The views' tables (managed Delta tables, DynamoDB tables) are created before the
+        registry is committed, and applying again creates any that went missing.
+
+        A managed view may gain features (its table gets nullable columns; older rows read null) and
+        lose them (the columns and their data stay, unread); a feature may not change type.
+        Deleted views (``delete=True``) keep their tables unless ``drop_data=True``; their watermarks
+        are reset either way, so a new view of the same name starts afresh.
 
         Raises
         ------
         DefinitionError, SourceSchemaError
-            Bad definitions or sources; the registry is left unchanged.
+            Bad definitions or sources; nothing was written.
+        OnlineStoreError
+            A DynamoDB table could not be created; the registry is unchanged.
         """
-        objects = list(objects)
-        plan = self.plan(objects, delete=delete)
-        if not plan.has_changes:
-            logger.info("Registry is up to date")
-            return plan
-        applied = self.registry.apply(objects, delete=delete)
+        from featurespark.services import apply as apply_service
+
         self._views_cache = None
-        views = [o for o in objects if isinstance(o, FeatureView)]
-        for view in views:
-            if isinstance(view.source, ManagedSource):
-                ensure_managed_table(self.spark, view, self.config.offline_store)
-        if self.config.online_store.manage_tables:
-            ensure_online_tables(self.config, views)
-        return applied
+        return apply_service.apply(self.spark, self.config, self.registry, objects, delete=delete,
+                                   drop_data=drop_data)
 
-    def _check_sources(self, plan: Plan, objects: list[object]) -> None:
-        changed = {c.name for c in plan.changes if c.kind == "feature_view" and c.op in ("create", "update")}
-        for obj in objects:
-            if not isinstance(obj, FeatureView) or obj.name not in changed:
-                continue
-            if isinstance(obj.source, ManagedSource):
-                if not self._managed_table_exists(obj):
-                    continue  # created by apply from the definition itself
-            try:
-                df = read_source(self.spark, obj, self.config.offline_store)
-            except SourceSchemaError:
-                raise
-            except Exception as exc:  # noqa: BLE001  # Spark raises many types for unreadable paths and tables
-                raise SourceSchemaError(
-                    f"FeatureView '{obj.name}': cannot read its source ({obj.source.describe()}): "
-                    f"{_first_line(exc)}. Check the path, table or query."
-                ) from exc
-            check_source_schema(obj, df)
+    def drop_data(self, name: str) -> list[str]:
+        """Drop the tables a deleted view left behind (Delta, quarantine, DynamoDB); returns what was dropped.
 
-    def _managed_table_exists(self, view: FeatureView) -> bool:
-        from delta.tables import DeltaTable
+        Raises
+        ------
+        InvalidArgumentError
+            If ``name`` is still a registered view.
+        """
+        from featurespark.services import apply as apply_service
 
-        return bool(DeltaTable.isDeltaTable(self.spark, managed_table_path(self.config.offline_store, view)))
+        return apply_service.drop_unregistered_data(self.spark, self.config, self.registry, name)
 
     # ------------------------------------------------------------ offline store
     def _view(self, view: Union[str, FeatureView]) -> FeatureView:
@@ -134,18 +138,15 @@ class FeatureStore:
         *,
         mode: WriteMode = "append",
         on_invalid: OnInvalid = "fail",
-    ) -> WriteSummary:
+    ) -> OfflineWriteSummary:
         """Validate and write rows into a managed view's Delta table.
 
         See :func:`featurespark.offline.writer.write_features` for the rules.
-
-        Examples
-        --------
-        >>> store.write_features("driver_hourly_stats", pdf, mode="upsert").line()  # doctest: +SKIP
-        'driver_hourly_stats (upsert): 24 rows in, 24 written, 0 updated, ...'
         """
-        return write_features(self.spark, self._view(view), df, self.config.offline_store, mode=mode,
-                              on_invalid=on_invalid)
+        from featurespark.offline.writer import write_features
+
+        fv = self._view(view)
+        return write_features(self.spark, fv, df, managed_table_of(self.config, fv), mode=mode, on_invalid=on_invalid)
 
     def read_features(
         self,
@@ -165,9 +166,11 @@ class FeatureStore:
         InvalidArgumentError
             For sources without versions (Parquet, tables, queries).
         """
+        from featurespark.offline.time_travel import read_delta
+
         fv = self._view(view)
         if isinstance(fv.source, ManagedSource):
-            path = managed_table_path(self.config.offline_store, fv)
+            path = managed_table_of(self.config, fv).path
         elif isinstance(fv.source, DeltaSource):
             path = fv.source.path
         else:
@@ -190,13 +193,11 @@ class FeatureStore:
 
         Rows are validated as in :meth:`write_features`; the online write uses conditional puts,
         so an older row never replaces a newer online value. Offline-only views get the upsert only.
-        See :func:`featurespark.streaming.push`.
-
-        Examples
-        --------
-        >>> store.push("driver_hourly_stats", pdf).line()  # doctest: +SKIP
-        'driver_hourly_stats: 3 rows in; offline 3 written, ...; online 2 items (0 skipped as older, ...); 1.4s'
+        See :func:`featurespark.services.push.push`.
         """
+        from featurespark.services.materialize import ensure_online_tables
+        from featurespark.services.push import push
+
         fv = self._view(view)
         if fv.online and self.config.online_store.manage_tables:
             ensure_online_tables(self.config, [fv])
@@ -211,24 +212,25 @@ class FeatureStore:
         trigger: Optional[Mapping[str, Any]] = None,
         max_items_per_second: Optional[float] = None,
         on_invalid: OnInvalid = "fail",
-        output_mode: str = "update",
+        output_mode: StreamOutputMode = "update",
         query_name: Optional[str] = None,
-    ) -> StreamingQuery:
+    ) -> FeatureStream:
         """Write a streaming DataFrame's micro-batches to the offline and online stores together.
 
         Each micro-batch is upserted into the view's Delta table in an idempotent transaction
         keyed by the query id and the batch id (a batch replayed after a restart is not written
         twice), then its latest row per key is pushed to DynamoDB with conditional writes (replays
         and out-of-order batches never regress online values). See ``docs/streaming.md`` and
-        :func:`featurespark.streaming.write_stream` for every parameter.
+        :func:`featurespark.services.stream.write_stream` for every parameter.
 
-        Examples
-        --------
-        >>> events = spark.readStream.format("kafka").option("subscribe", "trips").load()  # doctest: +SKIP
-        >>> query = store.write_stream("driver_trip_stats", features_from(events),  # doctest: +SKIP
-        ...                            checkpoint_location="s3://bucket/checkpoints/driver_trip_stats",
-        ...                            trigger={"processingTime": "1 minute"}, max_items_per_second=500)
+        Returns
+        -------
+        FeatureStream
+            The running query (every ``StreamingQuery`` attribute works on it), its batch summaries
+            and its error line; ``stop()`` or ``await_termination()`` also remove its listener.
         """
+        from featurespark.services.stream import write_stream
+
         return write_stream(
             self.config, self._view(view), streaming_df, checkpoint_location=checkpoint_location, trigger=trigger,
             max_items_per_second=max_items_per_second, on_invalid=on_invalid, output_mode=output_mode,
@@ -243,8 +245,9 @@ class FeatureStore:
         *,
         full_feature_names: bool = False,
         entity_timestamp: str = "event_timestamp",
-        algorithm: str = "auto",
+        algorithm: Algorithm = "auto",
         source_versions: Optional[Mapping[str, int]] = None,
+        hot_key_buckets: Optional[int] = None,
     ) -> DataFrame:
         """Point-in-time correct training set: entity rows with the feature values current at their time.
 
@@ -263,20 +266,18 @@ class FeatureStore:
             Join algorithm (see ``docs/point_in_time.md``).
         source_versions : mapping, optional
             Delta version per view to read (from a manifest), for exact rebuilds.
+        hot_key_buckets : int, optional
+            Split each key's timeline into this many time buckets in the as-of join, so a key
+            holding a large share of the rows is not sorted by one task.
 
         Returns
         -------
         DataFrame
             Lazy; one row per entity row.
-
-        Examples
-        --------
-        >>> training = store.get_historical_features(  # doctest: +SKIP
-        ...     orders, ["driver_hourly_stats:conv_rate", "customer_profile"])
         """
         return self.retrieve_training_set(
             entity_df, features, full_feature_names=full_feature_names, entity_timestamp=entity_timestamp,
-            algorithm=algorithm, source_versions=source_versions,
+            algorithm=algorithm, source_versions=source_versions, hot_key_buckets=hot_key_buckets,
         ).df
 
     def retrieve_training_set(
@@ -286,15 +287,19 @@ class FeatureStore:
         *,
         full_feature_names: bool = False,
         entity_timestamp: str = "event_timestamp",
-        algorithm: str = "auto",
+        algorithm: Algorithm = "auto",
         source_versions: Optional[Mapping[str, int]] = None,
         with_feature_timestamps: bool = False,
+        hot_key_buckets: Optional[int] = None,
     ) -> HistoricalRetrieval:
         """Like :meth:`get_historical_features`, also returning the sources and versions read."""
+        from featurespark.services.training import retrieve
+
         return retrieve(
-            self.spark, self.registry.state().views, self.config.offline_store, entity_df, features,
+            self.spark, self.config, self.registry.state().views, entity_df, features,
             full_feature_names=full_feature_names, entity_timestamp=entity_timestamp, algorithm=algorithm,
             source_versions=source_versions, with_feature_timestamps=with_feature_timestamps,
+            hot_key_buckets=hot_key_buckets,
         )
 
     # ------------------------------------------------------------ online store
@@ -304,7 +309,7 @@ class FeatureStore:
         end: datetime,
         views: Optional[Sequence[str]] = None,
         *,
-        write_mode: str = "last_writer_wins",
+        write_mode: OnlineWriteMode = "last_writer_wins",
         max_items_per_second: Optional[float] = None,
     ) -> dict[str, OnlineWriteSummary]:
         """Push the latest row per key with ``start <= event_ts < end`` of online views to DynamoDB.
@@ -326,11 +331,9 @@ class FeatureStore:
         -------
         dict
             A write summary per view (items, requests, retries, seconds).
-
-        Examples
-        --------
-        >>> store.materialize(datetime(2026, 1, 1), datetime(2026, 1, 2))  # doctest: +SKIP
         """
+        from featurespark.services.materialize import materialize_views
+
         return materialize_views(self.spark, self.config, self.registry.state().views, start, end, names=views,
                                  write_mode=write_mode, max_items_per_second=max_items_per_second)
 
@@ -340,13 +343,15 @@ class FeatureStore:
         views: Optional[Sequence[str]] = None,
         *,
         lookback: Optional[timedelta] = None,
-        write_mode: str = "last_writer_wins",
+        write_mode: OnlineWriteMode = "last_writer_wins",
         max_items_per_second: Optional[float] = None,
     ) -> dict[str, OnlineWriteSummary]:
         """Materialize each online view from its registry watermark to ``end`` and move the watermark.
 
-        See :func:`featurespark.online.service.materialize_incremental`.
+        See :func:`featurespark.services.materialize.materialize_incremental`.
         """
+        from featurespark.services.materialize import materialize_incremental
+
         return materialize_incremental(self.spark, self.config, self.registry, end, names=views, lookback=lookback,
                                        write_mode=write_mode, max_items_per_second=max_items_per_second)
 
@@ -354,6 +359,8 @@ class FeatureStore:
     def online_reader(self) -> OnlineReader:
         """The DynamoDB reader, built on first use and reused."""
         if self._reader is None:
+            from featurespark.online.reader import OnlineReader
+
             cfg = self.config.online_store
             self._reader = OnlineReader(region=cfg.region, endpoint_url=cfg.endpoint_url)
         return self._reader
@@ -366,6 +373,10 @@ class FeatureStore:
         full_feature_names: bool = False,
     ) -> OnlineResponse:
         """Latest online values for entity rows, in request order.
+
+        No Spark job runs: the definitions are cached from the registry (:meth:`refresh_registry`
+        reloads them) and the values come from ``BatchGetItem``. A service without Spark uses
+        :class:`featurespark.services.serving.FeatureServer` instead.
 
         Parameters
         ----------
@@ -380,17 +391,13 @@ class FeatureStore:
         -------
         OnlineResponse
             ``to_dict()`` (column to list) and ``to_pandas()``; missing or expired values are None.
-
-        Examples
-        --------
-        >>> store.get_online_features(["driver_hourly_stats:conv_rate"], [{"driver_id": 1}]).to_dict()  # doctest: +SKIP
-        {'driver_id': [1], 'conv_rate': [0.42]}
         """
+        from featurespark.services.serving import get_online_features
+
         return get_online_features(self.online_reader, self.config, self._online_views(), features, entity_rows,
                                    full_feature_names=full_feature_names)
 
     def _online_views(self) -> dict[str, FeatureView]:
-        # Registry reads are Spark jobs; cache the views for low-latency lookups (refresh_registry() clears).
         if self._views_cache is None:
             self._views_cache = self.registry.state().views
         return self._views_cache
@@ -412,25 +419,13 @@ class FeatureStore:
         return self.registry.get_feature_view(name)
 
     def describe(self, name: str) -> dict[str, Any]:
-        """Spec, version and storage of a registered entity or feature view."""
-        state = self.registry.state()
-        for kind in ("feature_view", "entity"):
-            if (kind, name) in state.specs:
-                out: dict[str, Any] = {
-                    "kind": kind,
-                    "version": state.versions[(kind, name)],
-                    "spec": state.specs[(kind, name)],
-                }
-                if kind == "feature_view" and isinstance(state.views[name].source, ManagedSource):
-                    out["table"] = managed_table_name(self.config.offline_store, state.views[name])
-                    out["location"] = managed_table_path(self.config.offline_store, state.views[name])
-                if name in state.materialization:
-                    out["materialization"] = state.materialization[name]
-                return out
-        known = sorted(state.views) + sorted(state.entities)
-        raise NotRegisteredError(f"'{name}' is not registered. Registered objects: {', '.join(known) or '(none)'}.")
+        """Spec, version, storage and materialization state of a registered entity or feature view."""
+        from featurespark.services.catalog import describe_object
 
+        return describe_object(self.config, self.registry.state(), name)
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+    def close(self) -> None:
+        """Release the online reader's threads (the session is the caller's to stop)."""
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None

@@ -22,7 +22,7 @@ from pyspark.sql import DataFrame, SparkSession
 from featurespark import FeatureStore
 from featurespark._jobs import job_parser, parse, run_job
 from featurespark.config import Config
-from featurespark.training import read_manifest, write_training_set
+from featurespark.services.training_manifest import read_manifest, write_training_set
 
 logger = logging.getLogger("featurespark.jobs.build_training_set")
 

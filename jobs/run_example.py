@@ -25,9 +25,8 @@ from featurespark._jobs import job_parser, parse, run_job
 from featurespark.config import Config
 from featurespark.examples.driver_data import ExampleSize, write_example_data
 from featurespark.examples.trip_stream import TRIP_EVENT_SCHEMA, trip_window_features, write_trip_event_files
-from featurespark.streaming import batch_summaries
 from featurespark.streaming.sources import json_files_stream
-from featurespark.training import write_training_set
+from featurespark.services.training_manifest import write_training_set
 
 logger = logging.getLogger("featurespark.jobs.run_example")
 
@@ -104,10 +103,10 @@ def stream_trip_events(spark: SparkSession, store: FeatureStore, data: str, *, s
         write_trip_event_files(events, start=start, hours=3, drivers=20, files=3)
     features = trip_window_features(json_files_stream(spark, str(events), schema=TRIP_EVENT_SCHEMA,
                                                       max_files_per_trigger=1), watermark="1 day")
-    query = store.write_stream("driver_trip_stats", features, trigger={"availableNow": True},
-                               checkpoint_location=f"{data}/checkpoints/driver_trip_stats")
-    query.awaitTermination()
-    batches = batch_summaries(query)
+    stream = store.write_stream("driver_trip_stats", features, trigger={"availableNow": True},
+                                checkpoint_location=f"{data}/checkpoints/driver_trip_stats")
+    stream.await_termination()
+    batches = stream.summaries()
     items = sum(b.online.items for b in batches if b.online is not None)
     rows = sum(b.offline.rows_in for b in batches)
     return f"driver_trip_stats: {len(batches)} micro-batch(es), {rows} feature rows, {items} online items"

@@ -32,7 +32,6 @@ from featurespark._jobs import job_parser, parse, run_job
 from featurespark.config import Config
 from featurespark.errors import InvalidArgumentError, StreamFailedError
 from featurespark.examples.trip_stream import TRIP_EVENT_SCHEMA, trip_window_features
-from featurespark.streaming import batch_summaries, query_error
 from featurespark.streaming.sources import json_files_stream, kafka_json_stream
 
 logger = logging.getLogger("featurespark.jobs.stream_features")
@@ -117,12 +116,11 @@ def stream(spark: SparkSession, config: Config, args: argparse.Namespace) -> str
             waited += 1.0
     except StreamingQueryException:
         pass  # reported below from query.exception()
-    if query.isActive:
-        query.stop()
-    failure = query_error(query)
+    query.stop()  # a no-op for a failed query; also removes its progress listener
+    failure = query.error()
     if failure:
         raise StreamFailedError(f"The stream into '{args.view}' stopped: {failure}")
-    done = batch_summaries(query)
+    done = query.summaries()
     rows = sum(s.offline.rows_in for s in done)
     items = sum(s.online.items for s in done if s.online is not None)
     retries = sum(s.online.retries for s in done if s.online is not None)

@@ -13,7 +13,7 @@ from dynamodb_local import DynamoDBLocal, aws_env  # noqa: F401 - fixture
 from featurespark.cli import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, build_parser, main
 
 COMMANDS = ["init", "plan", "apply", "list", "describe", "history", "materialize", "materialize-incremental",
-            "online-get", "emr"]
+            "online-get", "emr", "refresh-snapshot", "drop-data"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -61,11 +61,17 @@ def test_init_plan_apply_list_describe_history(spark: SparkSession, tmp_path: Pa
     assert main(["plan", "--repo", str(repo), "--exit-code"]) == EXIT_OK
     assert "No changes." in capsys.readouterr().out
 
-    # A safe widening of a feature's type is a diff and a new version.
-    definitions.write_text(definitions.read_text().replace('Field("conv_rate", "float32")',
-                                                           'Field("conv_rate", "float64")'))
+    # A managed table's column keeps its type: the change is refused, nothing is applied.
+    original = definitions.read_text()
+    definitions.write_text(original.replace('Field("conv_rate", "float32")', 'Field("conv_rate", "float64")'))
+    assert main(["apply", "--repo", str(repo)]) == EXIT_ERROR
+    assert "'conv_rate' is stored as float but the view now declares double" in capsys.readouterr().err
+    # Adding a feature evolves the table: a diff, a new version, a new nullable column.
+    definitions.write_text(original.replace('Field("avg_daily_trips", "int64")',
+                                            'Field("avg_daily_trips", "int64"), Field("acc_rate", "float64")'))
     assert main(["plan", "--repo", str(repo)]) == EXIT_OK
-    assert 'schema.conv_rate.dtype: "float32" -> "float64"' in capsys.readouterr().out
+    planned = capsys.readouterr().out
+    assert "schema.acc_rate" in planned and "add column acc_rate double to" in planned
     assert main(["apply", "--repo", str(repo)]) == EXIT_OK
     capsys.readouterr()
 
@@ -77,7 +83,11 @@ def test_init_plan_apply_list_describe_history(spark: SparkSession, tmp_path: Pa
     assert main(["history", "driver_stats", "--repo", str(repo)]) == EXIT_OK
     history = capsys.readouterr().out.splitlines()
     assert len(history) == 3  # header + two versions
-    assert "create" in history[1] and "schema.conv_rate.dtype: float32 -> float64" in history[2]
+    assert "create" in history[1] and "schema.acc_rate: None -> " in history[2]
+
+    # Dropping data needs a confirmation (usage error, exit 2).
+    assert main(["apply", "--repo", str(repo), "--delete", "--drop-data"]) == 2
+    assert "add --yes to confirm" in capsys.readouterr().err
 
 
 def test_errors_exit_1_with_message(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -135,3 +135,16 @@ def test_sources_take_keyword_arguments_only() -> None:
     with pytest.raises(DefinitionError, match=r"DeltaSource takes keyword arguments only"):
         DeltaSource("s3://bucket/table")  # type: ignore[misc]
     assert DeltaSource(path="/p").timestamp_field == "event_timestamp"
+
+
+def test_online_views_refuse_feature_names_the_item_layout_reserves() -> None:
+    from featurespark.online.items import CREATED_TS_ATTRIBUTE, EVENT_TS_ATTRIBUTE, EXPIRE_AT_ATTRIBUTE, PK_ATTRIBUTE
+
+    driver = Entity("driver", join_keys={"driver_id": "int64"})
+    with pytest.raises(DefinitionError, match=r"FeatureView 'v': feature\(s\) 'event_ts', 'pk' use names the online "
+                                              r"item layout reserves for itself \(created_ts, event_ts, expire_at, pk\)"):
+        FeatureView(name="v", entities=[driver], schema=[Field("pk", "string"), Field("event_ts", "int64")])
+    # Offline-only views may use them; the layout's own attribute names are exactly the reserved ones.
+    FeatureView(name="v", entities=[driver], schema=[Field("pk", "string")], online=False)
+    assert {PK_ATTRIBUTE, EVENT_TS_ATTRIBUTE, CREATED_TS_ATTRIBUTE, EXPIRE_AT_ATTRIBUTE} == {
+        "pk", "event_ts", "created_ts", "expire_at"}

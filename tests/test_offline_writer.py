@@ -12,6 +12,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from featurespark import FeatureStore
+from featurespark.retry import RetryPolicy
+from featurespark.services.locations import managed_table_of
 from featurespark.definitions import Entity, FeatureView, Field, ManagedSource, ParquetSource
 from featurespark.errors import (
     InvalidArgumentError,
@@ -233,13 +235,13 @@ def test_upsert_gives_up_after_bounded_conflicts(spark: SparkSession, store: Fea
         raise _Conflict("Files were added by a concurrent update")
 
     monkeypatch.setattr(DeltaTable, "merge", conflicting_merge)
-    monkeypatch.setattr("featurespark.offline.writer.time.sleep", lambda s: None)
     from featurespark.offline.writer import write_features
 
-    with pytest.raises(WriteConflictError, match="conflicted with concurrent writers 3 times; nothing from this "
-                                                 "batch was written"):
-        write_features(spark, stats_view(), rows(spark, [(1, h(0), h(0), 0.5, 3)]), store.config.offline_store,
-                       mode="upsert", max_conflict_retries=2)
+    with pytest.raises(WriteConflictError, match=r"kept conflicting with concurrent writers \(3 attempts\); nothing "
+                                                 "from this batch was written"):
+        write_features(spark, stats_view(), rows(spark, [(1, h(0), h(0), 0.5, 3)]),
+                       managed_table_of(store.config, stats_view()), mode="upsert",
+                       retry=RetryPolicy(max_attempts=3, base_delay_s=0.0, max_delay_s=0.0))
     assert len(calls) == 3
 
 
@@ -248,7 +250,7 @@ def test_only_managed_views_are_written(spark: SparkSession, store: FeatureStore
                        source=ParquetSource(path=str(tmp_path)))
     with pytest.raises(InvalidArgumentError, match="featurespark only writes to views with a ManagedSource"):
         store.write_features(view, rows(spark, []))
-    with pytest.raises(InvalidArgumentError, match="mode must be 'append' or 'upsert', found 'merge'"):
+    with pytest.raises(InvalidArgumentError, match="mode must be one of 'append', 'upsert'; got 'merge'"):
         store.write_features("stats", rows(spark, []), mode="merge")  # type: ignore[arg-type]
     with pytest.raises(InvalidArgumentError, match="has no versions"):
         store.read_features(view)

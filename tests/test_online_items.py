@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pyspark.sql import types as T
 
-from featurespark.online.errors import ItemEncodingError, ItemTooLargeError
+from featurespark.errors import ItemEncodingError, ItemTooLargeError
 from featurespark.online.feature_types import feature_type_of, parse_feature_type
 from featurespark.online.items import (
     MAX_ITEM_BYTES,

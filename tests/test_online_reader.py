@@ -9,8 +9,8 @@ import pytest
 from botocore.exceptions import ClientError
 from dynamodb_local import DynamoDBLocal, aws_env, free_port, unique_table  # noqa: F401 - aws_env is a fixture
 
-from featurespark.online.backoff import RetryPolicy
-from featurespark.online.errors import DynamoEndpointError, EntityKeyError, RetriesExhaustedError, TableNotFoundError
+from featurespark.retry import RetryPolicy
+from featurespark.errors import DynamoEndpointError, EntityKeyError, RetriesExhaustedError, TableNotFoundError
 from featurespark.online.items import ItemLayout
 from featurespark.online.reader import OnlineReader, TableRead
 from featurespark.online.tables import create_table, delete_table
@@ -208,7 +208,7 @@ def test_unprocessed_keys_and_throttling_are_retried() -> None:
 def test_unprocessed_keys_retries_exhausted() -> None:
     layout = ItemLayout.build({"id": "int64"}, {"n": "int64"})
     stub = UnprocessedStub(layout, unprocessed_rounds=100)
-    with OnlineReader(region="us-east-1", client=stub, threads=1, retry=RetryPolicy(2, 0, 0)) as online:
+    with OnlineReader(region="us-east-1", client=stub, threads=1, retry=RetryPolicy(max_attempts=3, base_delay_s=0, max_delay_s=0)) as online:
         with pytest.raises(RetriesExhaustedError, match=r"^5 of 40 keys of a BatchGetItem request to 't' were still "
                                                         r"unprocessed after 2 retries \(last cause: UnprocessedKeys\)"):
             online.get("t", {"id": "int64"}, [{"id": i} for i in range(40)], {"n": "int64"})

@@ -100,6 +100,25 @@ def test_incremental_runs_move_the_watermark_only_after_success(store: FeatureSt
     assert [r.version for r in store.registry.history(view, kind="materialization")] == [1, 2]
 
 
+def test_a_recreated_online_table_is_backfilled_not_left_with_recent_keys_only(store: FeatureStore) -> None:
+    view = store.test_view  # type: ignore[attr-defined]
+    store.materialize_incremental(h(3), [view])  # drivers 1 and 2 online
+    client = dynamodb_client(region="us-east-1", endpoint_url=store.config.online_store.endpoint_url)
+    table = f"test.{view}"
+    client.delete_table(TableName=table)
+    client.get_waiter("table_not_exists").wait(TableName=table)
+    store.apply(views(view.removeprefix("stats_")))  # converges: recreates the missing table, empty
+
+    again = store.materialize_incremental(h(6), [view])
+    assert again[view].items == 3  # every key up to 06:00, not only driver 3 (the rows since the watermark)
+    values = store.get_online_features([f"{view}:conv_rate"], [{"driver_id": 1}, {"driver_id": 3}]).to_dict()
+    assert values["conv_rate"] == [0.25, 0.5]
+    state = store.registry.materialization_state(view)
+    assert state["watermark"] == h(6).isoformat() and state["table_created_at"] is not None
+    # The next run is incremental again: only rows after 06:00 (none).
+    assert store.materialize_incremental(h(7), [view])[view].items == 0
+
+
 def test_bad_requests(store: FeatureStore) -> None:
     view = store.test_view  # type: ignore[attr-defined]
     with pytest.raises(InvalidArgumentError, match="is in the future"):

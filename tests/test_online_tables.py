@@ -10,7 +10,7 @@ from moto import mock_aws
 
 from featurespark.errors import InvalidArgumentError
 from featurespark.online.client import dynamodb_client
-from featurespark.online.errors import DynamoEndpointError, OnlineStoreError, TableNotFoundError, TableSchemaError
+from featurespark.errors import DynamoEndpointError, OnlineStoreError, TableNotFoundError, TableSchemaError
 from featurespark.online.tables import check_table, create_table, delete_table, ensure_table, wait_until_active
 
 
@@ -116,7 +116,7 @@ def test_bad_endpoint(aws_env: dict[str, str]) -> None:  # noqa: F811
     ("kwargs", "message"),
     [
         ({"billing_mode": "ON_DEMAND"},
-         r"billing_mode must be one of \('PAY_PER_REQUEST', 'PROVISIONED'\), got 'ON_DEMAND'"),
+         r"billing_mode must be one of 'PAY_PER_REQUEST', 'PROVISIONED'; got 'ON_DEMAND'"),
         ({"read_capacity": 5}, r"read_capacity/write_capacity apply to billing_mode='PROVISIONED' only"),
         ({"billing_mode": "PROVISIONED", "read_capacity": 5},
          r"billing_mode='PROVISIONED' needs positive integer read_capacity and write_capacity, got 5 and None"),

@@ -15,14 +15,15 @@ from botocore.exceptions import ClientError
 from dynamodb_local import DynamoDBLocal, FakeClock, aws_env, free_port, unique_table  # noqa: F401 - aws_env is a fixture
 
 from featurespark.errors import InvalidArgumentError
-from featurespark.online.backoff import RetryPolicy, TokenBucket
-from featurespark.online.errors import DynamoEndpointError, OnlineStoreError, RetriesExhaustedError
+from featurespark.online.rate_limit import TokenBucket
+from featurespark.retry import RetryPolicy
+from featurespark.errors import DynamoEndpointError, OnlineStoreError, RetriesExhaustedError
 from featurespark.online.items import Item, ItemLayout
 from featurespark.online.tables import create_table
 from featurespark.online.writer import BatchWriter, WriterConfig, partition_writer, rows_to_items, write_partition
 
 LAYOUT = ItemLayout.build({"user": "string"}, {"clicks": "int64"})
-FAST = RetryPolicy(max_retries=5, base_delay_s=0.001, max_delay_s=0.01)
+FAST = RetryPolicy(max_attempts=6, base_delay_s=0.001, max_delay_s=0.01)
 
 
 def make_items(n: int, *, event_ts: int = 100, created_ts: int = 0, value: int = 1) -> list[Item]:
@@ -97,7 +98,7 @@ def test_retries_in_parallel_threads_still_write_everything() -> None:
     rng = random.Random(3)
     plan = [rng.choice(["ok", "throttle", 5, 24]) for _ in range(60)]
     client = StubClient(plan)
-    writer = BatchWriter(client, "t", threads=4, retry=RetryPolicy(max_retries=50, base_delay_s=0, max_delay_s=0))
+    writer = BatchWriter(client, "t", threads=4, retry=RetryPolicy(max_attempts=51, base_delay_s=0, max_delay_s=0))
     counts = writer.write(make_items(500))
     assert len(client.stored) == 500 and counts.items == 500
     assert counts.retries == sum(1 for p in plan if p != "ok")
@@ -105,7 +106,7 @@ def test_retries_in_parallel_threads_still_write_everything() -> None:
 
 def test_throttling_retries_exhausted_says_how_many_items_were_left() -> None:
     client = StubClient(["ok"], repeat="throttle")
-    writer = BatchWriter(client, "events", threads=1, retry=RetryPolicy(3, 0, 0))
+    writer = BatchWriter(client, "events", threads=1, retry=RetryPolicy(max_attempts=4, base_delay_s=0, max_delay_s=0))
     with pytest.raises(RetriesExhaustedError) as info:
         writer.write(make_items(30))
     assert str(info.value).startswith(
@@ -116,7 +117,7 @@ def test_throttling_retries_exhausted_says_how_many_items_were_left() -> None:
 
 
 def test_unprocessed_retries_exhausted_counts_only_the_items_left() -> None:
-    writer = BatchWriter(StubClient(repeat=4), "events", threads=1, retry=RetryPolicy(2, 0, 0))
+    writer = BatchWriter(StubClient(repeat=4), "events", threads=1, retry=RetryPolicy(max_attempts=3, base_delay_s=0, max_delay_s=0))
     expected = r"^4 of 25 items .* after 2 retries \(last cause: UnprocessedItems\)"
     with pytest.raises(RetriesExhaustedError, match=expected):
         writer.write(make_items(25))
@@ -163,7 +164,7 @@ def test_writer_config_is_plain_picklable_data() -> None:
 
 
 def test_writer_config_rejects_bad_options() -> None:
-    expected = r"write_mode must be one of \('last_writer_wins', 'monotonic'\), got 'newest'"
+    expected = r"write_mode must be one of 'last_writer_wins', 'monotonic'; got 'newest'"
     with pytest.raises(InvalidArgumentError, match=expected):
         WriterConfig(table_name="t", region="r", layout=LAYOUT, write_mode="newest")
 

@@ -149,7 +149,7 @@ def test_bad_ttl(entity: DataFrame, feature: DataFrame, ttl: Any, message: str) 
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        ({"algorithm": "fastest"}, "algorithm must be one of auto, range, asof; got 'fastest'."),
+        ({"algorithm": "fastest"}, "algorithm must be one of 'auto', 'range', 'asof'; got 'fastest'."),
         ({"hot_key_buckets": 0}, "hot_key_buckets must be a positive int"),
         ({"keys": "driver_id"}, "keys of feature_df must be a list of column names or a mapping"),
         ({"keys": []}, "keys of feature_df is empty"),

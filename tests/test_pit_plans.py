@@ -106,3 +106,35 @@ def test_range_join_picks_the_winner_without_reshuffling_unless_bucketed(
     )
     assert _plan(out).count("Exchange") == exchanges, _plan(out)
     assert [r["v"] for r in out.orderBy("a").collect()] == values
+
+
+def test_chained_joins_are_planned_as_one_join_of_the_entity_rows(
+    spark: SparkSession, frames: tuple[DataFrame, DataFrame, DataFrame]
+) -> None:
+    entity, by_a, by_b = frames
+    by_a2 = by_a.withColumnRenamed("v", "v2")
+    common = dict(entity_timestamp="ts", feature_timestamp="fts", algorithm="asof")
+    first = point_in_time_join(entity, by_a, keys=["a"], **common)
+    # The second and third calls measure nothing: they reuse the first call's entity time range.
+    assert _jobs_started(spark, "pit-chained", lambda: point_in_time_join(first, by_a2, keys=["a"], **common)) == 0
+    chained = point_in_time_join(point_in_time_join(first, by_a2, keys=["a"], **common), by_b, keys=["b"], **common)
+    grouped = point_in_time_join_many(
+        entity, [PitView(by_a, keys=["a"], feature_timestamp="fts"), PitView(by_a2, keys=["a"], feature_timestamp="fts"),
+                 PitView(by_b, keys=["b"], feature_timestamp="fts")], entity_timestamp="ts", algorithm="asof")
+    # Same physical plan shape: views keyed by `a` share one window pass (two passes in all, not three).
+    chained_plan, grouped_plan = _plan(chained), _plan(grouped)
+    assert chained_plan.count("Window [") == grouped_plan.count("Window [") == 2
+    assert chained_plan.count("Exchange") == grouped_plan.count("Exchange")
+    assert chained.columns == grouped.columns == ["a", "b", "ts", "v", "v2", "w"]
+    assert sorted(chained.collect()) == sorted(grouped.collect())
+
+
+def test_a_join_keyed_by_an_earlier_joins_feature_is_planned_on_its_own(
+    spark: SparkSession, frames: tuple[DataFrame, DataFrame, DataFrame]
+) -> None:
+    entity, by_a, _ = frames
+    with_key = by_a.withColumn("c", by_a.v)  # the first join adds feature `c`, the second join is keyed by it
+    by_c = spark.createDataFrame([(10, at(0), "ten")], "c int, fts timestamp, label string")
+    first = point_in_time_join(entity, with_key, keys=["a"], entity_timestamp="ts", feature_timestamp="fts")
+    second = point_in_time_join(first, by_c, keys=["c"], entity_timestamp="ts", feature_timestamp="fts")
+    assert sorted((r.a, r.label) for r in second.collect()) == [(1, "ten"), (2, None)]

@@ -114,3 +114,74 @@ def test_repo_loader_errors(tmp_path: Path) -> None:
     (tmp_path / "broken.py").write_text("raise RuntimeError('boom')\n")
     with pytest.raises(DefinitionError, match=r"broken.py: failed to load definitions: RuntimeError: boom"):
         load_repo(tmp_path)
+
+
+# --- managed views evolve; deleted views keep or drop their data (issue #18) ---------------------------
+def _managed(features: list[Field], name: str = "evolving") -> FeatureView:
+    return FeatureView(name=name, entities=[driver], schema=features, online=False, ttl=timedelta(days=1))
+
+
+def test_a_managed_view_gains_and_loses_features_without_losing_rows(spark: SparkSession, tmp_path: Path) -> None:
+    import pandas as pd
+
+    store = FeatureStore(spark, make_config(tmp_path))
+    store.apply([driver, _managed([Field("rate", "float64")])])
+    store.write_features("evolving", pd.DataFrame({"driver_id": [1], "event_timestamp": pd.to_datetime(["2026-01-01"]),
+                                                   "rate": [0.5]}))
+    grown = _managed([Field("rate", "float64"), Field("trips", "int64")])
+    plan = store.plan([driver, grown])
+    assert "add column trips bigint to" in plan.describe() and "(existing rows read null)" in plan.describe()
+    store.apply([driver, grown])
+    store.write_features("evolving", pd.DataFrame({"driver_id": [2], "event_timestamp": pd.to_datetime(["2026-01-01"]),
+                                                   "rate": [0.7], "trips": [3]}), mode="upsert")
+    rows = store.read_features("evolving").df.orderBy("driver_id").select("driver_id", "rate", "trips").collect()
+    assert [tuple(r) for r in rows] == [(1, 0.5, None), (2, 0.7, 3)]
+
+    shrunk = _managed([Field("trips", "int64")])
+    assert "keep column rate of" in store.plan([driver, shrunk]).describe()
+    store.apply([driver, shrunk])
+    store.write_features("evolving", pd.DataFrame({"driver_id": [3], "event_timestamp": pd.to_datetime(["2026-01-01"]),
+                                                   "trips": [9]}))
+    orders = pd.DataFrame({"driver_id": [1, 2, 3], "event_timestamp": pd.to_datetime(["2026-01-01 12:00"] * 3)})
+    training = store.get_historical_features(orders, ["evolving"]).orderBy("driver_id")
+    assert training.columns == ["driver_id", "event_timestamp", "trips"]
+    assert [r.trips for r in training.collect()] == [None, 3, 9]
+    assert store.read_features("evolving").df.where("driver_id = 1").first().rate == 0.5  # the data stays
+
+
+def test_a_managed_feature_cannot_change_type_in_place(spark: SparkSession, tmp_path: Path) -> None:
+    store = FeatureStore(spark, make_config(tmp_path))
+    store.apply([driver, _managed([Field("rate", "float32")])])
+    with pytest.raises(SourceSchemaError, match=r"(?s)Managed view 'evolving' no longer fits its Delta table .*"
+                                                r"'rate' is stored as float but the view now declares double.*"
+                                                r"add a new feature with the new type"):
+        store.apply([driver, _managed([Field("rate", "float64")])])
+    assert store.get_feature_view("evolving").feature("rate").dtype == "float32"  # nothing was applied
+
+
+def test_deleted_views_keep_their_tables_and_watermark_until_asked(spark: SparkSession, tmp_path: Path) -> None:
+    import pandas as pd
+
+    store = FeatureStore(spark, make_config(tmp_path))
+    old, other = _managed([Field("rate", "float64")], "old"), _managed([Field("rate", "float64")], "other")
+    store.apply([driver, old, other])
+    store.write_features("old", pd.DataFrame({"driver_id": [1], "event_timestamp": pd.to_datetime(["2026-01-01"]),
+                                              "rate": [0.5]}))
+    store.registry.set_materialization_state("old", {"watermark": "2026-01-02T00:00:00+00:00"})
+    old_table = store.describe("old")["location"]
+
+    plan = store.apply([driver, other], delete=True)
+    text = plan.describe()
+    assert "- feature_view old (delete)" in text and "- materialization old (delete)" in text
+    assert f"keep Delta table {store.describe('other')['table'].rsplit('.', 1)[0]}.old at {old_table}" in text
+    assert DeltaTable.isDeltaTable(spark, old_table)  # kept
+    assert store.registry.materialization_state("old") is None  # a reused name starts afresh
+
+    # A new view reuses the name and the kept table, whose columns fit it.
+    store.apply([driver, other, _managed([Field("rate", "float64")], "old")])
+    assert store.read_features("old").df.count() == 1
+
+    store.apply([driver, other], delete=True, drop_data=True)
+    assert not DeltaTable.isDeltaTable(spark, old_table)
+    with pytest.raises(NotRegisteredError):
+        store.get_feature_view("old")

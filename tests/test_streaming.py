@@ -21,14 +21,13 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
 
-import featurespark.streaming.batch_write as push_module
-import featurespark.streaming.stream as stream_module
+import featurespark.services.push as push_module
+import featurespark.services.stream as stream_module
 from featurespark import FeatureStore
 from featurespark.definitions import Entity, FeatureView, Field, ManagedSource, ParquetSource
 from featurespark.errors import InvalidArgumentError, InvalidRowsError, SchemaMismatchError
-from featurespark.offline.writer import quarantine_table_name
-from featurespark.online.errors import OnlineStoreError
-from featurespark.streaming import batch_summaries
+from featurespark.services.locations import managed_table_of
+from featurespark.errors import OnlineStoreError
 
 UTC = timezone.utc
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
@@ -149,7 +148,7 @@ def test_push_from_pandas_and_invalid_rows(spark: SparkSession, store: FeatureSt
     summary = store.push(view, pdf, on_invalid="quarantine")
     assert summary.offline.rows_rejected == 1 and summary.online is not None and summary.online.items == 1
     assert online(store, [1]) == [0.1]
-    assert spark.table(quarantine_table_name(store.config.offline_store, store._view(view))).count() == 1
+    assert spark.table(managed_table_of(store.config, store._view(view)).quarantine_name).count() == 1
 
 
 def test_push_offline_only_view_and_unmanaged_view(spark: SparkSession, store: FeatureStore, tmp_path: Path) -> None:
@@ -170,7 +169,7 @@ def test_push_offline_only_view_and_unmanaged_view(spark: SparkSession, store: F
 
 def test_stream_writes_every_event_once_and_newest_online(spark: SparkSession, store: FeatureStore,
                                                          tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level("INFO", logger="featurespark.streaming.stream")
+    caplog.set_level("INFO", logger="featurespark.services.stream")
     batches = Batches(tmp_path / "in")
     for rows in BATCH_ROWS:
         batches.add(rows)
@@ -184,7 +183,7 @@ def test_stream_writes_every_event_once_and_newest_online(spark: SparkSession, s
     merges = [c for c in delta_commits(store) if c["operation"] == "MERGE"]
     assert [c["txn"]["version"] for c in merges] == [0, 1, 2]
     assert {c["txn"]["appId"] for c in merges} == {str(query.id)}
-    summaries = batch_summaries(query)
+    summaries = query.summaries()
     assert [s.batch_id for s in summaries] == [0, 1, 2]
     assert summaries[2].online is not None and summaries[2].online.skipped_older == 1
     # Spark's progress events (delivered asynchronously) are logged with the batch summary.
@@ -234,7 +233,7 @@ def test_restart_after_a_crash_writes_each_event_exactly_once(spark: SparkSessio
     assert second.id == first.id  # same query (from the checkpoint): same idempotent-write app id
     merges = [c for c in delta_commits(store) if c["operation"] == "MERGE"]
     assert [c["txn"]["version"] for c in merges] == [0, 1, 2]  # the replayed batch 1 committed nothing
-    quarantined = spark.table(quarantine_table_name(store.config.offline_store, store._view(store.test_view)))
+    quarantined = spark.table(managed_table_of(store.config, store._view(store.test_view)).quarantine_name)
     assert quarantined.count() == 1  # the quarantine append was not repeated either
     rows = offline_rows(store)
     assert len(rows) == len(set((d, e) for d, e, _, _ in rows)) == 5
@@ -255,7 +254,7 @@ def test_invalid_rows_stop_the_stream_until_quarantined(spark: SparkSession, sto
     resumed = run(store, batches.folder, tmp_path / "chk", on_invalid="quarantine")
     assert resumed.exception() is None
     assert online(store, [5]) == [0.5]
-    assert spark.table(quarantine_table_name(store.config.offline_store, store._view(store.test_view))).count() == 1
+    assert spark.table(managed_table_of(store.config, store._view(store.test_view)).quarantine_name).count() == 1
 
 
 def test_stream_with_a_rate_limit_and_a_windowed_aggregate(spark: SparkSession, store: FeatureStore,

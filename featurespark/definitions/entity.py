@@ -7,6 +7,8 @@ from typing import Any, Mapping, Sequence, Union, cast
 from featurespark.definitions.field import Field, check_name
 from featurespark.errors import DefinitionError
 
+__all__ = ["Entity"]
+
 
 @dataclass(frozen=True)
 class Entity:

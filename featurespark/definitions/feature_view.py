@@ -10,8 +10,13 @@ from featurespark.definitions.field import Field, check_name
 from featurespark.definitions.sources import ManagedSource, Source
 from featurespark.errors import DefinitionError
 
+__all__ = ["ONLINE_RESERVED_NAMES", "FeatureView"]
+
 
 _ONLINE_KEY_TYPES = ("int32", "int64", "string")
+#: Attribute names the online item layout uses itself (``docs/online_item_layout.md``): an online
+#: view's features may not have them.
+ONLINE_RESERVED_NAMES = frozenset({"pk", "event_ts", "created_ts", "expire_at"})
 
 
 @dataclass(frozen=True)
@@ -86,6 +91,13 @@ class FeatureView:
             raise DefinitionError(f"{where}: online must be True or False, found {self.online!r}.")
         self._check_columns(where, entities, schema)
         if self.online:
+            reserved = sorted(ONLINE_RESERVED_NAMES.intersection(f.name for f in schema))
+            if reserved:
+                raise DefinitionError(
+                    f"{where}: feature(s) {', '.join(repr(r) for r in reserved)} use names the online item layout "
+                    f"reserves for itself ({', '.join(sorted(ONLINE_RESERVED_NAMES))}). Rename them, or set "
+                    "online=False if the view is never served."
+                )
             unservable = [k for e in entities for k in e.key_fields if k.dtype not in _ONLINE_KEY_TYPES]
             if unservable:
                 raise DefinitionError(

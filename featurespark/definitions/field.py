@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
-
-from pyspark.sql import types as T
+from typing import TYPE_CHECKING, Any
 
 from featurespark.definitions.types import to_spark_type, validate_type
 from featurespark.errors import DefinitionError
+
+if TYPE_CHECKING:
+    from pyspark.sql import types as T
+
+__all__ = ["Field", "check_name"]
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 

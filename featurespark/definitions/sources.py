@@ -18,6 +18,11 @@ from typing import Any, Callable, ClassVar, Optional, TypeVar
 from featurespark.definitions.field import check_name
 from featurespark.errors import DefinitionError
 
+__all__ = [
+    "DeltaSource", "ManagedSource", "ParquetSource", "QuerySource", "Source", "TIMESTAMP_ENCODINGS",
+    "TableSource",
+]
+
 
 _T = TypeVar("_T")
 

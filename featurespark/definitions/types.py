@@ -2,23 +2,44 @@
 
 Type names are strings: ``int32``, ``int64``, ``float32``, ``float64``, ``string``, ``bool``,
 ``timestamp``, ``bytes`` and ``array<T>`` of any of those (arrays do not nest).
+
+Spark is imported only by the functions that map to and from Spark types, so definitions load
+where pyspark is not installed (an online lookup in a Lambda, the ``featurespark emr`` command).
 """
 from __future__ import annotations
 
-from pyspark.sql import types as T
+from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from featurespark.errors import DefinitionError
 
-SCALAR_TYPES: dict[str, T.DataType] = {
-    "int32": T.IntegerType(),
-    "int64": T.LongType(),
-    "float32": T.FloatType(),
-    "float64": T.DoubleType(),
-    "string": T.StringType(),
-    "bool": T.BooleanType(),
-    "timestamp": T.TimestampType(),
-    "bytes": T.BinaryType(),
-}
+if TYPE_CHECKING:
+    from pyspark.sql import types as T
+
+__all__ = [
+    "SCALAR_TYPES", "all_type_names", "element_type", "from_spark_type", "is_array", "is_safe_cast",
+    "to_spark_type", "validate_type",
+]
+
+#: The scalar type names, in documentation order.
+SCALAR_TYPES: tuple[str, ...] = ("int32", "int64", "float32", "float64", "string", "bool", "timestamp", "bytes")
+
+
+@lru_cache(maxsize=1)
+def _spark_scalars() -> dict[str, T.DataType]:
+    from pyspark.sql import types as T
+
+    return {
+        "int32": T.IntegerType(),
+        "int64": T.LongType(),
+        "float32": T.FloatType(),
+        "float64": T.DoubleType(),
+        "string": T.StringType(),
+        "bool": T.BooleanType(),
+        "timestamp": T.TimestampType(),
+        "bytes": T.BinaryType(),
+    }
+
 
 # Value types a column of the key type may be cast to without losing information.
 _WIDENINGS: dict[str, frozenset[str]] = {
@@ -26,20 +47,26 @@ _WIDENINGS: dict[str, frozenset[str]] = {
     "float32": frozenset({"float64"}),
 }
 
-# Spark types read as one of ours (Spark has more integer widths than we do).
-_SPARK_ALIASES: dict[type, str] = {
-    T.ByteType: "int32",
-    T.ShortType: "int32",
-    T.IntegerType: "int32",
-    T.LongType: "int64",
-    T.FloatType: "float32",
-    T.DoubleType: "float64",
-    T.StringType: "string",
-    T.BooleanType: "bool",
-    T.TimestampType: "timestamp",
-    T.TimestampNTZType: "timestamp",
-    T.BinaryType: "bytes",
-}
+
+
+@lru_cache(maxsize=1)
+def _spark_aliases() -> dict[type, str]:
+    """Spark types read as one of ours (Spark has more integer widths than we do)."""
+    from pyspark.sql import types as T
+
+    return {
+        T.ByteType: "int32",
+        T.ShortType: "int32",
+        T.IntegerType: "int32",
+        T.LongType: "int64",
+        T.FloatType: "float32",
+        T.DoubleType: "float64",
+        T.StringType: "string",
+        T.BooleanType: "bool",
+        T.TimestampType: "timestamp",
+        T.TimestampNTZType: "timestamp",
+        T.BinaryType: "bytes",
+    }
 
 
 def all_type_names() -> list[str]:
@@ -90,18 +117,29 @@ def to_spark_type(dtype: str) -> T.DataType:
     >>> to_spark_type("array<int64>")
     ArrayType(LongType(), True)
     """
+    from pyspark.sql import types as T
+
     norm = validate_type(dtype, where="type")
     if is_array(norm):
-        return T.ArrayType(SCALAR_TYPES[element_type(norm)], containsNull=True)
-    return SCALAR_TYPES[norm]
+        return T.ArrayType(_spark_scalars()[element_type(norm)], containsNull=True)
+    return _spark_scalars()[norm]
 
 
 def from_spark_type(spark_type: T.DataType) -> str | None:
-    """featurespark type name of a Spark type, or None when it has no counterpart."""
+    """featurespark type name of a Spark type, or None when it has no counterpart.
+
+    Examples
+    --------
+    >>> from pyspark.sql import types as T
+    >>> from_spark_type(T.ShortType()), from_spark_type(T.ArrayType(T.DoubleType())), from_spark_type(T.DateType())
+    ('int32', 'array<float64>', None)
+    """
+    from pyspark.sql import types as T
+
     if isinstance(spark_type, T.ArrayType):
         inner = from_spark_type(spark_type.elementType)
         return None if inner is None or is_array(inner) else f"array<{inner}>"
-    return _SPARK_ALIASES.get(type(spark_type))
+    return _spark_aliases().get(type(spark_type))
 
 
 def is_safe_cast(found: str, expected: str) -> bool:

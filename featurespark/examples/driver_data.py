@@ -21,6 +21,11 @@ from pyspark.sql import functions as F
 
 logger = logging.getLogger(__name__)
 
+__all__ = [
+    "ExampleSize", "START", "customer_profile", "driver_customer_stats", "driver_hourly_stats",
+    "entity_rows", "stats_with_corrections", "write_example_data",
+]
+
 #: First event time of the generated data.
 START = datetime(2026, 1, 1, tzinfo=timezone.utc)
 

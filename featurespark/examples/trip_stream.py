@@ -17,6 +17,8 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import DoubleType, LongType, StringType, StructField, StructType
 
+__all__ = ["TRIP_EVENT_SCHEMA", "trip_window_features", "write_trip_event_files"]
+
 #: Schema of a trip event.
 TRIP_EVENT_SCHEMA = StructType([
     StructField("driver_id", LongType()),
@@ -49,7 +51,10 @@ def trip_window_features(events: DataFrame, *, window: str = "1 hour", watermark
 
     Examples
     --------
-    >>> features = trip_window_features(trips, window="1 hour")  # doctest: +SKIP
+    >>> trips = spark.createDataFrame([(7, "2026-01-01T10:05:00Z", 12.5), (7, "2026-01-01T10:35:00Z", 7.5)],
+    ...                               TRIP_EVENT_SCHEMA)
+    >>> trip_window_features(trips, window="1 hour").select("driver_id", "trips", "avg_fare").collect()
+    [Row(driver_id=7, trips=2, avg_fare=10.0)]
     """
     timed = events.withColumn("event_ts", F.try_to_timestamp(F.col("event_time")))
     aggregated = (

@@ -2,14 +2,12 @@
 from __future__ import annotations
 
 import logging
-import re
 from typing import Optional
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from featurespark.config import OfflineStoreConfig, join_path
 from featurespark.definitions import (
     DeltaSource,
     FeatureView,
@@ -19,34 +17,26 @@ from featurespark.definitions import (
     TableSource,
 )
 from featurespark.definitions.types import from_spark_type, is_safe_cast
-from featurespark.errors import SchemaMismatchError, SourceSchemaError
+from featurespark.errors import InvalidArgumentError, SchemaMismatchError, SourceSchemaError
+from featurespark.offline.layout import ManagedTable
 from featurespark.offline.timestamps import timestamp_column, with_utc_timestamps
 
 logger = logging.getLogger(__name__)
 
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+__all__ = [
+    "check_source_schema", "read_source", "source_location", "source_schema_problems", "timestamp_columns",
+]
 
-
-def managed_table_name(offline: OfflineStoreConfig, view: FeatureView) -> str:
-    """Metastore name ``<database>.<view>`` of a managed view's Delta table."""
-    return f"{offline.database}.{view.name}"
-
-
-def managed_table_path(offline: OfflineStoreConfig, view: FeatureView) -> str:
-    """Location ``<root>/<view>`` of a managed view's Delta table."""
-    return join_path(offline.root, view.name)
-
-
-def read_source(spark: SparkSession, view: FeatureView, offline: OfflineStoreConfig,
-                *, version: Optional[int] = None) -> DataFrame:
+def read_source(spark: SparkSession, view: FeatureView, *, managed: Optional[ManagedTable] = None,
+                version: Optional[int] = None) -> DataFrame:
     """Read a view's source as a lazy DataFrame.
 
     Parameters
     ----------
     spark : SparkSession
     view : FeatureView
-    offline : OfflineStoreConfig
-        Locates managed tables.
+    managed : ManagedTable, optional
+        Where the view's Delta table is (see :func:`managed_table`); required for a ``ManagedSource``.
     version : int, optional
         Delta version to time-travel to (managed and Delta sources only).
 
@@ -55,7 +45,7 @@ def read_source(spark: SparkSession, view: FeatureView, offline: OfflineStoreCon
     DataFrame
         The source rows, columns as stored (no projection).
     """
-    df = _read_raw(spark, view, offline, version=version)
+    df = _read_raw(spark, view, managed, version=version)
     needs_conversion = view.source.timestamp_encoding is not None or any(
         isinstance(df.schema[c].dataType, T.TimestampNTZType) for c in timestamp_columns(view) if c in df.columns
     )
@@ -65,26 +55,32 @@ def read_source(spark: SparkSession, view: FeatureView, offline: OfflineStoreCon
     return with_utc_timestamps(df, {c: encoding for c in timestamp_columns(view)}, where=f"source of '{view.name}'")
 
 
-def _read_raw(spark: SparkSession, view: FeatureView, offline: OfflineStoreConfig,
+def _read_raw(spark: SparkSession, view: FeatureView, managed: Optional[ManagedTable],
               *, version: Optional[int]) -> DataFrame:
     src = view.source
-    if isinstance(src, ManagedSource):
+    if isinstance(src, (ManagedSource, DeltaSource)):
         reader = spark.read.format("delta")
         if version is not None:
             reader = reader.option("versionAsOf", version)
-        return reader.load(managed_table_path(offline, view))
-    if isinstance(src, DeltaSource):
-        reader = spark.read.format("delta")
-        if version is not None:
-            reader = reader.option("versionAsOf", version)
-        return reader.load(src.path)
+        return reader.load(source_location(view, managed))
     if version is not None:
         raise SourceSchemaError(
             f"FeatureView '{view.name}': its {src.kind} source has no versions to time-travel to; "
             "only managed and Delta sources do."
         )
     if isinstance(src, ParquetSource):
-        return spark.read.parquet(src.path)
+        try:
+            return spark.read.parquet(src.path)
+        except Exception as exc:  # noqa: BLE001 - Spark raises AnalysisException / SparkException by version
+            if "TIMESTAMP(NANOS" in str(exc):
+                raise SourceSchemaError(
+                    f"FeatureView '{view.name}': {src.path} holds timestamps in nanoseconds (INT64 TIMESTAMP(NANOS)), "
+                    "pandas' and pyarrow's default, which Spark cannot read. Write the files with microseconds "
+                    "(df.to_parquet(path, coerce_timestamps='us', allow_truncated_timestamps=True), or "
+                    "pyarrow.parquet.write_table(..., coerce_timestamps='us')), or read them with pandas and pass "
+                    "the frame to FeatureStore.write_features."
+                ) from exc
+            raise
     if isinstance(src, TableSource):
         return spark.table(src.table)
     if isinstance(src, QuerySource):
@@ -141,51 +137,29 @@ def check_source_schema(view: FeatureView, df: DataFrame) -> None:
         )
 
 
-def managed_table_schema(view: FeatureView) -> T.StructType:
-    """Columns of a managed view's Delta table, without the partition column."""
-    fields = [T.StructField(k.name, k.spark_type, True) for k in view.join_key_fields]
-    fields.append(T.StructField(view.timestamp_field, T.TimestampType(), True))
-    if view.created_timestamp_field:
-        fields.append(T.StructField(view.created_timestamp_field, T.TimestampType(), True))
-    fields.extend(T.StructField(f.name, f.spark_type, True) for f in view.schema)
-    return T.StructType(fields)
 
 
-#: Partition column of managed tables, generated from the event timestamp (UTC date) so
-#: filters on the event timestamp prune partitions.
-PARTITION_COLUMN = "_event_date"
+def source_location(view: FeatureView, managed: Optional[ManagedTable] = None) -> str:
+    """Where a view reads from: the Delta path of a managed or Delta source, the path of a Parquet
+    source, the table name or the query text.
 
-
-def ensure_managed_table(spark: SparkSession, view: FeatureView, offline: OfflineStoreConfig) -> bool:
-    """Create a managed view's Delta table and metastore entry if missing.
-
-    The table is ``<database>.<view>`` at ``<root>/<view>``, partitioned by a generated
-    ``_event_date`` column. Returns True when it was created.
+    Raises
+    ------
+    InvalidArgumentError
+        For a ``ManagedSource`` without ``managed``.
     """
-    from delta.tables import DeltaTable
-
-    ensure_database(spark, offline.database)
-    path = managed_table_path(offline, view)
-    existed = bool(DeltaTable.isDeltaTable(spark, path))
-    builder = DeltaTable.createIfNotExists(spark).tableName(managed_table_name(offline, view)).location(path)
-    builder = builder.addColumns(managed_table_schema(view)).addColumn(
-        PARTITION_COLUMN,
-        T.DateType(),
-        # Delta's generated-column API takes an SQL expression; the column name was validated
-        # by check_name on the definition, and backticks keep it an identifier.
-        generatedAlwaysAs=f"CAST(`{view.timestamp_field}` AS DATE)",
-    ).partitionedBy(PARTITION_COLUMN)
-    builder.execute()
-    if not existed:
-        logger.info("Created managed table %s at %s", managed_table_name(offline, view), path)
-    check_source_schema(view, spark.read.format("delta").load(path))
-    return not existed
-
-
-def ensure_database(spark: SparkSession, database: str) -> None:
-    """Create a metastore database if it does not exist."""
-    if not _IDENTIFIER.match(database):
-        raise SourceSchemaError(f"offline_store.database {database!r} is not a valid database name.")
-    if not spark.catalog.databaseExists(database):
-        # There is no DataFrame API for CREATE DATABASE; the name is validated above and quoted.
-        spark.sql(f"CREATE DATABASE IF NOT EXISTS `{database}`")
+    src = view.source
+    if isinstance(src, ManagedSource):
+        if managed is None:
+            raise InvalidArgumentError(
+                f"FeatureView '{view.name}' has a ManagedSource: pass managed=managed_table(root, database, "
+                f"'{view.name}') to say where its Delta table is."
+            )
+        return managed.path
+    if isinstance(src, (DeltaSource, ParquetSource)):
+        return src.path
+    if isinstance(src, TableSource):
+        return src.table
+    if isinstance(src, QuerySource):
+        return src.query
+    raise SourceSchemaError(f"FeatureView '{view.name}': unsupported source {src!r}.")  # pragma: no cover

@@ -13,6 +13,8 @@ from featurespark.errors import InvalidArgumentError, TimeTravelError
 
 logger = logging.getLogger(__name__)
 
+__all__ = ["VersionedRead", "read_delta", "resolve_version"]
+
 
 @dataclass(frozen=True)
 class VersionedRead:
@@ -68,9 +70,12 @@ def read_delta(spark: SparkSession, path: str, *, version: Optional[int] = None,
 
     Examples
     --------
-    >>> read = read_delta(spark, "/data/offline/driver_stats", as_of=datetime(2026, 1, 2))  # doctest: +SKIP
-    >>> read.version  # doctest: +SKIP
-    3
+    >>> path = str(tmp_path / "stats")
+    >>> spark.range(2).write.format("delta").save(path)
+    >>> spark.range(5).write.format("delta").mode("overwrite").save(path)
+    >>> read = read_delta(spark, path, version=0)
+    >>> read.version, read.df.count(), read_delta(spark, path).version
+    (0, 2, 1)
     """
     resolved = resolve_version(spark, path, version=version, as_of=as_of)
     df = spark.read.format("delta").option("versionAsOf", resolved).load(path)

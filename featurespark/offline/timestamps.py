@@ -24,6 +24,8 @@ from featurespark.errors import SchemaMismatchError
 
 logger = logging.getLogger(__name__)
 
+__all__ = ["normalize_pandas_timestamps", "timestamp_column", "with_utc_timestamps"]
+
 
 _NUMERIC = (T.ByteType, T.ShortType, T.IntegerType, T.LongType, T.FloatType, T.DoubleType, T.DecimalType)
 
@@ -49,8 +51,13 @@ def timestamp_column(name: str, data_type: T.DataType, encoding: Optional[str], 
 
     Examples
     --------
-    >>> timestamp_column("ts", T.LongType(), "epoch_millis", where="batch")  # doctest: +SKIP
-    Column<'timestamp_millis(ts) AS ts'>
+    >>> df = spark.createDataFrame([(1767225600000,)], "ts long")
+    >>> df.select(timestamp_column("ts", T.LongType(), "epoch_millis", where="batch").alias("ts")).first().ts
+    datetime.datetime(2026, 1, 1, 0, 0)
+    >>> timestamp_column("ts", T.LongType(), None, where="batch")
+    Traceback (most recent call last):
+    ...
+    featurespark.errors.SchemaMismatchError: batch: column 'ts' holds bigint values, not timestamps. ...
     """
     col = F.col(name)
     # Values that are already timestamps need no encoding, whatever the source declares.

@@ -18,10 +18,13 @@ from pyspark.sql import functions as F
 from featurespark.definitions import FeatureView
 from featurespark.definitions.types import from_spark_type, is_safe_cast
 from featurespark.errors import SchemaMismatchError
-from featurespark.offline.sources import managed_table_schema, timestamp_columns
+from featurespark.offline.sources import timestamp_columns
+from featurespark.offline.tables import managed_table_schema
 from featurespark.offline.timestamps import timestamp_column
 
 logger = logging.getLogger(__name__)
+
+__all__ = ["REJECT_REASON", "conform_to_view", "with_reject_reason"]
 
 #: Column holding why a row was rejected (null for valid rows).
 REJECT_REASON = "_reject_reason"
@@ -51,7 +54,19 @@ def conform_to_view(df: DataFrame, view: FeatureView, *, where: str = "batch") -
 
     Examples
     --------
-    >>> batch.transform(conform_to_view, view=driver_stats)  # doctest: +SKIP
+    >>> from featurespark.definitions import Entity, Field
+    >>> view = FeatureView(name="stats", entities=[Entity("driver", join_keys={"driver_id": "int64"})],
+    ...                    schema=[Field("rate", "float64")])
+    >>> batch = spark.createDataFrame([(1, "2026-01-01 00:00:00", 0.5, "x")],
+    ...                               "driver_id int, event_timestamp string, rate float, note string")
+    >>> batch.withColumn("event_timestamp", batch.event_timestamp.cast("timestamp")).transform(
+    ...     conform_to_view, view=view).schema.simpleString()
+    'struct<driver_id:bigint,event_timestamp:timestamp,rate:double>'
+    >>> conform_to_view(batch.drop("rate"), view)
+    Traceback (most recent call last):
+    ...
+    featurespark.errors.SchemaMismatchError: batch does not fit feature view 'stats':
+      - column 'event_timestamp' has type string, which cannot be read as a timestamp. ...
     """
     columns = {f.name: f.dataType for f in df.schema.fields}
     problems: list[str] = []

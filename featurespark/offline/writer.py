@@ -17,7 +17,7 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Literal, Optional, Union
+from typing import Any, Optional, Union
 
 import pandas as pd
 from pyspark.sql import Column, DataFrame, SparkSession, Window
@@ -25,29 +25,26 @@ from pyspark.sql import functions as F
 
 from featurespark._compat import dataframe_from_pandas, execute_merge
 from featurespark._delta import is_conflict
-from featurespark.config import OfflineStoreConfig, join_path
 from featurespark.definitions import FeatureView, ManagedSource
 from featurespark.errors import InvalidArgumentError, InvalidRowsError, WriteConflictError
-from featurespark.offline.sources import (
-    ensure_managed_table,
-    managed_table_name,
-    managed_table_path,
-    timestamp_columns,
-)
+from featurespark.offline.sources import timestamp_columns
+from featurespark.offline.layout import ManagedTable
+from featurespark.offline.tables import ensure_database, ensure_managed_table
 from featurespark.offline.timestamps import normalize_pandas_timestamps
 from featurespark.offline.validation import REJECT_REASON, conform_to_view, with_reject_reason
+from featurespark.options import OnInvalid, WriteMode, check_option
+from featurespark.retry import DELTA_CONFLICT_RETRY, RetryPolicy
 
 logger = logging.getLogger(__name__)
 
-WriteMode = Literal["append", "upsert"]
-OnInvalid = Literal["fail", "quarantine"]
+__all__ = ["OfflineWriteSummary", "check_writable", "to_spark", "write_features"]
 
 _SAMPLE_ROWS = 5
 
 
 @dataclass(frozen=True)
-class WriteSummary:
-    """What a write did.
+class OfflineWriteSummary:
+    """What a write into a managed view's Delta table did.
 
     Attributes
     ----------
@@ -97,16 +94,6 @@ class WriteSummary:
         )
 
 
-def quarantine_table_name(offline: OfflineStoreConfig, view: FeatureView) -> str:
-    """Metastore name of a view's quarantine table (``<database>.<view>_quarantine``)."""
-    return f"{managed_table_name(offline, view)}_quarantine"
-
-
-def quarantine_table_path(offline: OfflineStoreConfig, view: FeatureView) -> str:
-    """Location of a view's quarantine table (``<root>/_quarantine/<view>``)."""
-    return join_path(offline.root, "_quarantine", view.name)
-
-
 def to_spark(spark: SparkSession, data: Union[DataFrame, pd.DataFrame], view: FeatureView) -> DataFrame:
     """A Spark DataFrame from a Spark or pandas frame (pandas through Arrow, timestamps to UTC).
 
@@ -136,12 +123,12 @@ def write_features(
     spark: SparkSession,
     view: FeatureView,
     data: Union[DataFrame, pd.DataFrame],
-    offline: OfflineStoreConfig,
+    table: ManagedTable,
     *,
     mode: WriteMode = "append",
     on_invalid: OnInvalid = "fail",
-    max_conflict_retries: int = 5,
-) -> WriteSummary:
+    retry: RetryPolicy = DELTA_CONFLICT_RETRY,
+) -> OfflineWriteSummary:
     """Validate rows and write them into a managed view's Delta table.
 
     Parameters
@@ -151,17 +138,18 @@ def write_features(
         A view with a :class:`ManagedSource`.
     data : pyspark.sql.DataFrame or pandas.DataFrame
         Rows with the view's join keys, timestamp columns and features (extra columns ignored).
-    offline : OfflineStoreConfig
+    table : ManagedTable
+        Where the view's tables are (:func:`featurespark.offline.layout.managed_table`).
     mode : {"append", "upsert"}
         ``upsert`` merges on (join keys, event timestamp); re-ingesting a batch changes nothing.
     on_invalid : {"fail", "quarantine"}
         What to do with rows that have a null join key or event timestamp.
-    max_conflict_retries : int
-        Upserts retried on Delta's concurrent-modification conflicts before giving up.
+    retry : RetryPolicy
+        Retries of an upsert that conflicted with a concurrent writer (Delta's optimistic concurrency).
 
     Returns
     -------
-    WriteSummary
+    OfflineWriteSummary
 
     Raises
     ------
@@ -174,18 +162,25 @@ def write_features(
 
     Examples
     --------
-    >>> summary = write_features(spark, driver_stats, pdf, config.offline_store, mode="upsert")  # doctest: +SKIP
-    >>> summary.rows_written  # doctest: +SKIP
-    24
+    >>> import pandas as pd
+    >>> from featurespark.definitions import Entity, Field
+    >>> from featurespark.offline.layout import managed_table
+    >>> view = FeatureView(name="doc_writer_stats", entities=[Entity("driver", join_keys={"driver_id": "int64"})],
+    ...                    schema=[Field("rate", "float64")])
+    >>> table = managed_table(str(tmp_path), "default", view.name)
+    >>> rows = pd.DataFrame({"driver_id": [1, 2], "event_timestamp": pd.to_datetime(["2026-01-01", "2026-01-01"]),
+    ...                      "rate": [0.5, 0.7]})
+    >>> write_features(spark, view, rows, table, mode="upsert").rows_written
+    2
+    >>> write_features(spark, view, rows, table, mode="upsert").rows_unchanged
+    2
     """
     check_writable(view)
-    if mode not in ("append", "upsert"):
-        raise InvalidArgumentError(f"mode must be 'append' or 'upsert', found {mode!r}.")
-    if on_invalid not in ("fail", "quarantine"):
-        raise InvalidArgumentError(f"on_invalid must be 'fail' or 'quarantine', found {on_invalid!r}.")
+    check_option(mode, WriteMode, "mode")
+    check_option(on_invalid, OnInvalid, "on_invalid")
     started = time.monotonic()
     batch = conform_to_view(to_spark(spark, data, view), view, where=f"Batch for '{view.name}'")
-    ensure_managed_table(spark, view, offline)
+    ensure_managed_table(spark, view, table)
 
     # The batch is read by the statistics and by one or two writes: keep it instead of
     # recomputing the caller's lineage (which may be non-deterministic) each time.
@@ -199,19 +194,19 @@ def write_features(
                        .collect()]
             if on_invalid == "fail":
                 raise InvalidRowsError(_invalid_message(view, rejected, samples, stats["rows"]), rejected, samples)
-            quarantine = _quarantine(spark, tagged.where(F.col(REJECT_REASON).isNotNull()), view, offline)
+            quarantine = _quarantine(spark, tagged.where(F.col(REJECT_REASON).isNotNull()), table)
         valid = tagged.where(F.col(REJECT_REASON).isNull()).drop(REJECT_REASON)
-        path = managed_table_path(offline, view)
+        path = table.path
         if mode == "append":
             valid.write.format("delta").mode("append").save(path)
             inserted, updated, unchanged, superseded = stats["valid"], 0, 0, 0
         else:
             superseded = stats["valid"] - stats["distinct_keys"]
-            inserted, updated = _merge(spark, _latest_per_event(valid, view), view, path, max_conflict_retries)
+            inserted, updated = _merge(spark, _latest_per_event(valid, view), view, path, retry)
             unchanged = stats["distinct_keys"] - inserted - updated
     finally:
         tagged.unpersist()
-    summary = WriteSummary(
+    summary = OfflineWriteSummary(
         view=view.name,
         mode=mode,
         rows_in=stats["rows"],
@@ -256,17 +251,14 @@ def _invalid_message(view: FeatureView, rejected: dict[str, int], samples: list[
     )
 
 
-def _quarantine(spark: SparkSession, invalid: DataFrame, view: FeatureView, offline: OfflineStoreConfig) -> str:
-    from featurespark.offline.sources import ensure_database
-
-    name = quarantine_table_name(offline, view)
-    ensure_database(spark, offline.database)
+def _quarantine(spark: SparkSession, invalid: DataFrame, table: ManagedTable) -> str:
+    ensure_database(spark, table.database)
     rows = invalid.select(
         "*", F.current_timestamp().alias("_rejected_at"), F.lit(str(uuid.uuid4())).alias("_batch_id")
     )
-    rows.write.format("delta").mode("append").option("path", quarantine_table_path(offline, view)).saveAsTable(name)
-    logger.warning("Quarantined invalid rows of '%s' in %s", view.name, name)
-    return name
+    rows.write.format("delta").mode("append").option("path", table.quarantine_path).saveAsTable(table.quarantine_name)
+    logger.warning("Quarantined invalid rows of '%s' in %s", table.view, table.quarantine_name)
+    return table.quarantine_name
 
 
 def _latest_per_event(valid: DataFrame, view: FeatureView) -> DataFrame:
@@ -278,7 +270,7 @@ def _latest_per_event(valid: DataFrame, view: FeatureView) -> DataFrame:
     return valid.withColumn("_rank", F.row_number().over(window)).where(F.col("_rank") == 1).drop("_rank")
 
 
-def _merge(spark: SparkSession, source: DataFrame, view: FeatureView, path: str, max_retries: int) -> tuple[int, int]:
+def _merge(spark: SparkSession, source: DataFrame, view: FeatureView, path: str, retry: RetryPolicy) -> tuple[int, int]:
     """MERGE on (keys, event time); update only rows whose values differ. Returns (inserted, updated)."""
     from delta.tables import DeltaTable
 
@@ -290,7 +282,11 @@ def _merge(spark: SparkSession, source: DataFrame, view: FeatureView, path: str,
     for c in value_columns:
         changed = changed | ~F.col(f"t.{c}").eqNullSafe(F.col(f"s.{c}"))
     assignments: dict[str, Union[str, Column]] = {c: F.col(f"s.{c}") for c in value_columns}
-    for attempt in range(1, max_retries + 2):
+    conflict: Optional[Exception] = None
+    for attempt in retry.attempts(
+        on_retry=lambda n, wait: logger.warning(
+            "Upsert into '%s' conflicted (attempt %d); retrying in %.1fs", view.name, n, wait)
+    ):
         try:
             target = DeltaTable.forPath(spark, path)
             metrics = execute_merge(
@@ -302,22 +298,18 @@ def _merge(spark: SparkSession, source: DataFrame, view: FeatureView, path: str,
                 .whenNotMatchedInsert(values={c: F.col(f"s.{c}") for c in source.columns}),
             )
         except Exception as exc:  # noqa: BLE001 - only Delta's conflicts are retried
-            if not is_conflict(exc) or attempt > max_retries:
-                if is_conflict(exc):
-                    raise WriteConflictError(
-                        f"Upsert into '{view.name}' conflicted with concurrent writers {attempt} times; nothing "
-                        "from this batch was written. Rerun it (upserts are idempotent) or raise "
-                        "max_conflict_retries."
-                    ) from exc
+            if not is_conflict(exc):
                 raise
-            delay = min(5.0, 0.5 * 2 ** (attempt - 1))
-            logger.warning("Upsert into '%s' conflicted (attempt %d); retrying in %.1fs", view.name, attempt, delay)
-            time.sleep(delay)
+            conflict = exc
             continue
         if metrics is None:  # Delta 3.x with concurrent MERGEs: the counts are unknown, the write is done
             return 0, 0
         return int(metrics["num_inserted_rows"]), int(metrics["num_updated_rows"])
-    raise AssertionError("unreachable")  # pragma: no cover
+    raise WriteConflictError(
+        f"Upsert into '{view.name}' kept conflicting with concurrent writers ({retry.max_attempts} attempts); "
+        "nothing from this batch was written. Rerun it (upserts are idempotent), or pass a RetryPolicy with "
+        "more attempts as retry=."
+    ) from conflict
 
 
 def _latest_version(spark: SparkSession, path: str) -> int:

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Optional, Sequence, Union
+import random
+import time
+from typing import Any, Callable, Optional, Sequence, Union
 
 import boto3
 from botocore.config import Config
@@ -15,9 +17,12 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from featurespark.online.errors import DynamoEndpointError, OnlineStoreError, TableNotFoundError
+from featurespark.errors import DynamoEndpointError, OnlineStoreError, RetriesExhaustedError, TableNotFoundError
+from featurespark.retry import RetryPolicy
 
 logger = logging.getLogger(__name__)
+
+__all__ = ["THROTTLE_CODES", "dynamodb_client", "error_code", "translate", "where", "with_retries"]
 
 #: Error codes that mean "slow down": retried by the writer and reader with backoff.
 THROTTLE_CODES = frozenset(
@@ -136,3 +141,67 @@ def translate(
     if isinstance(exc, BotoCoreError):
         return OnlineStoreError(f"DynamoDB call failed while {action} at {place}: {exc}")
     return OnlineStoreError(f"Unexpected error while {action} at {place}: {exc!r}")
+
+
+def with_retries(
+    attempt: Callable[[], Optional[str]],
+    *,
+    policy: RetryPolicy,
+    client: Any,
+    action: str,
+    table: Union[str, Sequence[str], None],
+    exhausted: Callable[[str], str],
+    sleep: Callable[[float], None] = time.sleep,
+    rng: Optional[random.Random] = None,
+    on_retry: Optional[Callable[[], None]] = None,
+    on_failed_request: Optional[Callable[[], None]] = None,
+) -> None:
+    """Run one DynamoDB request until it is complete, retrying throttling and partial results.
+
+    ``attempt()`` sends the request once and returns None when everything went through, or the
+    cause of a partial result (``"UnprocessedItems"``, ``"UnprocessedKeys"``) to retry the rest after
+    the policy's backoff. Throttling errors are retried the same way; any other botocore error is
+    translated to a featurespark error at once.
+
+    Parameters
+    ----------
+    attempt : callable
+        One request; keeps what is left to send in its own state.
+    policy : RetryPolicy
+        Attempts, backoff and deadline.
+    client : DynamoDB client
+        For the endpoint in messages.
+    action, table
+        What is being done, and on which table(s), for messages.
+    exhausted : callable
+        Builds the :class:`~featurespark.errors.RetriesExhaustedError` message from the last cause.
+    sleep, rng : optional
+        Injectable for tests.
+    on_retry, on_failed_request : callable, optional
+        Counters: called before each retry, and for each request DynamoDB refused.
+
+    Raises
+    ------
+    RetriesExhaustedError
+        When the policy's attempts or deadline are used up.
+    OnlineStoreError
+        For other DynamoDB failures (see :func:`translate`).
+    """
+    cause = ""
+    for _ in policy.attempts(sleep=sleep, rng=rng,
+                             on_retry=(lambda _n, _wait: on_retry()) if on_retry is not None else None):
+        try:
+            left = attempt()
+        except ClientError as exc:
+            if on_failed_request is not None:
+                on_failed_request()
+            if error_code(exc) not in THROTTLE_CODES:
+                raise translate(exc, client=client, action=action, table=table) from exc
+            cause = error_code(exc)
+            continue
+        except BotoCoreError as exc:
+            raise translate(exc, client=client, action=action, table=table) from exc
+        if left is None:
+            return
+        cause = left
+    raise RetriesExhaustedError(exhausted(cause))

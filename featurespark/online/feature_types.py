@@ -9,13 +9,16 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Optional, Union
+from typing import TYPE_CHECKING, Optional, Union
 
-from pyspark.sql import types as T
+from featurespark.errors import ItemEncodingError
 
-from featurespark.online.errors import ItemEncodingError
+if TYPE_CHECKING:
+    from pyspark.sql import types as T
 
 logger = logging.getLogger(__name__)
+
+__all__ = ["FeatureType", "KEY_TYPES", "SCALAR_TYPES", "TypeSpec", "feature_type_of", "parse_feature_type"]
 
 #: Scalar feature types.
 SCALAR_TYPES: tuple[str, ...] = (
@@ -128,9 +131,12 @@ def feature_type_of(data_type: T.DataType, *, column: str = "?") -> str:
 
     Examples
     --------
+    >>> from pyspark.sql import types as T
     >>> feature_type_of(T.ArrayType(T.DoubleType()))
     'array<float64>'
     """
+    from pyspark.sql import types as T
+
     if isinstance(data_type, (T.ByteType, T.ShortType, T.IntegerType)):
         return "int32"
     if isinstance(data_type, T.LongType):

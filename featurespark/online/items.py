@@ -24,17 +24,26 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any, Iterable, Mapping, Optional, Sequence, Union
 
-from featurespark.online.errors import ItemEncodingError, ItemTooLargeError
+from featurespark.errors import ItemEncodingError, ItemTooLargeError
+from featurespark.definitions.feature_view import ONLINE_RESERVED_NAMES
 from featurespark.online.feature_types import KEY_TYPES, FeatureType, TypeSpec, parse_feature_type
 
 logger = logging.getLogger(__name__)
+
+__all__ = [
+    "AttributeValue", "CREATED_TS_ATTRIBUTE", "DecodedItem", "EPOCH", "EVENT_TS_ATTRIBUTE",
+    "EXPIRE_AT_ATTRIBUTE", "Item", "ItemLayout", "MAX_ITEM_BYTES", "MAX_PARTITION_KEY_BYTES", "PK_ATTRIBUTE",
+    "RESERVED_ATTRIBUTES", "Timestamp", "attribute_size", "decode_item", "decode_partition_key",
+    "decode_value", "encode_item", "encode_partition_key", "encode_value", "from_epoch_micros", "item_size",
+    "key_value_problem", "to_epoch_micros",
+]
 
 PK_ATTRIBUTE = "pk"
 EVENT_TS_ATTRIBUTE = "event_ts"
 CREATED_TS_ATTRIBUTE = "created_ts"
 EXPIRE_AT_ATTRIBUTE = "expire_at"
 #: Attribute names the layout uses itself; a feature may not have one of these names.
-RESERVED_ATTRIBUTES = frozenset({PK_ATTRIBUTE, EVENT_TS_ATTRIBUTE, CREATED_TS_ATTRIBUTE, EXPIRE_AT_ATTRIBUTE})
+RESERVED_ATTRIBUTES = ONLINE_RESERVED_NAMES
 
 #: DynamoDB's item size limit (names and values), in bytes.
 MAX_ITEM_BYTES = 400 * 1024

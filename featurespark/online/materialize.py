@@ -13,25 +13,28 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Mapping, Optional, Sequence, Union
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from featurespark.errors import InvalidArgumentError, SchemaMismatchError
-from featurespark.online.backoff import RetryPolicy
-from featurespark.online.errors import ItemEncodingError, OnlineStoreError
+from featurespark.errors import InvalidArgumentError, ItemEncodingError, OnlineStoreError, SchemaMismatchError
 from featurespark.online.feature_types import FeatureType, feature_type_of, parse_feature_type
 from featurespark.online.items import ItemLayout
 from featurespark.online.writer import WriteAccumulators, WriterConfig, partition_writer
+from featurespark.options import OnlineWriteMode, check_option
+from featurespark.retry import DYNAMODB_WRITE_RETRY, RetryPolicy
 
 logger = logging.getLogger(__name__)
+
+__all__ = ["OnlineWriteSummary", "TimeBound", "latest_per_key", "write_online"]
 
 TimeBound = Union[datetime, str]
 _EVENT_US = "__fs_event_us"
 _CREATED_US = "__fs_created_us"
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def _col(name: str) -> Column:
@@ -40,10 +43,18 @@ def _col(name: str) -> Column:
 
 
 def _bound(value: TimeBound) -> Column:
+    """A timestamp literal for a window bound; strings and naive datetimes are read as UTC in Python,
+    whatever the session's time zone."""
     if isinstance(value, str):
-        return F.lit(value).cast("timestamp")
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError as exc:
+            raise InvalidArgumentError(
+                f"start/end {value!r} is not an ISO time such as '2026-01-02' or '2026-01-02T03:00:00+00:00'."
+            ) from exc
     if isinstance(value, datetime):
-        return F.lit(value)
+        aware = value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+        return F.timestamp_micros(F.lit((aware - _EPOCH) // timedelta(microseconds=1)))
     raise InvalidArgumentError(f"start/end must be a datetime or timestamp string, got {type(value).__name__}.")
 
 
@@ -99,7 +110,7 @@ def latest_per_key(
     created_timestamp : str, optional
         Created-time column, the tie-breaker between rows with the same event time.
     start, end : datetime or str, optional
-        Half-open event-time window; a string is cast with the session time zone.
+        Half-open event-time window; ISO strings and naive datetimes are UTC.
 
     Returns
     -------
@@ -115,8 +126,12 @@ def latest_per_key(
 
     Examples
     --------
-    >>> latest = df.transform(latest_per_key, keys=["user_id"], event_timestamp="ts",
-    ...                       features=["clicks"], end="2024-01-02")  # doctest: +SKIP
+    >>> df = spark.sql("SELECT * FROM VALUES ('u1', TIMESTAMP'2024-01-01 10:00:00', 3), "
+    ...                "('u1', TIMESTAMP'2024-01-01 12:00:00', 5), ('u1', TIMESTAMP'2024-01-03 00:00:00', 9) "
+    ...                "AS t(user_id, ts, clicks)")
+    >>> df.transform(latest_per_key, keys=["user_id"], event_timestamp="ts", features=["clicks"],
+    ...              end="2024-01-02").select("user_id", "clicks").collect()
+    [Row(user_id='u1', clicks=5)]
     """
     timestamps = [event_timestamp] + ([created_timestamp] if created_timestamp else [])
     _check_columns(df, keys=keys, timestamps=timestamps, features=features)
@@ -143,7 +158,7 @@ def latest_per_key(
 
 
 @dataclass(frozen=True)
-class WriteSummary:
+class OnlineWriteSummary:
     """What a :func:`write_online` run did.
 
     Attributes
@@ -206,13 +221,13 @@ def write_online(
     feature_types: Optional[Mapping[str, str]] = None,
     endpoint_url: Optional[str] = None,
     ttl: Optional[timedelta] = None,
-    write_mode: str = "last_writer_wins",
+    write_mode: OnlineWriteMode = "last_writer_wins",
     max_items_per_second: Optional[float] = None,
     threads: int = 4,
-    retry: Optional[RetryPolicy] = None,
+    retry: RetryPolicy = DYNAMODB_WRITE_RETRY,
     progress_interval_s: float = 30.0,
-) -> WriteSummary:
-    """Write one item per row to a DynamoDB table with ``foreachPartition``.
+) -> OnlineWriteSummary:
+    """Write one item per row to a DynamoDB table, one batch writer per partition on the executors.
 
     Normally ``df`` is the output of :func:`latest_per_key`. Timestamps are turned into epoch
     microseconds in Spark, then each task encodes its rows (``docs/online_item_layout.md``) and writes
@@ -258,7 +273,7 @@ def write_online(
 
     Returns
     -------
-    WriteSummary
+    OnlineWriteSummary
         Items, requests, retries, time and rate.
 
     Raises
@@ -276,6 +291,7 @@ def write_online(
     >>> write_online(latest, table_name="fs_user_stats", keys=["user_id"], features=["clicks"],
     ...              event_timestamp="ts", region="eu-west-1", ttl=timedelta(days=2))  # doctest: +SKIP
     """
+    check_option(write_mode, OnlineWriteMode, "write_mode")
     timestamps = [event_timestamp] + ([created_timestamp] if created_timestamp else [])
     _check_columns(df, keys=keys, timestamps=timestamps, features=features)
     schema = {f.name: f.dataType for f in df.schema.fields}
@@ -322,7 +338,7 @@ def write_online(
         write_mode=write_mode,
         threads=threads,
         items_per_second_per_task=(max_items_per_second / max(partitions, 1)) if max_items_per_second else None,
-        retry=retry or RetryPolicy(),
+        retry=retry,
     )
     logger.info(
         "Writing %d partitions to DynamoDB table %s (%s, %s, %d threads/task)",
@@ -332,7 +348,7 @@ def write_online(
     progress = _Progress(table_name, accumulators, progress_interval_s, started)
     progress.start()
     try:
-        rdd.foreachPartition(partition_writer(config, accumulators))
+        faults = rdd.mapPartitions(partition_writer(config, accumulators)).collect()
     except Exception as exc:
         done = accumulators.items.value
         raise OnlineStoreError(
@@ -341,6 +357,8 @@ def write_online(
         ) from exc
     finally:
         progress.stop()
+    if faults:
+        raise _fault_error(table_name, faults, partitions, int(accumulators.items.value))
     summary = _summary(table_name, accumulators, partitions, time.monotonic() - started)
     logger.info("Online write done: %s", summary)
     return summary
@@ -427,8 +445,8 @@ class _Progress:
                 )
 
 
-def _summary(table: str, accumulators: WriteAccumulators, partitions: int, seconds: float) -> WriteSummary:
-    return WriteSummary(
+def _summary(table: str, accumulators: WriteAccumulators, partitions: int, seconds: float) -> OnlineWriteSummary:
+    return OnlineWriteSummary(
         table_name=table,
         items=int(accumulators.items.value),
         requests=int(accumulators.requests.value),
@@ -440,10 +458,24 @@ def _summary(table: str, accumulators: WriteAccumulators, partitions: int, secon
     )
 
 
+def _fault_error(table: str, faults: list[tuple[str, str]], partitions: int, done: int) -> OnlineStoreError:
+    """The error of the first task that met an expected fault, with its class, on the driver."""
+    import featurespark.errors as errors
+
+    name, message = faults[0]
+    cls = getattr(errors, name, OnlineStoreError)
+    if not (isinstance(cls, type) and issubclass(cls, OnlineStoreError)):
+        cls = OnlineStoreError
+    return cls(
+        f"Writing DynamoDB table {table!r} failed in {len(faults)} of {partitions} Spark task(s) ({done} items were "
+        f"written by the tasks that completed; rerunning the write is safe): {name}: {message}"
+    )
+
+
 def _task_error(exc: Exception) -> str:
     """The most telling line of a Spark task failure (the featurespark error if there is one)."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     for line in reversed(lines):
-        if "featurespark.online.errors." in line or "featurespark.errors." in line:
+        if "featurespark.errors." in line:
             return line
     return lines[-1] if lines else repr(exc)

@@ -18,12 +18,9 @@ from datetime import datetime, timedelta, timezone
 from types import TracebackType
 from typing import Any, Callable, Mapping, Optional, Sequence
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from featurespark.errors import InvalidArgumentError
-from featurespark.online.backoff import RetryPolicy
-from featurespark.online.client import THROTTLE_CODES, dynamodb_client, error_code, translate
-from featurespark.online.errors import EntityKeyError, RetriesExhaustedError
+from featurespark.errors import EntityKeyError, InvalidArgumentError
+from featurespark.online.client import dynamodb_client, with_retries
+from featurespark.retry import DYNAMODB_READ_RETRY, RetryPolicy
 from featurespark.online.feature_types import TypeSpec
 from featurespark.online.items import (
     CREATED_TS_ATTRIBUTE,
@@ -36,6 +33,8 @@ from featurespark.online.items import (
 )
 
 logger = logging.getLogger(__name__)
+
+__all__ = ["FeatureRow", "MAX_BATCH_GET_KEYS", "OnlineReader", "TableRead"]
 
 #: DynamoDB's limit of keys per BatchGetItem request (over all tables in it).
 MAX_BATCH_GET_KEYS = 100
@@ -99,7 +98,7 @@ class OnlineReader:
         region: str,
         endpoint_url: Optional[str] = None,
         threads: int = 8,
-        retry: Optional[RetryPolicy] = None,
+        retry: RetryPolicy = DYNAMODB_READ_RETRY,
         consistent_read: bool = False,
         client: Optional[Any] = None,
         sleep: Callable[[float], None] = time.sleep,
@@ -110,7 +109,7 @@ class OnlineReader:
             region=region, endpoint_url=endpoint_url, max_pool_connections=threads
         )
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="fs-ddb-read")
-        self._retry = retry or RetryPolicy(max_retries=8, base_delay_s=0.02, max_delay_s=1.0)
+        self._retry = retry
         self._consistent = consistent_read
         self._sleep = sleep
         self._rng = random.Random()
@@ -265,32 +264,27 @@ class OnlineReader:
             for table, table_keys in by_table.items()
         }
         found: dict[tuple[str, str], Item] = {}
-        cause = ""
-        for attempt in range(self._retry.max_retries + 1):
-            if attempt:
-                self._sleep(self._retry.delay(attempt - 1, self._rng))
-            try:
-                response = self._client.batch_get_item(RequestItems=request)
-            except ClientError as exc:
-                if error_code(exc) not in THROTTLE_CODES:
-                    raise translate(exc, client=self._client, action="reading items", table=list(request)) from exc
-                cause = error_code(exc)
-                continue
-            except BotoCoreError as exc:
-                raise translate(exc, client=self._client, action="reading items", table=list(request)) from exc
+
+        def attempt() -> Optional[str]:
+            nonlocal request
+            response = self._client.batch_get_item(RequestItems=request)
             for table, items in response.get("Responses", {}).items():
                 for item in items:
                     found[(table, item[PK_ATTRIBUTE]["S"])] = item
             request = response.get("UnprocessedKeys") or {}
-            if not request:
-                return found
-            cause = "UnprocessedKeys"
-        left = sum(len(spec.get("Keys", [])) for spec in request.values())
-        raise RetriesExhaustedError(
-            f"{left} of {len(keys)} keys of a BatchGetItem request to {_tables(request)} were still unprocessed "
-            f"after {self._retry.max_retries} retries (last cause: {cause}). Raise the tables' read capacity "
-            f"(or use on-demand billing) or allow more retries."
+            return "UnprocessedKeys" if request else None
+
+        with_retries(
+            attempt, policy=self._retry, client=self._client, action="reading items", table=list(request),
+            exhausted=lambda cause: (
+                f"{sum(len(spec.get('Keys', [])) for spec in request.values())} of {len(keys)} keys of a BatchGetItem "
+                f"request to {_tables(request)} were still unprocessed after {self._retry.max_retries} retries (last "
+                f"cause: {cause}). Raise the tables' read capacity (or use on-demand billing) or pass a RetryPolicy "
+                "with more attempts."
+            ),
+            sleep=self._sleep, rng=self._rng,
         )
+        return found
 
 
 def _tables(request: Mapping[str, Any]) -> str:

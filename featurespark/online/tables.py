@@ -13,13 +13,15 @@ from typing import Any, Callable, Mapping, Optional
 from botocore.exceptions import BotoCoreError, ClientError
 
 from featurespark.errors import InvalidArgumentError
+from featurespark.options import BillingMode, check_option
 from featurespark.online.client import error_code, translate, where
-from featurespark.online.errors import OnlineStoreError, TableNotFoundError, TableSchemaError
+from featurespark.errors import OnlineStoreError, TableNotFoundError, TableSchemaError
 from featurespark.online.items import EXPIRE_AT_ATTRIBUTE, PK_ATTRIBUTE
 
 logger = logging.getLogger(__name__)
 
-BILLING_MODES = ("PAY_PER_REQUEST", "PROVISIONED")
+__all__ = ["check_table", "create_table", "delete_table", "ensure_table", "wait_until_active"]
+
 _EXPECTED_KEY_SCHEMA = [{"AttributeName": PK_ATTRIBUTE, "KeyType": "HASH"}]
 
 
@@ -27,7 +29,7 @@ def create_table(
     client: Any,
     table_name: str,
     *,
-    billing_mode: str = "PAY_PER_REQUEST",
+    billing_mode: BillingMode = "PAY_PER_REQUEST",
     read_capacity: Optional[int] = None,
     write_capacity: Optional[int] = None,
     tags: Optional[Mapping[str, str]] = None,
@@ -146,7 +148,7 @@ def ensure_table(
     client: Any,
     table_name: str,
     *,
-    billing_mode: str = "PAY_PER_REQUEST",
+    billing_mode: BillingMode = "PAY_PER_REQUEST",
     read_capacity: Optional[int] = None,
     write_capacity: Optional[int] = None,
     tags: Optional[Mapping[str, str]] = None,
@@ -284,9 +286,8 @@ def _enable_ttl(client: Any, table_name: str) -> None:
     logger.info("Enabled TTL on %s.%s", table_name, EXPIRE_AT_ATTRIBUTE)
 
 
-def _billing(billing_mode: str, read_capacity: Optional[int], write_capacity: Optional[int]) -> dict[str, Any]:
-    if billing_mode not in BILLING_MODES:
-        raise InvalidArgumentError(f"billing_mode must be one of {BILLING_MODES}, got {billing_mode!r}.")
+def _billing(billing_mode: BillingMode, read_capacity: Optional[int], write_capacity: Optional[int]) -> dict[str, Any]:
+    check_option(billing_mode, BillingMode, "billing_mode")
     if billing_mode == "PAY_PER_REQUEST":
         if read_capacity is not None or write_capacity is not None:
             raise InvalidArgumentError(

@@ -30,12 +30,13 @@ from dataclasses import dataclass, field
 from functools import lru_cache, partial
 from typing import Any, Callable, Iterable, Iterator, Optional, Sequence
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
-from featurespark.errors import InvalidArgumentError
-from featurespark.online.backoff import RetryPolicy, TokenBucket
-from featurespark.online.client import THROTTLE_CODES, dynamodb_client, error_code, translate
-from featurespark.online.errors import RetriesExhaustedError
+from featurespark.errors import InvalidArgumentError, OnlineStoreError
+from featurespark.online.client import dynamodb_client, error_code, with_retries
+from featurespark.online.rate_limit import TokenBucket
+from featurespark.options import OnlineWriteMode, check_option
+from featurespark.retry import DYNAMODB_WRITE_RETRY, RetryPolicy
 from featurespark.online.items import (
     CREATED_TS_ATTRIBUTE,
     EVENT_TS_ATTRIBUTE,
@@ -46,7 +47,13 @@ from featurespark.online.items import (
 
 logger = logging.getLogger(__name__)
 
-WRITE_MODES = ("last_writer_wins", "monotonic")
+__all__ = [
+    "BatchWriter", "MAX_BATCH_ITEMS", "MONOTONIC_CONDITION", "WriteAccumulators", "WriteCounts",
+    "TaskFault", "WriterConfig", "partition_writer", "rows_to_items", "write_partition",
+]
+
+_CAPACITY_HINT = ("Lower max_items_per_second, raise the table's write capacity (or use on-demand billing), or "
+                  "pass a RetryPolicy with more attempts.")
 #: DynamoDB's limit of items per BatchWriteItem request.
 MAX_BATCH_ITEMS = 25
 MONOTONIC_CONDITION = "attribute_not_exists(#pk) OR #e < :e OR (#e = :e AND #c <= :c)"
@@ -132,16 +139,15 @@ class WriterConfig:
     region: str
     layout: ItemLayout
     endpoint_url: Optional[str] = None
-    write_mode: str = "last_writer_wins"
+    write_mode: OnlineWriteMode = "last_writer_wins"
     threads: int = 4
     items_per_second_per_task: Optional[float] = None
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    retry: RetryPolicy = DYNAMODB_WRITE_RETRY
     connect_timeout_s: float = 5.0
     read_timeout_s: float = 30.0
 
     def __post_init__(self) -> None:
-        if self.write_mode not in WRITE_MODES:
-            raise InvalidArgumentError(f"write_mode must be one of {WRITE_MODES}, got {self.write_mode!r}.")
+        check_option(self.write_mode, OnlineWriteMode, "write_mode")
         if self.threads < 1:
             raise InvalidArgumentError(f"threads must be at least 1, got {self.threads}.")
         if self.items_per_second_per_task is not None and not self.items_per_second_per_task > 0:
@@ -187,20 +193,19 @@ class BatchWriter:
         client: Any,
         table_name: str,
         *,
-        write_mode: str = "last_writer_wins",
+        write_mode: OnlineWriteMode = "last_writer_wins",
         threads: int = 4,
-        retry: Optional[RetryPolicy] = None,
+        retry: RetryPolicy = DYNAMODB_WRITE_RETRY,
         rate_limiter: Optional[TokenBucket] = None,
         sleep: Callable[[float], None] = time.sleep,
         rng: Optional[random.Random] = None,
     ) -> None:
-        if write_mode not in WRITE_MODES:
-            raise InvalidArgumentError(f"write_mode must be one of {WRITE_MODES}, got {write_mode!r}.")
+        check_option(write_mode, OnlineWriteMode, "write_mode")
         self.client = client
         self.table_name = table_name
         self.write_mode = write_mode
         self.threads = max(1, threads)
-        self.retry = retry or RetryPolicy()
+        self.retry = retry
         self.rate_limiter = rate_limiter
         self.counts = WriteCounts()
         self._sleep = sleep
@@ -265,41 +270,24 @@ class BatchWriter:
 
     def _write_batch(self, batch: Sequence[Item]) -> None:
         pending: list[dict[str, Any]] = [{"PutRequest": {"Item": item}} for item in batch]
-        cause = ""
-        for attempt in range(self.retry.max_retries + 1):
-            if attempt:
-                self.counts.add(retries=1)
-                self._sleep(self.retry.delay(attempt - 1, self._rng))
+
+        def attempt() -> Optional[str]:
+            nonlocal pending
             if self.rate_limiter is not None:
                 self.rate_limiter.acquire(len(pending))
-            try:
-                response = self.client.batch_write_item(RequestItems={self.table_name: pending})
-            except ClientError as exc:
-                self.counts.add(requests=1)
-                if error_code(exc) not in THROTTLE_CODES:
-                    raise translate(exc, client=self.client, action="writing items", table=self.table_name) from exc
-                cause = error_code(exc)
-                continue
-            except BotoCoreError as exc:
-                raise translate(exc, client=self.client, action="writing items", table=self.table_name) from exc
+            response = self.client.batch_write_item(RequestItems={self.table_name: pending})
             left = list(response.get("UnprocessedItems", {}).get(self.table_name, []))
             self.counts.add(requests=1, items=len(pending) - len(left))
-            if not left:
-                return
-            pending, cause = left, "UnprocessedItems"
-        raise RetriesExhaustedError(
+            pending = left
+            return "UnprocessedItems" if left else None
+
+        self._send(attempt, "writing items", lambda cause: (
             f"{len(pending)} of {len(batch)} items of a BatchWriteItem request to table {self.table_name!r} were "
             f"still not written after {self.retry.max_retries} retries (last cause: {cause}); this task had "
-            f"written {self.counts.items} items. Lower max_items_per_second, raise the table's write capacity "
-            f"(or use on-demand billing), or allow more retries."
-        )
+            f"written {self.counts.items} items. {_CAPACITY_HINT}"))
 
     def _put_conditional(self, item: Item) -> None:
-        cause = ""
-        for attempt in range(self.retry.max_retries + 1):
-            if attempt:
-                self.counts.add(retries=1)
-                self._sleep(self.retry.delay(attempt - 1, self._rng))
+        def attempt() -> Optional[str]:
             if self.rate_limiter is not None:
                 self.rate_limiter.acquire(1)
             try:
@@ -311,24 +299,23 @@ class BatchWriter:
                     ExpressionAttributeValues={":e": item[EVENT_TS_ATTRIBUTE], ":c": item[CREATED_TS_ATTRIBUTE]},
                 )
             except ClientError as exc:
-                self.counts.add(requests=1)
-                code = error_code(exc)
-                if code == "ConditionalCheckFailedException":
-                    self.counts.add(skipped_older=1)
-                    return
-                if code not in THROTTLE_CODES:
-                    raise translate(exc, client=self.client, action="writing an item", table=self.table_name) from exc
-                cause = code
-                continue
-            except BotoCoreError as exc:
-                raise translate(exc, client=self.client, action="writing an item", table=self.table_name) from exc
+                if error_code(exc) != "ConditionalCheckFailedException":
+                    raise
+                self.counts.add(requests=1, skipped_older=1)
+                return None
             self.counts.add(requests=1, items=1)
-            return
-        raise RetriesExhaustedError(
+            return None
+
+        self._send(attempt, "writing an item", lambda cause: (
             f"1 item (pk {item[PK_ATTRIBUTE]['S']!r}) of a conditional PutItem to table {self.table_name!r} was "
             f"still not written after {self.retry.max_retries} retries (last cause: {cause}); this task had "
-            f"written {self.counts.items} items. Lower max_items_per_second, raise the table's write capacity "
-            f"(or use on-demand billing), or allow more retries."
+            f"written {self.counts.items} items. {_CAPACITY_HINT}"))
+
+    def _send(self, attempt: Callable[[], Optional[str]], action: str, exhausted: Callable[[str], str]) -> None:
+        with_retries(
+            attempt, policy=self.retry, client=self.client, action=action, table=self.table_name,
+            exhausted=exhausted, sleep=self._sleep, rng=self._rng,
+            on_retry=lambda: self.counts.add(retries=1), on_failed_request=lambda: self.counts.add(requests=1),
         )
 
 
@@ -405,14 +392,24 @@ def write_partition(
     return counts
 
 
+#: What a partition writer yields when its task met an expected fault: the error's class name and message.
+TaskFault = tuple[str, str]
+
+
 def partition_writer(
     config: WriterConfig, accumulators: Optional[WriteAccumulators] = None
-) -> Callable[[Iterable[Sequence[Any]]], None]:
-    """A picklable function for ``df.foreachPartition`` that writes with ``config``.
+) -> Callable[[Iterable[Sequence[Any]]], Iterator[TaskFault]]:
+    """A picklable per-partition writer for ``rdd.mapPartitions(...).collect()``.
+
+    Each task writes its partition with ``config``. An expected fault (an
+    :class:`~featurespark.errors.OnlineStoreError`: retries exhausted, table missing, endpoint down, an
+    item that does not encode) is yielded as ``(error class name, message)`` instead of failing the
+    task, so the driver raises one clean error and Spark logs no executor traceback for it; anything
+    else fails the task as usual.
 
     Examples
     --------
-    >>> prepared.foreachPartition(partition_writer(config, accumulators))  # doctest: +SKIP
+    >>> failures = prepared.rdd.mapPartitions(partition_writer(config, accumulators)).collect()  # doctest: +SKIP
     """
     return _PartitionWriter(config, accumulators)
 
@@ -422,5 +419,8 @@ class _PartitionWriter:
     config: WriterConfig
     accumulators: Optional[WriteAccumulators] = None
 
-    def __call__(self, rows: Iterable[Sequence[Any]]) -> None:
-        write_partition(rows, self.config, self.accumulators)
+    def __call__(self, rows: Iterable[Sequence[Any]]) -> Iterator[TaskFault]:
+        try:
+            write_partition(rows, self.config, self.accumulators)
+        except OnlineStoreError as exc:
+            yield type(exc).__name__, str(exc)

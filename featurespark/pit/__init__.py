@@ -11,7 +11,6 @@ See ``docs/point_in_time.md`` for the semantics and the algorithms.
 from __future__ import annotations
 
 from featurespark.pit.api import (
-    ALGORITHMS,
     AUTO_RANGE_MAX_ENTITY_ROWS,
     point_in_time_join,
     point_in_time_join_many,
@@ -20,7 +19,6 @@ from featurespark.pit.time_range import EntityTimeRange, entity_time_range
 from featurespark.pit.view import PitView
 
 __all__ = [
-    "ALGORITHMS",
     "AUTO_RANGE_MAX_ENTITY_ROWS",
     "EntityTimeRange",
     "PitView",

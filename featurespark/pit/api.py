@@ -5,13 +5,15 @@ See ``docs/point_in_time.md`` for the semantics, the tie rule and how the algori
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Literal, Mapping, Optional, Sequence, Union
+from typing import Mapping, Optional, Sequence, Union
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from featurespark.errors import InvalidArgumentError, NullValueError
+from featurespark.options import Algorithm, check_option
 from featurespark.pit._common import EID, ETS, col, to_micros
 from featurespark.pit._validate import (
     ResolvedView,
@@ -27,8 +29,8 @@ from featurespark.pit.view import PitView
 
 logger = logging.getLogger(__name__)
 
-Algorithm = Literal["auto", "range", "asof"]
-ALGORITHMS: tuple[str, ...] = ("auto", "range", "asof")
+__all__ = ["AUTO_RANGE_MAX_ENTITY_ROWS", "choose_algorithm", "point_in_time_join", "point_in_time_join_many"]
+
 
 #: ``algorithm="auto"`` uses the range join for a view with a TTL only up to this many entity rows.
 AUTO_RANGE_MAX_ENTITY_ROWS = 100_000
@@ -102,13 +104,19 @@ def point_in_time_join_many(
 
     Examples
     --------
-    >>> out = point_in_time_join_many(  # doctest: +SKIP
-    ...     orders, [PitView(driver_stats, keys={"driver": "driver_id"}, feature_timestamp="ts",
-    ...                      ttl=timedelta(days=1), prefix="driver__")],
+    >>> orders = spark.createDataFrame([(7, "2026-01-02 12:00:00")], "driver int, order_ts string") \\
+    ...     .selectExpr("driver", "CAST(order_ts AS TIMESTAMP) AS order_ts")
+    >>> stats = spark.createDataFrame([(7, "2026-01-02 11:00:00", 0.5), (7, "2026-01-02 13:00:00", 0.9)],
+    ...                               "driver_id int, ts string, rate double") \\
+    ...     .selectExpr("driver_id", "CAST(ts AS TIMESTAMP) AS ts", "rate")
+    >>> out = point_in_time_join_many(
+    ...     orders, [PitView(stats, keys={"driver": "driver_id"}, feature_timestamp="ts",
+    ...                      ttl=timedelta(days=1), prefix="driver__", name="stats")],
     ...     entity_timestamp="order_ts")
+    >>> out.select("driver", "driver__rate").collect()
+    [Row(driver=7, driver__rate=0.5)]
     """
-    if algorithm not in ALGORITHMS:
-        raise InvalidArgumentError(f"algorithm must be one of {', '.join(ALGORITHMS)}; got {algorithm!r}.")
+    check_option(algorithm, Algorithm, "algorithm")
     if hot_key_buckets is not None and (
         isinstance(hot_key_buckets, bool) or not isinstance(hot_key_buckets, int) or hot_key_buckets < 1
     ):
@@ -128,6 +136,19 @@ def point_in_time_join_many(
         resolve_view(view, _label(view, i, single), entity_df, ntz, sensitive) for i, view in enumerate(views)
     ]
     check_outputs(entity_df.columns, resolved, sensitive)
+
+    earlier = _earlier_join(entity_df)
+    if earlier is not None and earlier.can_take(resolved, entity_timestamp, algorithm, hot_key_buckets, time_range):
+        # entity_df is the result of an earlier point-in-time join whose entity rows carry every key these
+        # views need: plan all views as one join of the original entity rows, which shares the entity
+        # time range and, for views with the same keys, the shuffle and sort (chained calls cost no more
+        # than point_in_time_join_many).
+        logger.info("point-in-time join: planning %d view(s) together with the %d of the join it follows",
+                    len(views), len(earlier.views))
+        return point_in_time_join_many(
+            earlier.entity_df, [*earlier.views, *views], entity_timestamp=entity_timestamp, algorithm=algorithm,
+            hot_key_buckets=hot_key_buckets, time_range=earlier.time_range,
+        )
 
     if time_range is None:
         time_range = entity_time_range(entity_df, ets)
@@ -168,7 +189,10 @@ def point_in_time_join_many(
         frame = asof_join_pass(frame, group, time_range, hot_key_buckets)
 
     outputs = [out for view in resolved for out in view.outputs]
-    return frame.select(*[col(c) for c in entity_df.columns], *[col(o) for o in outputs])
+    result = frame.select(*[col(c) for c in entity_df.columns], *[col(o) for o in outputs])
+    _remember_join(result, _EarlierJoin(entity_df, tuple(views), entity_timestamp, algorithm, hot_key_buckets,
+                                        time_range))
+    return result
 
 
 def point_in_time_join(
@@ -244,9 +268,13 @@ def point_in_time_join(
     Examples
     --------
     >>> from datetime import timedelta
-    >>> labeled = orders.transform(  # doctest: +SKIP
-    ...     point_in_time_join, feature_df=driver_stats, keys=["driver_id"],
+    >>> orders = spark.sql("SELECT 7 AS driver_id, TIMESTAMP'2026-01-02 12:00:00' AS order_ts")
+    >>> stats = spark.sql("SELECT 7 AS driver_id, TIMESTAMP'2026-01-01 11:00:00' AS event_ts, 0.5 AS rate")
+    >>> labeled = orders.transform(
+    ...     point_in_time_join, feature_df=stats, keys=["driver_id"],
     ...     entity_timestamp="order_ts", feature_timestamp="event_ts", ttl=timedelta(days=1))
+    >>> labeled.select("rate").first().rate is None  # 25 hours old: outside the TTL
+    True
     """
     view = PitView(
         feature_df=feature_df,
@@ -267,6 +295,49 @@ def point_in_time_join(
         hot_key_buckets=hot_key_buckets,
         time_range=time_range,
     )
+
+
+#: Attribute of a point-in-time join's result that remembers how it was made (see :class:`_EarlierJoin`).
+_EARLIER_JOIN = "_featurespark_pit_join"
+
+
+@dataclass(frozen=True)
+class _EarlierJoin:
+    """How a point-in-time join's result was made, so a join chained onto it can be planned with it."""
+
+    entity_df: DataFrame
+    views: tuple[PitView, ...]
+    entity_timestamp: str
+    algorithm: str
+    hot_key_buckets: Optional[int]
+    time_range: EntityTimeRange
+
+    def can_take(self, views: Sequence[ResolvedView], entity_timestamp: str, algorithm: str,
+                 hot_key_buckets: Optional[int], time_range: Optional[EntityTimeRange]) -> bool:
+        """Whether joining ``views`` onto the earlier result equals joining all views onto its entity rows:
+        the same timestamp and options, and keys that are columns of the original entity rows (not
+        features the earlier join added)."""
+        columns = set(self.entity_df.columns)
+        return (
+            entity_timestamp == self.entity_timestamp
+            and algorithm == self.algorithm
+            and hot_key_buckets == self.hot_key_buckets
+            and (time_range is None or time_range == self.time_range)
+            and all(key in columns for view in views for key in view.entity_keys)
+        )
+
+
+def _remember_join(result: DataFrame, how: _EarlierJoin) -> None:
+    try:
+        setattr(result, _EARLIER_JOIN, how)
+    except AttributeError:  # a DataFrame class that takes no attributes: chained joins are planned one by one
+        pass
+
+
+def _earlier_join(entity_df: DataFrame) -> Optional[_EarlierJoin]:
+    # vars(), not getattr(): DataFrame.__getattr__ would look the name up as a column.
+    found = vars(entity_df).get(_EARLIER_JOIN) if hasattr(entity_df, "__dict__") else None
+    return found if isinstance(found, _EarlierJoin) else None
 
 
 def _label(view: PitView, index: int, single: bool) -> str:

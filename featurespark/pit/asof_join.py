@@ -46,6 +46,8 @@ from featurespark.pit.time_range import EntityTimeRange
 
 logger = logging.getLogger(__name__)
 
+__all__ = ["asof_join_pass"]
+
 
 def asof_join_pass(
     frame: DataFrame,

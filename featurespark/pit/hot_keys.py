@@ -45,6 +45,8 @@ from featurespark.pit._common import (
 
 logger = logging.getLogger(__name__)
 
+__all__ = ["bucket_width", "split_by_time"]
+
 
 def bucket_width(min_micros: int, max_micros: int, buckets: int) -> int:
     """Width in microseconds of ``buckets`` equal buckets covering ``[min_micros, max_micros]``."""

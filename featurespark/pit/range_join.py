@@ -46,6 +46,8 @@ from featurespark.pit.time_range import EntityTimeRange
 
 logger = logging.getLogger(__name__)
 
+__all__ = ["range_join_step"]
+
 _FEATURE_SALT = RESERVED_PREFIX + "fsalt"
 _FEATURE_BUCKET = RESERVED_PREFIX + "fbucket"
 

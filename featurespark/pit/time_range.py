@@ -21,6 +21,8 @@ from featurespark.pit._validate import case_sensitive, check_entity, ttl_to_micr
 
 logger = logging.getLogger(__name__)
 
+__all__ = ["EntityTimeRange", "entity_time_range"]
+
 
 @dataclass(frozen=True)
 class EntityTimeRange:
@@ -95,8 +97,11 @@ class EntityTimeRange:
 
         Examples
         --------
-        >>> rng = entity_time_range(entity_df, "event_timestamp")  # doctest: +SKIP
-        >>> source = source.where(rng.feature_filter("ts", timedelta(days=2)))  # doctest: +SKIP
+        >>> entity_df = spark.sql("SELECT TIMESTAMP'2026-01-10 00:00:00' AS event_timestamp")
+        >>> source = spark.sql("SELECT explode(array(TIMESTAMP'2026-01-01', TIMESTAMP'2026-01-09')) AS ts")
+        >>> rng = entity_time_range(entity_df, "event_timestamp")
+        >>> source.where(rng.feature_filter("ts", timedelta(days=2))).count()
+        1
         """
         target = col(column) if isinstance(column, str) else column
         return self._filter_micros(target, ttl_to_micros(ttl, "feature_filter"))
@@ -135,9 +140,10 @@ def entity_time_range(entity_df: DataFrame, entity_timestamp: str) -> EntityTime
 
     Examples
     --------
-    >>> rng = entity_time_range(entity_df, "event_timestamp")  # doctest: +SKIP
-    >>> rng.feature_window(timedelta(days=1))  # doctest: +SKIP
-    (datetime.datetime(2024, 1, 1, 0, 0, tzinfo=datetime.timezone.utc), ...)
+    >>> entity_df = spark.sql("SELECT TIMESTAMP'2024-01-02 00:00:00' AS event_timestamp")
+    >>> rng = entity_time_range(entity_df, "event_timestamp")
+    >>> rng.row_count, rng.feature_window(timedelta(days=1))[0]
+    (1, datetime.datetime(2024, 1, 1, 0, 0, tzinfo=datetime.timezone.utc))
     """
     ets, ntz = check_entity(entity_df, entity_timestamp, case_sensitive(entity_df))
     micros = to_micros(col(ets), entity_df.schema[ets].dataType)

@@ -10,6 +10,8 @@ from pyspark.sql import DataFrame
 
 logger = logging.getLogger(__name__)
 
+__all__ = ["PitView"]
+
 
 @dataclass(frozen=True, eq=False)
 class PitView:

@@ -5,6 +5,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, Optional
 
+__all__ = ["Change", "Plan", "spec_diff"]
+
 
 def spec_diff(old: Any, new: Any, path: str = "") -> list[dict[str, Any]]:
     """List the leaf-level changes from ``old`` to ``new`` (plain JSON-like values).
@@ -52,7 +54,8 @@ class Change:
     Attributes
     ----------
     kind : str
-        ``entity`` or ``feature_view``.
+        ``entity``, ``feature_view`` or ``materialization`` (a view's watermark, reset when the view is
+        deleted or a new view reuses its name).
     name : str
         Object name.
     op : str
@@ -80,9 +83,18 @@ class Change:
 
 @dataclass(frozen=True)
 class Plan:
-    """What ``apply`` would do: one :class:`Change` per object, in a stable order."""
+    """What ``apply`` would do: one :class:`Change` per object, in a stable order.
+
+    Attributes
+    ----------
+    changes : tuple of Change
+        One per entity and feature view.
+    storage : tuple of str
+        What happens to the objects' tables (columns added or kept, tables kept or dropped on delete).
+    """
 
     changes: tuple[Change, ...]
+    storage: tuple[str, ...] = ()
 
     @property
     def has_changes(self) -> bool:
@@ -97,4 +109,5 @@ class Plan:
             return f"No changes. {unchanged} object(s) up to date."
         counts = {op: sum(c.op == op for c in self.changes) for op in ("create", "update", "delete")}
         summary = ", ".join(f"{n} to {op}" for op, n in counts.items() if n)
-        return "\n".join(lines + [f"Plan: {summary}, {unchanged} unchanged."])
+        storage = ["Storage:", *[f"  {line}" for line in self.storage]] if self.storage else []
+        return "\n".join(lines + storage + [f"Plan: {summary}, {unchanged} unchanged."])

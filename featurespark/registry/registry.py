@@ -9,14 +9,18 @@ concurrency rejects the later commit and it is re-planned and retried.
 
 Per-view materialization state (watermarks) is stored in the same log as ``kind =
 "materialization"`` rows, so it gets the same history and the same atomicity.
+
+Reads do not replay the log: after every commit the writer stores the newest row of each object in
+a snapshot file beside it (:mod:`featurespark.registry.snapshot`), and :meth:`Registry.state` reads
+that file, checks with one file-existence test that the log has no newer commit, and caches the
+result by log version. Only a missing or stale snapshot makes it read the whole log (and rewrite the
+snapshot).
 """
 from __future__ import annotations
 
 import getpass
 import json
 import logging
-import time
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Iterable, Optional, Sequence
 
@@ -26,15 +30,24 @@ from pyspark.sql import types as T
 
 from featurespark._compat import execute_merge
 from featurespark._delta import is_conflict
+from featurespark._files import HadoopFiles
 from featurespark.definitions import Entity, FeatureView
-from featurespark.errors import DefinitionError, NotRegisteredError, RegistryError
-from featurespark.registry.diff import Change, Plan, spec_diff
+from featurespark.errors import NotRegisteredError, RegistryError
+from featurespark.registry.diff import Plan
+from featurespark.registry.snapshot import is_current, read_snapshot, snapshot_path, to_json
+from featurespark.registry.state import (
+    MATERIALIZATION,
+    RegistryRecord,
+    RegistryState,
+    fold_records,
+    plan_changes,
+    records_after,
+)
+from featurespark.retry import REGISTRY_COMMIT_RETRY, RetryPolicy
 
 logger = logging.getLogger(__name__)
 
-ENTITY = "entity"
-FEATURE_VIEW = "feature_view"
-MATERIALIZATION = "materialization"
+__all__ = ["REGISTRY_SCHEMA", "Registry"]
 
 REGISTRY_SCHEMA = T.StructType(
     [
@@ -49,33 +62,6 @@ REGISTRY_SCHEMA = T.StructType(
     ]
 )
 
-_MAX_COMMIT_ATTEMPTS = 5
-
-
-@dataclass(frozen=True)
-class RegistryRecord:
-    """One row of the registry log."""
-
-    kind: str
-    name: str
-    version: int
-    op: str
-    spec: Optional[dict[str, Any]]
-    diff: list[dict[str, Any]]
-    applied_at: datetime
-    applied_by: Optional[str]
-
-
-@dataclass
-class RegistryState:
-    """The newest version of every live object."""
-
-    entities: dict[str, Entity] = field(default_factory=dict)
-    views: dict[str, FeatureView] = field(default_factory=dict)
-    versions: dict[tuple[str, str], int] = field(default_factory=dict)
-    specs: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
-    materialization: dict[str, dict[str, Any]] = field(default_factory=dict)
-
 
 class Registry:
     """Read and change the registry at ``path``.
@@ -85,31 +71,46 @@ class Registry:
     spark : SparkSession
         Session used for the Delta reads and writes.
     path : str
-        Location of the registry Delta table (local path or ``s3a://`` URI).
+        Location of the registry Delta table (local path or ``s3://``/``s3a://`` URI).
+    retry : RetryPolicy, optional
+        Retries of commits that lost a race with another writer (re-planned each time).
 
     Examples
     --------
-    >>> registry = Registry(spark, "/data/offline/_registry")  # doctest: +SKIP
-    >>> print(registry.plan([driver, driver_stats]).describe())  # doctest: +SKIP
+    >>> from featurespark.definitions import Entity
+    >>> registry = Registry(spark, str(tmp_path / "_registry"))
+    >>> print(registry.plan([Entity("driver", join_keys={"driver_id": "int64"})]).describe())
     + entity driver (create)
-    + feature_view driver_stats (create)
-    Plan: 2 to create, 0 unchanged.
+    Plan: 1 to create, 0 unchanged.
+    >>> registry.apply([Entity("driver", join_keys={"driver_id": "int64"})]).has_changes
+    True
+    >>> sorted(registry.state().entities)
+    ['driver']
     """
 
-    def __init__(self, spark: SparkSession, path: str) -> None:
+    def __init__(self, spark: SparkSession, path: str, *, retry: RetryPolicy = REGISTRY_COMMIT_RETRY) -> None:
         self.spark = spark
         self.path = path
+        self.retry = retry
+        self._files = HadoopFiles(spark)
+        self._cached: Optional[RegistryState] = None
 
     # ----------------------------------------------------------------- reading
     def records(self) -> list[RegistryRecord]:
-        """Every row of the log, oldest first.
+        """Every row of the log, oldest first (the whole history; :meth:`state` does not need it).
 
         The registry holds one row per object version: metadata, not data, so collecting it
         to the driver is intended.
         """
         if not self._exists():
             return []
-        rows = self.spark.read.format("delta").load(self.path).orderBy("applied_at", "kind", "name", "version")
+        return self._read_log(None)
+
+    def _read_log(self, version: Optional[int]) -> list[RegistryRecord]:
+        reader = self.spark.read.format("delta")
+        if version is not None:
+            reader = reader.option("versionAsOf", version)
+        rows = reader.load(self.path).orderBy("applied_at", "kind", "name", "version")
         return [
             RegistryRecord(
                 kind=r["kind"],
@@ -125,8 +126,30 @@ class Registry:
         ]
 
     def state(self) -> RegistryState:
-        """The current objects and materialization state."""
-        return _fold(self.records())
+        """The current objects and materialization state.
+
+        Served from the cache or the snapshot file when the log has no newer commit (one file
+        existence check); otherwise the log is read and the snapshot rewritten.
+        """
+        cached = self._cached
+        if cached is not None and is_current(self._files, self.path, cached):
+            return cached
+        snapshot = read_snapshot(self._files, self.path)
+        if snapshot is not None and is_current(self._files, self.path, snapshot):
+            self._cached = snapshot
+            return snapshot
+        return self.refresh_snapshot()
+
+    def refresh_snapshot(self) -> RegistryState:
+        """Rebuild the state from the whole log and rewrite the snapshot file; return the state."""
+        if not self._exists():
+            self._cached = RegistryState()
+            return self._cached
+        version = self._latest_version()
+        state = fold_records(self._read_log(version), log_version=version)
+        self._write_snapshot(state)
+        logger.info("Registry state rebuilt from the log at %s (version %d)", self.path, version)
+        return state
 
     def list_entities(self) -> list[Entity]:
         """Registered entities, by name."""
@@ -144,13 +167,7 @@ class Registry:
         NotRegisteredError
             If there is no such view; the message lists the registered ones.
         """
-        views = self.state().views
-        if name not in views:
-            raise NotRegisteredError(
-                f"Feature view '{name}' is not registered at {self.path}. Registered views: "
-                f"{', '.join(sorted(views)) or '(none)'}. Run `featurespark apply` first."
-            )
-        return views[name]
+        return self.state().view(name, where=self.path)
 
     def get_entity(self, name: str) -> Entity:
         """One registered entity (see :meth:`get_feature_view`)."""
@@ -193,7 +210,7 @@ class Registry:
         DefinitionError
             On duplicate names, unknown entities, or an entity defined differently in two places.
         """
-        return _plan(self.state(), objects, delete=delete)
+        return plan_changes(self.state(), objects, delete=delete)
 
     # ----------------------------------------------------------------- writing
     def apply(self, objects: Iterable[object], *, delete: bool = False) -> Plan:
@@ -206,23 +223,28 @@ class Registry:
         -------
         Plan
             What was applied.
+
+        Raises
+        ------
+        RegistryError
+            If other writers kept winning the race for the whole retry policy.
         """
         objects = list(objects)
-        for attempt in range(1, _MAX_COMMIT_ATTEMPTS + 1):
+        for attempt in self.retry.attempts():
             state = self.state()
-            plan = _plan(state, objects, delete=delete)
+            plan = plan_changes(state, objects, delete=delete)
             if not plan.has_changes:
                 return plan
             rows = [
-                _row(c.kind, c.name, state.versions.get((c.kind, c.name), 0) + 1, c.op, c.spec, list(c.diff))
+                _record(c.kind, c.name, state.versions.get((c.kind, c.name), 0) + 1, c.op, c.spec, list(c.diff))
                 for c in plan.changes
                 if c.op != "unchanged"
             ]
-            if self._commit(rows, attempt):
+            if self._commit(state, rows, attempt):
                 logger.info("Applied %d change(s) to the registry at %s", len(rows), self.path)
                 return plan
         raise RegistryError(
-            f"Could not commit to the registry at {self.path} after {_MAX_COMMIT_ATTEMPTS} attempts: "
+            f"Could not commit to the registry at {self.path} after {self.retry.max_attempts} attempts: "
             "other writers kept changing it. Retry when they are done."
         )
 
@@ -245,14 +267,15 @@ class Registry:
         RegistryError
             If the state moved concurrently (``expected_version`` given) or the commit keeps failing.
         """
-        for attempt in range(1, _MAX_COMMIT_ATTEMPTS + 1):
-            current = self.state().versions.get((MATERIALIZATION, view), 0)
+        for attempt in self.retry.attempts():
+            current_state = self.state()
+            current = current_state.versions.get((MATERIALIZATION, view), 0)
             if expected_version is not None and current != expected_version:
                 raise RegistryError(
                     f"Materialization state of '{view}' moved from version {expected_version} to {current} "
                     "while this run was writing. Another run is materializing the same view; rerun later."
                 )
-            if self._commit([_row(MATERIALIZATION, view, current + 1, "state", state, [])], attempt):
+            if self._commit(current_state, [_record(MATERIALIZATION, view, current + 1, "state", state, [])], attempt):
                 return current + 1
         raise RegistryError(f"Could not record materialization state of '{view}' at {self.path}.")
 
@@ -261,11 +284,21 @@ class Registry:
 
         return bool(DeltaTable.isDeltaTable(self.spark, self.path))
 
-    def _commit(self, rows: Sequence[tuple[Any, ...]], attempt: int) -> bool:
-        """Insert rows unless their (kind, name, version) exist; False on a concurrent commit."""
+    def _latest_version(self) -> int:
         from delta.tables import DeltaTable
 
-        new: DataFrame = self.spark.createDataFrame(list(rows), REGISTRY_SCHEMA)
+        row = DeltaTable.forPath(self.spark, self.path).history(1).select("version").first()
+        return int(row["version"]) if row is not None else 0
+
+    def _commit(self, state: RegistryState, rows: Sequence[RegistryRecord], attempt: int) -> bool:
+        """Insert rows unless their (kind, name, version) exist; False on a concurrent commit.
+
+        On success the snapshot is rewritten: from ``state`` plus ``rows`` when this commit directly
+        follows the version ``state`` reflects, else from the log.
+        """
+        from delta.tables import DeltaTable
+
+        new: DataFrame = self.spark.createDataFrame([_row_tuple(r) for r in rows], REGISTRY_SCHEMA)
         try:
             table = (
                 DeltaTable.createIfNotExists(self.spark).location(self.path).addColumns(REGISTRY_SCHEMA).execute()
@@ -284,29 +317,53 @@ class Registry:
         except Exception as exc:  # noqa: BLE001 - narrowed to Delta's conflicts just below
             if not is_conflict(exc):
                 raise
-            logger.warning("Registry commit attempt %d lost a race (%s); retrying", attempt, type(exc).__name__)
-            time.sleep(0.2 * attempt)
+            logger.warning("Registry commit attempt %d lost a race (%s); retrying", attempt + 1,
+                           type(exc).__name__)
+            self._cached = None
             return False
         inserted = int(metrics["num_inserted_rows"]) if metrics is not None else 0
         if inserted != len(rows):
             # Another writer committed some of the same versions between our read and our MERGE.
             # The rows we did insert are what we meant to write; re-planning completes the rest.
-            logger.warning("Registry commit attempt %d found versions already written; re-planning", attempt)
+            logger.warning("Registry commit attempt %d found versions already written; re-planning", attempt + 1)
+            self._cached = None
             return False
+        version = self._latest_version()
+        # A new table is created at version 0 and this MERGE is version 1.
+        previous = state.log_version if state.log_version is not None else 0
+        if version == previous + 1:
+            after = records_after(state, rows)
+            after.log_version = version
+            self._write_snapshot(after)
+        else:
+            self.refresh_snapshot()
         return True
 
+    def _write_snapshot(self, state: RegistryState) -> None:
+        existing = read_snapshot(self._files, self.path)
+        if existing is not None and existing.log_version is not None and state.log_version is not None \
+                and existing.log_version > state.log_version:
+            self._cached = existing if is_current(self._files, self.path, existing) else None
+            return  # a later writer already recorded a newer state
+        self._files.write_text(snapshot_path(self.path), to_json(state))
+        self._cached = state
 
-def _row(kind: str, name: str, version: int, op: str, spec: Optional[dict[str, Any]],
-         diff: list[dict[str, Any]]) -> tuple[Any, ...]:
+
+def _record(kind: str, name: str, version: int, op: str, spec: Optional[dict[str, Any]],
+            diff: list[dict[str, Any]]) -> RegistryRecord:
+    return RegistryRecord(kind, name, version, op, spec, diff, datetime.now(timezone.utc), _user())
+
+
+def _row_tuple(r: RegistryRecord) -> tuple[Any, ...]:
     return (
-        kind,
-        name,
-        version,
-        op,
-        None if spec is None else json.dumps(spec, sort_keys=True, default=str),
-        json.dumps(diff, default=str) if diff else None,
-        datetime.now(timezone.utc),
-        _user(),
+        r.kind,
+        r.name,
+        r.version,
+        r.op,
+        None if r.spec is None else json.dumps(r.spec, sort_keys=True, default=str),
+        json.dumps(r.diff, default=str) if r.diff else None,
+        r.applied_at,
+        r.applied_by,
     )
 
 
@@ -317,80 +374,3 @@ def _user() -> Optional[str]:
         return None
 
 
-def _fold(records: Sequence[RegistryRecord]) -> RegistryState:
-    state = RegistryState()
-    latest: dict[tuple[str, str], RegistryRecord] = {}
-    for r in records:
-        key = (r.kind, r.name)
-        if key not in latest or r.version > latest[key].version:
-            latest[key] = r
-    for (kind, name), r in sorted(latest.items()):
-        state.versions[(kind, name)] = r.version
-        if r.op == "delete" or r.spec is None:
-            continue
-        if kind == MATERIALIZATION:
-            state.materialization[name] = r.spec
-        else:
-            state.specs[(kind, name)] = r.spec
-    for (kind, name), spec in state.specs.items():
-        if kind == ENTITY:
-            state.entities[name] = Entity.from_dict(spec)
-    for (kind, name), spec in state.specs.items():
-        if kind == FEATURE_VIEW:
-            state.views[name] = FeatureView.from_dict(spec, state.entities)
-    return state
-
-
-def _plan(state: RegistryState, objects: Iterable[object], *, delete: bool) -> Plan:
-    entities: dict[str, Entity] = {}
-    views: dict[str, FeatureView] = {}
-    for obj in objects:
-        if isinstance(obj, Entity):
-            target: dict[str, Any] = entities
-        elif isinstance(obj, FeatureView):
-            target = views
-        else:
-            raise DefinitionError(f"Cannot apply {obj!r}: only Entity and FeatureView objects are registered.")
-        if obj.name in target and target[obj.name] != obj:
-            raise DefinitionError(
-                f"{type(obj).__name__} '{obj.name}' is defined twice with different specs. "
-                "Names must be unique: rename or remove one of them."
-            )
-        target[obj.name] = obj
-
-    known_entities = dict(entities)
-    if not delete:
-        for name, ent in state.entities.items():
-            known_entities.setdefault(name, ent)
-    for view in views.values():
-        for ent in view.entities:
-            if ent.name not in known_entities:
-                raise DefinitionError(
-                    f"FeatureView '{view.name}' uses entity '{ent.name}', which is neither in the applied "
-                    "definitions nor registered. Add the Entity to the definitions you apply."
-                )
-            if known_entities[ent.name] != ent:
-                raise DefinitionError(
-                    f"FeatureView '{view.name}' uses entity '{ent.name}' with a different definition from the "
-                    "one being applied or registered. Use the same Entity object everywhere."
-                )
-
-    changes: list[Change] = []
-    for kind, wanted, registered in (
-        (ENTITY, entities, state.entities),
-        (FEATURE_VIEW, views, state.views),
-    ):
-        for name in sorted(set(wanted) | set(registered)):
-            old = state.specs.get((kind, name))
-            if name in wanted:
-                new = wanted[name].to_dict()
-                if old is None:
-                    changes.append(Change(kind, name, "create", spec=new))
-                else:
-                    diff = spec_diff(old, new)
-                    changes.append(Change(kind, name, "update" if diff else "unchanged", tuple(diff), new))
-            elif delete:
-                changes.append(Change(kind, name, "delete"))
-            else:
-                changes.append(Change(kind, name, "unchanged", spec=old))
-    return Plan(tuple(changes))

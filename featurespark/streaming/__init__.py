@@ -1,14 +1,10 @@
-"""Streaming and push writes that land in the offline and online stores together.
+"""Streaming sources with the options that bound a micro-batch (Kafka, JSON files).
 
-- :func:`push`: one batch DataFrame into both stores (Delta upsert, then monotonic DynamoDB writes).
-- :func:`write_stream`: a Structured Streaming query doing the same for every micro-batch,
-  idempotently across restarts.
-
-See ``docs/streaming.md``.
+Writing streams into the stores is the stream service's job (:mod:`featurespark.services.stream`,
+``FeatureStore.write_stream``); see ``docs/streaming.md``.
 """
 from __future__ import annotations
 
-from featurespark.streaming.batch_write import PushSummary, Transaction, push
-from featurespark.streaming.stream import MicroBatchWriter, batch_summaries, query_error, write_stream
+from featurespark.streaming.sources import json_files_stream, kafka_json_stream
 
-__all__ = ["MicroBatchWriter", "PushSummary", "Transaction", "batch_summaries", "push", "query_error", "write_stream"]
+__all__ = ["json_files_stream", "kafka_json_stream"]

@@ -19,6 +19,8 @@ from pyspark.sql.types import StructType
 
 from featurespark.errors import InvalidArgumentError
 
+__all__ = ["json_files_stream", "kafka_json_stream"]
+
 
 def kafka_json_stream(
     spark: SparkSession,
@@ -56,8 +58,11 @@ def kafka_json_stream(
 
     Examples
     --------
+    >>> from featurespark.examples.trip_stream import TRIP_EVENT_SCHEMA
     >>> trips = kafka_json_stream(spark, bootstrap_servers="b-1.msk:9092", topic="trips", schema=TRIP_EVENT_SCHEMA,
-    ...                           max_offsets_per_trigger=100_000)  # doctest: +SKIP
+    ...                           max_offsets_per_trigger=100_000)  # no broker is contacted until a query starts
+    >>> trips.isStreaming, trips.columns
+    (True, ['driver_id', 'event_time', 'fare', 'kafka_timestamp', 'kafka_partition', 'kafka_offset'])
     """
     if not bootstrap_servers or not topic:
         raise InvalidArgumentError("Kafka needs bootstrap_servers (host:port) and a topic.")
@@ -87,7 +92,11 @@ def json_files_stream(
 
     Examples
     --------
-    >>> trips = json_files_stream(spark, "s3://bucket/trips/", schema=TRIP_EVENT_SCHEMA)  # doctest: +SKIP
+    >>> from featurespark.examples.trip_stream import TRIP_EVENT_SCHEMA
+    >>> (tmp_path / "trips").mkdir()
+    >>> trips = json_files_stream(spark, str(tmp_path / "trips"), schema=TRIP_EVENT_SCHEMA, max_files_per_trigger=10)
+    >>> trips.isStreaming
+    True
     """
     if max_files_per_trigger is not None and max_files_per_trigger <= 0:
         raise InvalidArgumentError(f"max_files_per_trigger must be positive, found {max_files_per_trigger}.")

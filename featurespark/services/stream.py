@@ -1,10 +1,14 @@
-"""Structured Streaming into both stores: every micro-batch is one idempotent :func:`push`.
+"""Stream service: Structured Streaming into both stores, every micro-batch one idempotent :func:`push`.
 
 :func:`write_stream` starts a ``foreachBatch`` query whose batches are upserted into the view's
 Delta table inside an idempotent Delta transaction keyed by (query id, batch id), then pushed to
 DynamoDB with conditional writes. After a crash, Spark replays the unfinished batch from the
 checkpoint: the Delta commit it may already have made is skipped, the online write is repeated
 (harmless: an item never replaces a newer event), so each store ends with every event once.
+
+The returned :class:`FeatureStream` is the caller's handle: it owns the query's batch writer (with
+the summaries of the batches written in this process) and its progress listener, which it removes
+when the query is stopped or awaited. Nothing is kept in module-level state.
 """
 from __future__ import annotations
 
@@ -13,30 +17,32 @@ import threading
 from collections import deque
 from typing import Any, Deque, Mapping, Optional
 
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery, StreamingQueryListener
 
 from featurespark.config import Config
 from featurespark.definitions import FeatureView
-from featurespark.errors import InvalidArgumentError
-from featurespark.offline.sources import ensure_managed_table
+from featurespark.errors import InvalidArgumentError, StreamFailedError
+from featurespark.offline.tables import ensure_managed_table
 from featurespark.offline.validation import conform_to_view
-from featurespark.offline.writer import OnInvalid, check_writable
-from featurespark.online.service import ensure_online_tables
-from featurespark.streaming.batch_write import PushSummary, Transaction, push
+from featurespark.offline.writer import check_writable
+from featurespark.options import OnInvalid, StreamOutputMode, check_option
+from featurespark.services.locations import managed_table_of
+from featurespark.services.materialize import ensure_online_tables
+from featurespark.services.push import PushSummary, Transaction, push
 
 logger = logging.getLogger(__name__)
 
+__all__ = [
+    "FeatureStream", "MicroBatchWriter", "SUMMARIES_KEPT", "TRIGGER_KEYS", "query_error", "write_stream",
+]
+
 #: Trigger keywords of ``DataStreamWriter.trigger`` that work with ``foreachBatch``.
 TRIGGER_KEYS = ("processingTime", "once", "availableNow")
-OUTPUT_MODES = ("update", "append", "complete")
-#: Batch summaries kept per query (see :func:`batch_summaries`).
+#: Batch summaries kept per stream (see :meth:`FeatureStream.summaries`).
 SUMMARIES_KEPT = 1000
 #: How long the first batch waits for ``start()`` to hand over the query id.
 _QUERY_ID_WAIT_S = 600.0
-
-_writers: dict[str, "MicroBatchWriter"] = {}
-_writers_lock = threading.Lock()
 
 
 class MicroBatchWriter:
@@ -69,7 +75,10 @@ class MicroBatchWriter:
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
         # start() returns right after the query thread starts, which may already run batch 0.
         if not self._started.wait(_QUERY_ID_WAIT_S) or self._query_id is None:
-            raise RuntimeError("The streaming query's id was never handed over; the batch was not written.")
+            raise StreamFailedError(
+                f"The streaming query of view '{self.view.name}' never received its query id within "
+                f"{_QUERY_ID_WAIT_S:.0f} s; batch {batch_id} was not written. Restart the stream from its checkpoint."
+            )
         summary = push(
             batch.sparkSession, self.config, self.view, batch, on_invalid=self.on_invalid,
             max_items_per_second=self.max_items_per_second,
@@ -82,19 +91,22 @@ class MicroBatchWriter:
         return next((s for s in reversed(self.summaries) if s.batch_id == batch_id), None)
 
 
-class ProgressLogger(StreamingQueryListener):
-    """Logs one line per progress event of featurespark's queries: Spark's rates plus the batch summary."""
+class _ProgressLogger(StreamingQueryListener):
+    """Logs one line per progress event of one query: Spark's rates plus the batch summary."""
+
+    def __init__(self, writer: MicroBatchWriter) -> None:
+        super().__init__()
+        self.writer = writer
+        self.query_id: Optional[str] = None
 
     def onQueryStarted(self, event: Any) -> None:  # noqa: N802 - Spark's listener interface
-        if str(event.id) in _writers:
-            logger.info("Stream %s started (id %s, run %s)", event.name, event.id, event.runId)
+        pass
 
     def onQueryProgress(self, event: Any) -> None:  # noqa: N802
         progress = event.progress
-        writer = _writers.get(str(progress.id))
-        if writer is None:
+        if str(progress.id) != self.query_id:
             return
-        summary = writer.summary_of(progress.batchId)
+        summary = self.writer.summary_of(progress.batchId)
         logger.info(
             "Stream %s batch %d: %d input rows, %.0f rows/s in, %.0f rows/s processed, %.1fs; %s",
             progress.name, progress.batchId, progress.numInputRows, progress.inputRowsPerSecond or 0.0,
@@ -106,29 +118,99 @@ class ProgressLogger(StreamingQueryListener):
         pass
 
     def onQueryTerminated(self, event: Any) -> None:  # noqa: N802
-        writer = _writers.get(str(event.id))
-        if writer is None:
+        if str(event.id) != self.query_id:
             return
         if event.exception:
-            logger.error("Stream of view '%s' (id %s) failed: %s", writer.view.name, event.id,
+            logger.error("Stream of view '%s' (id %s) failed: %s", self.writer.view.name, event.id,
                          str(event.exception).splitlines()[0])
         else:
-            logger.info("Stream of view '%s' (id %s) stopped", writer.view.name, event.id)
+            logger.info("Stream of view '%s' (id %s) stopped", self.writer.view.name, event.id)
 
 
-_listener_lock = threading.Lock()
-_listeners: set[int] = set()
+def query_error(query: StreamingQuery) -> Optional[str]:
+    """The most telling line of a failed query's error (featurespark's own message when there is one).
+
+    A ``foreachBatch`` error reaches the driver wrapped in Spark's and py4j's stack traces; this
+    finds the line that says what went wrong, e.g. ``InvalidRowsError: 2 of 10 row(s) ...``.
+    """
+    exc = query.exception()
+    if exc is None:
+        return None
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    prefix = "featurespark.errors."
+    for line in lines:
+        if line.startswith(prefix) and "Error" in line.split(":", 1)[0]:
+            return line[len(prefix):]
+    return lines[0] if lines else repr(exc)
 
 
-def _ensure_listener(streaming_df: DataFrame) -> None:
-    """Register one :class:`ProgressLogger` per JVM session (Python wrappers of a session may differ)."""
-    session = streaming_df.sparkSession
-    jvm_session = session._jsparkSession
-    key = int(session.sparkContext._jvm.System.identityHashCode(jvm_session))  # type: ignore[union-attr]
-    with _listener_lock:
-        if key not in _listeners:
-            session.streams.addListener(ProgressLogger())
-            _listeners.add(key)
+class FeatureStream:
+    """A running :func:`write_stream` query, its batch summaries and its progress listener.
+
+    Every attribute of :class:`pyspark.sql.streaming.StreamingQuery` is available on it (``id``,
+    ``isActive``, ``lastProgress``, ``processAllAvailable()``, ...).
+
+    Attributes
+    ----------
+    query : StreamingQuery
+    view : str
+    """
+
+    def __init__(self, query: StreamingQuery, writer: MicroBatchWriter, listener: _ProgressLogger,
+                 spark: SparkSession) -> None:
+        self.query = query
+        self._spark = spark
+        self.view = writer.view.name
+        self._writer = writer
+        self._listener: Optional[_ProgressLogger] = listener
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.query, name)
+
+    def summaries(self) -> list[PushSummary]:
+        """Summaries of the batches this process wrote (the last :data:`SUMMARIES_KEPT`)."""
+        return list(self._writer.summaries)
+
+    def error(self) -> Optional[str]:
+        """The telling line of the query's error, or None while it runs or after a clean stop."""
+        return query_error(self.query)
+
+    def stop(self) -> None:
+        """Stop the query and remove its progress listener."""
+        try:
+            self.query.stop()
+        finally:
+            self._remove_listener()
+
+    def await_termination(self, timeout_s: Optional[int] = None) -> bool:
+        """Wait for the query to end (or ``timeout_s``); True when it ended.
+
+        Raises
+        ------
+        StreamFailedError
+            If the query failed; the message is its telling line, and a restart from the same
+            checkpoint resumes the unfinished batch.
+        """
+        try:
+            if timeout_s is None:
+                self.query.awaitTermination()
+                ended = True
+            else:
+                ended = bool(self.query.awaitTermination(timeout_s))
+        except Exception as exc:  # noqa: BLE001 - a failed query surfaces as Spark's exception type
+            self._remove_listener()
+            raise StreamFailedError(
+                f"Stream into '{self.view}' failed: {self.error() or exc}. Restart it with the same "
+                "checkpoint_location to resume the unfinished batch."
+            ) from exc
+        if ended:
+            self._remove_listener()
+        return ended
+
+    def _remove_listener(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            self._spark.streams.removeListener(listener)
 
 
 def write_stream(
@@ -140,9 +222,9 @@ def write_stream(
     trigger: Optional[Mapping[str, Any]] = None,
     max_items_per_second: Optional[float] = None,
     on_invalid: OnInvalid = "fail",
-    output_mode: str = "update",
+    output_mode: StreamOutputMode = "update",
     query_name: Optional[str] = None,
-) -> StreamingQuery:
+) -> FeatureStream:
     """Start a streaming query that writes every micro-batch to the offline and online stores.
 
     Parameters
@@ -169,7 +251,8 @@ def write_stream(
 
     Returns
     -------
-    StreamingQuery
+    FeatureStream
+        The query (every ``StreamingQuery`` attribute works on it) with its batch summaries.
 
     Raises
     ------
@@ -193,22 +276,21 @@ def write_stream(
     if not checkpoint_location:
         raise InvalidArgumentError("checkpoint_location is required: it is where the query resumes after a restart.")
     _check_trigger(trigger)
-    if output_mode not in OUTPUT_MODES:
-        raise InvalidArgumentError(f"output_mode must be one of {OUTPUT_MODES}, found {output_mode!r}.")
-    if on_invalid not in ("fail", "quarantine"):
-        raise InvalidArgumentError(f"on_invalid must be 'fail' or 'quarantine', found {on_invalid!r}.")
+    check_option(output_mode, StreamOutputMode, "output_mode")
+    check_option(on_invalid, OnInvalid, "on_invalid")
     if max_items_per_second is not None and not max_items_per_second > 0:
         raise InvalidArgumentError(f"max_items_per_second must be positive, found {max_items_per_second!r}.")
     conform_to_view(streaming_df, view, where=f"Stream for '{view.name}'")  # schema errors before start
     spark = streaming_df.sparkSession
     # Created before the query starts: a table created inside a batch's idempotent transaction
     # would record the batch's version and make Delta skip that batch's own upsert.
-    ensure_managed_table(spark, view, config.offline_store)
+    ensure_managed_table(spark, view, managed_table_of(config, view))
     if view.online and config.online_store.manage_tables:
         ensure_online_tables(config, [view])
-    _ensure_listener(streaming_df)
 
     handler = MicroBatchWriter(config, view, on_invalid, max_items_per_second)
+    listener = _ProgressLogger(handler)
+    spark.streams.addListener(listener)
     writer = (
         streaming_df.writeStream.foreachBatch(handler)
         .outputMode(output_mode)
@@ -217,22 +299,15 @@ def write_stream(
     )
     if trigger:
         writer = writer.trigger(**trigger)
-    query = writer.start()
-    with _writers_lock:
-        _writers[str(query.id)] = handler
+    try:
+        query = writer.start()
+    except BaseException:
+        spark.streams.removeListener(listener)
+        raise
+    listener.query_id = str(query.id)
     handler.started(query)
     logger.info("Streaming into '%s' (query %s, checkpoint %s)", view.name, query.id, checkpoint_location)
-    return query
-
-
-def batch_summaries(query: StreamingQuery) -> list[PushSummary]:
-    """Summaries of the batches a query of :func:`write_stream` wrote in this process.
-
-    The last :data:`SUMMARIES_KEPT` batches of each query are kept (also after it stopped); empty
-    for queries started elsewhere.
-    """
-    writer = _writers.get(str(query.id))
-    return list(writer.summaries) if writer else []
+    return FeatureStream(query, handler, listener, spark)
 
 
 def _check_trigger(trigger: Optional[Mapping[str, Any]]) -> None:
@@ -243,19 +318,3 @@ def _check_trigger(trigger: Optional[Mapping[str, Any]]) -> None:
             f"trigger must be one of {{'processingTime': '30 seconds'}}, {{'availableNow': True}} or "
             f"{{'once': True}}; found {trigger!r}."
         )
-
-
-def query_error(query: StreamingQuery) -> Optional[str]:
-    """The most telling line of a failed query's error (featurespark's own message when there is one).
-
-    A ``foreachBatch`` error reaches the driver wrapped in Spark's and py4j's stack traces; this
-    finds the line that says what went wrong, e.g. ``InvalidRowsError: 2 of 10 row(s) ...``.
-    """
-    exc = query.exception()
-    if exc is None:
-        return None
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    for line in lines:
-        if line.startswith("featurespark.") and "Error" in line.split(":", 1)[0]:
-            return line.removeprefix("featurespark.errors.").removeprefix("featurespark.online.errors.")
-    return lines[0] if lines else repr(exc)

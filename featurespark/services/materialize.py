@@ -1,20 +1,19 @@
-"""Registered views meet DynamoDB: table management, materialize runs, online lookups.
+"""Materialize service: registered views' latest values from the offline store into DynamoDB.
 
 - :func:`ensure_online_tables`: one table per online view (created on ``apply``, or checked).
 - :func:`materialize_views`: the latest row per key with ``start <= event_ts < end`` of each view,
   pushed with the ``foreachPartition`` writer.
 - :func:`materialize_incremental`: from each view's watermark in the registry to ``end``; the
   watermark moves only after every write of that view succeeded.
-- :class:`OnlineResponse` and :func:`get_online_features`.
+- :func:`push_latest`: the latest row per key of any frame of a view's rows (streaming and push).
 """
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping, Optional, Sequence
 
-import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -23,41 +22,56 @@ from featurespark.definitions import FeatureView, ManagedSource
 from featurespark.errors import InvalidArgumentError
 from featurespark.offline.sources import read_source
 from featurespark.online.client import dynamodb_client
-from featurespark.online.materialize import WriteSummary, latest_per_key, write_online
-from featurespark.online.reader import OnlineReader, TableRead
-from featurespark.online.tables import ensure_table
+from featurespark.online.materialize import OnlineWriteSummary, latest_per_key, write_online
+from featurespark.online.tables import check_table, ensure_table
+from featurespark.options import OnlineWriteMode, check_option
 from featurespark.registry import Registry
-from featurespark.training.references import resolve_references
+from featurespark.services.locations import managed_table_of, online_table_name
 
 logger = logging.getLogger(__name__)
+
+__all__ = [
+    "TABLE_CREATED_AT", "WATERMARK", "ensure_online_tables", "materialize_incremental", "materialize_view", "materialize_views",
+    "push_latest",
+]
 
 WATERMARK = "watermark"
 
 
-def online_table_name(config: Config, view: FeatureView) -> str:
-    """DynamoDB table name of a view (``online_store.table_name_template``)."""
-    return config.online_store.table_name(config.project.name, view.name)
+def ensure_online_tables(config: Config, views: Sequence[FeatureView]) -> dict[str, dict[str, Any]]:
+    """Create (with ``online_store.manage_tables``) or check the DynamoDB table of every online view.
 
+    Returns
+    -------
+    dict
+        View name to the table's description (``DescribeTable``'s ``Table``, with ``CreationDateTime``).
 
-def ensure_online_tables(config: Config, views: Sequence[FeatureView]) -> list[str]:
-    """Create (or check) the DynamoDB table of every online view; return their names."""
+    Raises
+    ------
+    TableNotFoundError
+        Without ``manage_tables``, when a table does not exist.
+    TableSchemaError, OnlineStoreError
+        A table with another key schema, or DynamoDB refused the call.
+    """
     online = [v for v in views if v.online]
     if not online:
-        return []
+        return {}
     cfg = config.online_store
     client = dynamodb_client(region=cfg.region, endpoint_url=cfg.endpoint_url)
-    names = []
+    described = {}
     for view in online:
         name = online_table_name(config, view)
-        ensure_table(
-            client, name, billing_mode=cfg.billing_mode,
-            read_capacity=cfg.read_capacity_units if cfg.billing_mode == "PROVISIONED" else None,
-            write_capacity=cfg.write_capacity_units if cfg.billing_mode == "PROVISIONED" else None,
-            tags=cfg.tags or None, ttl_enabled=view.ttl is not None,
-        )
-        names.append(name)
-    logger.info("Online tables ready: %s", ", ".join(names))
-    return names
+        if cfg.manage_tables:
+            described[view.name] = ensure_table(
+                client, name, billing_mode=cfg.billing_mode,
+                read_capacity=cfg.read_capacity_units if cfg.billing_mode == "PROVISIONED" else None,
+                write_capacity=cfg.write_capacity_units if cfg.billing_mode == "PROVISIONED" else None,
+                tags=cfg.tags or None, ttl_enabled=view.ttl is not None,
+            )
+        else:
+            described[view.name] = check_table(client, name, ttl_enabled=view.ttl is not None)
+    logger.info("Online tables ready: %s", ", ".join(online_table_name(config, v) for v in online))
+    return described
 
 
 def _utc(value: datetime, what: str) -> datetime:
@@ -86,12 +100,12 @@ def materialize_view(
     start: Optional[datetime],
     end: datetime,
     *,
-    write_mode: str = "last_writer_wins",
+    write_mode: OnlineWriteMode = "last_writer_wins",
     max_items_per_second: Optional[float] = None,
-) -> WriteSummary:
+) -> OnlineWriteSummary:
     """Push the latest row per key of one view with ``start <= event_ts < end`` to its table."""
     ensure_online_tables(config, [view])
-    source = read_source(spark, view, config.offline_store)
+    source = read_source(spark, view, managed=managed_table_of(config, view))
     summary = push_latest(config, view, source, start=start, end=end, write_mode=write_mode,
                           max_items_per_second=max_items_per_second)
     if not isinstance(view.source, ManagedSource):  # managed tables never hold such rows
@@ -126,9 +140,9 @@ def push_latest(
     *,
     start: Optional[datetime] = None,
     end: Optional[datetime] = None,
-    write_mode: str = "last_writer_wins",
+    write_mode: OnlineWriteMode = "last_writer_wins",
     max_items_per_second: Optional[float] = None,
-) -> WriteSummary:
+) -> OnlineWriteSummary:
     """Write the latest row per key of ``rows`` (a view's columns) to the view's online table.
 
     The table must exist (see :func:`ensure_online_tables`). Used by materialize runs (rows read
@@ -156,10 +170,11 @@ def materialize_views(
     end: datetime,
     *,
     names: Optional[Sequence[str]] = None,
-    write_mode: str = "last_writer_wins",
+    write_mode: OnlineWriteMode = "last_writer_wins",
     max_items_per_second: Optional[float] = None,
-) -> dict[str, WriteSummary]:
+) -> dict[str, OnlineWriteSummary]:
     """Materialize ``[start, end)`` of the online views (all, or ``names``)."""
+    check_option(write_mode, OnlineWriteMode, "write_mode")
     start, end = _utc(start, "start"), _utc(end, "end")
     if start >= end:
         raise InvalidArgumentError(f"start ({start.isoformat()}) must be before end ({end.isoformat()}).")
@@ -178,10 +193,10 @@ def materialize_incremental(
     *,
     names: Optional[Sequence[str]] = None,
     lookback: Optional[timedelta] = None,
-    write_mode: str = "last_writer_wins",
+    write_mode: OnlineWriteMode = "last_writer_wins",
     max_items_per_second: Optional[float] = None,
     now: Optional[datetime] = None,
-) -> dict[str, WriteSummary]:
+) -> dict[str, OnlineWriteSummary]:
     """Materialize each online view from its watermark to ``end``, then move the watermark to ``end``.
 
     A view never materialized starts from the beginning of its data. ``lookback`` re-reads that
@@ -189,11 +204,17 @@ def materialize_incremental(
     the view's writes succeeded, so a failed run leaves it where it was and a rerun completes
     the work; rewriting an item already online is harmless (same or newer values).
 
+    The watermark belongs to one online table: its creation time is recorded with it. When the
+    table was recreated since (deleted by hand, restored from a backup), keys older than the
+    watermark would be missing online, so the run writes the latest values of every key instead
+    (and logs a warning).
+
     Raises
     ------
     InvalidArgumentError
         If ``end`` is in the future (rows could still arrive for that time) or before a watermark.
     """
+    check_option(write_mode, OnlineWriteMode, "write_mode")
     end = _utc(end, "end")
     current = _utc(now, "now") if now else datetime.now(timezone.utc)
     if end > current:
@@ -210,6 +231,16 @@ def materialize_incremental(
             raise InvalidArgumentError(
                 f"end {end.isoformat()} is before the watermark of '{view.name}' ({watermark.isoformat()})."
             )
+        table = ensure_online_tables(config, [view])[view.name]
+        created = _creation_time(table)
+        if watermark is not None and _table_was_replaced(recorded, created):
+            logger.warning(
+                "Online table %s of '%s' was created at %s, after the last materialize recorded its watermark %s "
+                "(the table was deleted or restored): writing the latest values of every key up to %s, not only "
+                "those since the watermark.", online_table_name(config, view), view.name,
+                created.isoformat() if created else "?", watermark.isoformat(), end.isoformat(),
+            )
+            watermark = None
         start = None if watermark is None else watermark - (lookback or timedelta(0))
         version = state.versions.get(("materialization", view.name), 0)
         summaries[view.name] = materialize_view(spark, config, view, start, end, write_mode=write_mode,
@@ -217,76 +248,31 @@ def materialize_incremental(
         registry.set_materialization_state(
             view.name,
             {WATERMARK: end.isoformat(), "previous_watermark": watermark.isoformat() if watermark else None,
-             "items": summaries[view.name].items, "updated_at": datetime.now(timezone.utc).isoformat()},
+             "items": summaries[view.name].items, "updated_at": datetime.now(timezone.utc).isoformat(),
+             TABLE_CREATED_AT: created.isoformat() if created else None},
             expected_version=version,
         )
     return summaries
 
 
-@dataclass(frozen=True)
-class OnlineResponse:
-    """Online feature values in request order.
-
-    Attributes
-    ----------
-    columns : dict
-        Column name to list of values: the entity key columns first, then the features.
-    """
-
-    columns: dict[str, list[Any]]
-
-    def to_dict(self) -> dict[str, list[Any]]:
-        """Column name to list of values, in request order."""
-        return {k: list(v) for k, v in self.columns.items()}
-
-    def to_pandas(self) -> pd.DataFrame:
-        """The values as a pandas DataFrame (one row per entity row)."""
-        return pd.DataFrame(self.columns)
+#: Materialization state key: the creation time of the online table the watermark applies to.
+TABLE_CREATED_AT = "table_created_at"
 
 
-def get_online_features(
-    reader: OnlineReader,
-    config: Config,
-    views: Mapping[str, FeatureView],
-    features: Sequence[str],
-    entity_rows: Sequence[Mapping[str, Any]],
-    *,
-    full_feature_names: bool = False,
-    now: Optional[datetime] = None,
-) -> OnlineResponse:
-    """Look up the latest online values of ``features`` for ``entity_rows``.
+def _creation_time(table: Mapping[str, Any]) -> Optional[datetime]:
+    created = table.get("CreationDateTime")
+    if isinstance(created, datetime):
+        return created if created.tzinfo else created.replace(tzinfo=timezone.utc)
+    return None
 
-    All tables are read in shared parallel ``BatchGetItem`` requests. Missing keys and values
-    older than the view's TTL give None.
-    """
-    selections = resolve_references(features, views, full_feature_names=full_feature_names)
-    offline_only = [s.view.name for s in selections if not s.view.online]
-    if offline_only:
-        raise InvalidArgumentError(f"Views {offline_only} are not online (online=False); they cannot be served.")
-    rows = []
-    for i, row in enumerate(entity_rows):
-        if not isinstance(row, Mapping):
-            raise InvalidArgumentError(f"entity_rows[{i}] must be a mapping of join key to value, found {row!r}.")
-        translated = dict(row)
-        for sel in selections:
-            for key, column in sel.view.entity_columns.items():
-                if column in row:
-                    translated[key] = row[column]
-        rows.append(translated)
-    reads = [
-        TableRead(
-            table_name=online_table_name(config, s.view),
-            keys={k.name: k.dtype for k in s.view.join_key_fields},
-            features={f: s.view.feature(f).dtype for f in s.features},
-            ttl=s.view.ttl,
-        )
-        for s in selections
-    ]
-    values = reader.get_many(reads, rows, now=now)
-    key_columns = list(dict.fromkeys(c for s in selections for c in s.view.entity_columns.values()))
-    columns: dict[str, list[Any]] = {c: [r.get(c) for r in entity_rows] for c in key_columns}
-    for sel, read in zip(selections, reads):
-        table_rows = values[read.table_name]
-        for feature, out in zip(sel.features, sel.output_names):
-            columns[out] = [r.get(feature) for r in table_rows]
-    return OnlineResponse(columns)
+
+def _table_was_replaced(recorded: Mapping[str, Any], created: Optional[datetime]) -> bool:
+    """Whether the online table is not the one the recorded watermark was written to."""
+    if created is None:
+        return False
+    recorded_at = recorded.get(TABLE_CREATED_AT)
+    if recorded_at:
+        return datetime.fromisoformat(str(recorded_at)) != created
+    # State written before the creation time was recorded: a table younger than the state is new.
+    updated = recorded.get("updated_at")
+    return bool(updated) and created > datetime.fromisoformat(str(updated))

@@ -1,4 +1,4 @@
-"""One write into both stores: a batch's rows upserted offline, its latest row per key pushed online.
+"""Push service: one write into both stores, a batch's rows upserted offline and its latest row per key online.
 
 :func:`push` is what :meth:`FeatureStore.push` and every micro-batch of
 :func:`featurespark.streaming.write_stream` run:
@@ -30,11 +30,15 @@ from featurespark._delta import idempotent_commits
 from featurespark.config import Config
 from featurespark.definitions import FeatureView
 from featurespark.offline.validation import REJECT_REASON, conform_to_view, with_reject_reason
-from featurespark.offline.writer import OnInvalid, WriteSummary, check_writable, to_spark, write_features
-from featurespark.online.materialize import WriteSummary as OnlineWriteSummary
-from featurespark.online.service import push_latest
+from featurespark.offline.writer import OfflineWriteSummary, check_writable, to_spark, write_features
+from featurespark.online.materialize import OnlineWriteSummary
+from featurespark.options import OnInvalid, check_option
+from featurespark.services.locations import managed_table_of
+from featurespark.services.materialize import push_latest
 
 logger = logging.getLogger(__name__)
+
+__all__ = ["PushSummary", "Transaction", "push"]
 
 
 @dataclass(frozen=True)
@@ -60,9 +64,9 @@ class PushSummary:
     Attributes
     ----------
     view : str
-    offline : WriteSummary
+    offline : OfflineWriteSummary
         The Delta upsert (rows in, written, updated, unchanged, rejected, table version).
-    online : featurespark.online.WriteSummary or None
+    online : OnlineWriteSummary or None
         The DynamoDB write; None for views with ``online=False``.
     batch_id : int or None
         The micro-batch (streaming writes).
@@ -70,7 +74,7 @@ class PushSummary:
     """
 
     view: str
-    offline: WriteSummary
+    offline: OfflineWriteSummary
     online: Optional[OnlineWriteSummary]
     batch_id: Optional[int] = None
     seconds: float = 0.0
@@ -136,11 +140,20 @@ def push(
 
     Examples
     --------
-    >>> push(spark, config, driver_stats, pdf).line()  # doctest: +SKIP
-    'driver_stats: 3 rows in; offline 3 written, 0 updated, ...; online 2 items (0 skipped as older, ...); 1.4s'
+    >>> import pandas as pd
+    >>> from featurespark.config import parse_config
+    >>> from featurespark.definitions import Entity, Field
+    >>> config = parse_config({"project": {"name": "doc"}, "offline_store": {"root": str(tmp_path), "database": "doc"}})
+    >>> stats = FeatureView(name="push_stats", entities=[Entity("driver", join_keys={"driver_id": "int64"})],
+    ...                     schema=[Field("rate", "float64")], online=False)
+    >>> rows = pd.DataFrame({"driver_id": [1, 1, 2], "rate": [0.1, 0.2, 0.3],
+    ...                      "event_timestamp": pd.to_datetime(["2026-01-01 10:00", "2026-01-01 11:00", "2026-01-01 10:00"])})
+    >>> push(spark, config, stats, rows).line()
+    'push_stats: 3 rows in; offline 3 written, 0 updated, 0 unchanged, 0 rejected (table version 1); online: view is offline-only; ...s'
     """
     started = time.monotonic()
     check_writable(view)
+    check_option(on_invalid, OnInvalid, "on_invalid")
     # Read once: the caller's lineage may be expensive or non-deterministic, and both stores read it.
     batch = conform_to_view(to_spark(spark, data, view), view, where=f"Batch for '{view.name}'").persist()
     try:
@@ -148,7 +161,8 @@ def push(
             idempotent_commits(spark, transaction.app_id, transaction.version) if transaction else nullcontext()
         )
         with txn:
-            offline = write_features(spark, view, batch, config.offline_store, mode="upsert", on_invalid=on_invalid)
+            offline = write_features(spark, view, batch, managed_table_of(config, view), mode="upsert",
+                                     on_invalid=on_invalid)
         online = None
         if view.online:
             valid = with_reject_reason(batch, view).where(F.col(REJECT_REASON).isNull()).drop(REJECT_REASON)

@@ -15,10 +15,14 @@ from typing import Any, Optional
 from pyspark.sql import Column, DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
+from featurespark._files import HadoopFiles
 from featurespark.errors import InvalidArgumentError
-from featurespark.training.historical import FEATURE_TS_PREFIX, HistoricalRetrieval
+from featurespark.options import TrainingSetFormat, check_option
+from featurespark.services.training import FEATURE_TS_PREFIX, HistoricalRetrieval
 
 logger = logging.getLogger(__name__)
+
+__all__ = ["MANIFEST_NAME", "read_manifest", "write_training_set"]
 
 MANIFEST_NAME = "_featurespark_manifest.json"
 _QUANTILES = (0.5, 0.9, 0.99)
@@ -46,7 +50,7 @@ def write_training_set(
     retrieval: HistoricalRetrieval,
     output: str,
     *,
-    fmt: str = "parquet",
+    fmt: TrainingSetFormat = "parquet",
     overwrite: bool = False,
     extra: Optional[dict[str, Any]] = None,
 ) -> dict[str, Any]:
@@ -70,13 +74,13 @@ def write_training_set(
     dict
         The manifest.
     """
-    if fmt not in ("parquet", "delta"):
-        raise InvalidArgumentError(f"format must be 'parquet' or 'delta', found {fmt!r}.")
+    check_option(fmt, TrainingSetFormat, "fmt")
+    files = HadoopFiles(spark)
     missing = [s.view.name for s in retrieval.selections
                if FEATURE_TS_PREFIX + s.view.name not in retrieval.df.columns]
     if missing:
         raise InvalidArgumentError("write_training_set needs a retrieval built with with_feature_timestamps=True.")
-    if not overwrite and path_exists(spark, output):
+    if not overwrite and files.exists(output):
         raise InvalidArgumentError(f"Output {output} already exists. Choose a new output, or overwrite it "
                                    "(overwrite=True, --overwrite in the job).")
     observation = Observation("training_set")
@@ -104,7 +108,7 @@ def write_training_set(
         "write_seconds": round(seconds, 3),
         **(extra or {}),
     }
-    write_text(spark, f"{output.rstrip('/')}/{MANIFEST_NAME}", json.dumps(manifest, indent=2, default=str))
+    files.write_text(f"{output.rstrip('/')}/{MANIFEST_NAME}", json.dumps(manifest, indent=2, default=str))
     logger.info("Wrote training set %s: %d rows in %.1fs (%.0f rows/s)", output, rows, seconds,
                 rows / seconds if seconds else 0.0)
     return manifest
@@ -127,46 +131,13 @@ def _iso(value: Optional[datetime]) -> Optional[str]:
     return None if value is None else value.isoformat()
 
 
-def _hadoop_fs(spark: SparkSession, path: str) -> tuple[Any, Any]:
-    # Python has no Hadoop file system client; the session's JVM does, for every URI scheme.
-    jvm: Any = spark.sparkContext._jvm
-    jsc: Any = spark.sparkContext._jsc
-    hpath = jvm.org.apache.hadoop.fs.Path(path)
-    return hpath.getFileSystem(jsc.hadoopConfiguration()), hpath
-
-
-def path_exists(spark: SparkSession, path: str) -> bool:
-    """Whether a file or folder exists on any Hadoop file system."""
-    fs, hpath = _hadoop_fs(spark, path)
-    return bool(fs.exists(hpath))
-
-
-def write_text(spark: SparkSession, path: str, text: str) -> None:
-    """Write a small text file to any Hadoop file system (local, s3a, EMRFS s3)."""
-    fs, hpath = _hadoop_fs(spark, path)
-    stream = fs.create(hpath, True)
-    try:
-        stream.write(bytearray(text.encode("utf-8")))
-    finally:
-        stream.close()
-
-
-def read_text(spark: SparkSession, path: str) -> str:
-    """Read a small text file from any Hadoop file system."""
-    fs, hpath = _hadoop_fs(spark, path)
-    if not fs.exists(hpath):
-        raise InvalidArgumentError(f"{path} does not exist.")
-    jvm: Any = spark.sparkContext._jvm
-    stream = fs.open(hpath)
-    try:
-        return str(jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8"))
-    finally:
-        stream.close()
-
-
 def read_manifest(spark: SparkSession, output_or_manifest: str) -> dict[str, Any]:
     """Load a manifest from a training-set folder or the manifest file itself."""
     path = output_or_manifest
     if not path.endswith(".json"):
         path = f"{path.rstrip('/')}/{MANIFEST_NAME}"
-    return dict(json.loads(read_text(spark, path)))
+    text = HadoopFiles(spark).read_text(path)
+    if text is None:
+        raise InvalidArgumentError(f"{path} does not exist: pass a training-set folder written by "
+                                   "build_training_set, or its _featurespark_manifest.json.")
+    return dict(json.loads(text))

@@ -10,6 +10,8 @@ from featurespark.errors import InvalidArgumentError, NotRegisteredError
 
 logger = logging.getLogger(__name__)
 
+__all__ = ["ViewSelection", "resolve_references"]
+
 
 @dataclass(frozen=True)
 class ViewSelection:
@@ -56,8 +58,13 @@ def resolve_references(
 
     Examples
     --------
-    >>> [s.output_names for s in resolve_references(["stats:rate"], {"stats": stats})]  # doctest: +SKIP
+    >>> from featurespark.definitions import Entity, Field
+    >>> stats = FeatureView(name="stats", entities=[Entity("d", join_keys={"d_id": "int64"})],
+    ...                     schema=[Field("rate", "float64"), Field("trips", "int64")])
+    >>> [s.output_names for s in resolve_references(["stats:rate"], {"stats": stats})]
     [('rate',)]
+    >>> [s.output_names for s in resolve_references(["stats"], {"stats": stats}, full_feature_names=True)]
+    [('stats__rate', 'stats__trips')]
     """
     if isinstance(references, str) or not references:
         raise InvalidArgumentError(

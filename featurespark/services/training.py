@@ -1,4 +1,4 @@
-"""Training sets from registered views: ``get_historical_features``.
+"""Training service: point-in-time correct training sets from registered views (``get_historical_features``).
 
 For each requested view the source is read pinned to one Delta version (managed views and Delta
 sources), pruned to the feature timestamps that can join (``[min entity_ts - ttl, max entity_ts]``,
@@ -18,16 +18,22 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from featurespark._compat import dataframe_from_pandas
-from featurespark.config import OfflineStoreConfig
+from featurespark.config import Config
 from featurespark.definitions import DeltaSource, FeatureView, ManagedSource
 from featurespark.errors import InvalidArgumentError, SchemaMismatchError
-from featurespark.offline.sources import managed_table_path, read_source
+from featurespark.offline.sources import read_source, source_location
 from featurespark.offline.time_travel import resolve_version
 from featurespark.offline.timestamps import normalize_pandas_timestamps, timestamp_column
+from featurespark.options import Algorithm, check_option
 from featurespark.pit import EntityTimeRange, PitView, entity_time_range, point_in_time_join_many
-from featurespark.training.references import ViewSelection, resolve_references
+from featurespark.registry.references import ViewSelection, resolve_references
+from featurespark.services.locations import managed_table_of
 
 logger = logging.getLogger(__name__)
+
+__all__ = [
+    "EntityInput", "FEATURE_TS_PREFIX", "HistoricalRetrieval", "SourceRead", "retrieve", "to_entity_frame",
+]
 
 EntityInput = Union[DataFrame, pd.DataFrame, str]
 
@@ -104,22 +110,29 @@ def to_entity_frame(spark: SparkSession, entity: EntityInput, entity_timestamp: 
             "entity_timestamp= with the name of the column holding each row's time."
         )
     data_type = df.schema[entity_timestamp].dataType
-    if not isinstance(data_type, T.TimestampType):
-        converted = timestamp_column(entity_timestamp, data_type, None, where="Entity rows")
-        df = df.withColumn(entity_timestamp, converted.cast(T.TimestampType()))
+    if isinstance(data_type, T.TimestampNTZType):
+        # A wall-clock time without zone: read as UTC, like every featurespark timestamp.
+        df = df.withColumn(entity_timestamp, timestamp_column(entity_timestamp, data_type, None, where="Entity rows"))
+    elif not isinstance(data_type, T.TimestampType):
+        raise SchemaMismatchError(
+            f"Entity rows: column '{entity_timestamp}' holds {data_type.simpleString()} values, but each entity row "
+            "needs the instant it is labelled at as a timestamp. Convert the column first (for example "
+            f"F.col('{entity_timestamp}').cast('timestamp') for ISO strings, F.timestamp_seconds(...) for epoch "
+            "seconds, pd.to_datetime(...) in pandas); numbers and dates are not guessed."
+        )
     return df
 
 
 def retrieve(
     spark: SparkSession,
+    config: Config,
     views: Mapping[str, FeatureView],
-    offline: OfflineStoreConfig,
     entity: EntityInput,
     features: Sequence[str],
     *,
     full_feature_names: bool = False,
     entity_timestamp: str = "event_timestamp",
-    algorithm: str = "auto",
+    algorithm: Algorithm = "auto",
     source_versions: Optional[Mapping[str, int]] = None,
     with_feature_timestamps: bool = False,
     hot_key_buckets: Optional[int] = None,
@@ -129,9 +142,10 @@ def retrieve(
     Parameters
     ----------
     spark : SparkSession
+    config : Config
+        Locates managed tables.
     views : mapping
         Registered feature views by name.
-    offline : OfflineStoreConfig
     entity : DataFrame, pandas.DataFrame or str
         Entity rows, a SQL query or a table name.
     features : sequence of str
@@ -153,6 +167,7 @@ def retrieve(
     -------
     HistoricalRetrieval
     """
+    check_option(algorithm, Algorithm, "algorithm")
     selections = resolve_references(features, views, full_feature_names=full_feature_names)
     entity_df = to_entity_frame(spark, entity, entity_timestamp)
     time_range = entity_time_range(entity_df, entity_timestamp)
@@ -160,11 +175,12 @@ def retrieve(
     pit_views, reads = [], []
     for sel in selections:
         view = sel.view
-        version = _version_to_read(spark, view, offline, pinned.get(view.name))
-        source = read_source(spark, view, offline, version=version)
+        managed = managed_table_of(config, view) if isinstance(view.source, ManagedSource) else None
+        version = _version_to_read(spark, view, source_location(view, managed), pinned.get(view.name))
+        source = read_source(spark, view, managed=managed, version=version)
         source = source.where(time_range.feature_filter(view.timestamp_field, view.ttl))
         lower, upper = time_range.feature_window(view.ttl)
-        reads.append(SourceRead(view.name, view.source.kind, _location(view, offline), version,
+        reads.append(SourceRead(view.name, view.source.kind, source_location(view, managed), version,
                                 (_iso(lower), _iso(upper))))
         feature_cols = list(sel.features)
         outputs = dict(zip(sel.features, sel.output_names))
@@ -186,15 +202,13 @@ def retrieve(
             )
         )
     df = point_in_time_join_many(entity_df, pit_views, entity_timestamp=entity_timestamp,
-                                 algorithm=algorithm,  # type: ignore[arg-type]
-                                 hot_key_buckets=hot_key_buckets, time_range=time_range)
+                                 algorithm=algorithm, hot_key_buckets=hot_key_buckets, time_range=time_range)
     return HistoricalRetrieval(df, tuple(selections), tuple(reads), entity_timestamp, time_range)
 
 
-def _version_to_read(spark: SparkSession, view: FeatureView, offline: OfflineStoreConfig,
-                     pinned: Optional[int]) -> Optional[int]:
+def _version_to_read(spark: SparkSession, view: FeatureView, location: str, pinned: Optional[int]) -> Optional[int]:
     if isinstance(view.source, (ManagedSource, DeltaSource)):
-        return resolve_version(spark, _location(view, offline), version=pinned)
+        return resolve_version(spark, location, version=pinned)
     if pinned is not None:
         raise InvalidArgumentError(
             f"A version was given for view '{view.name}', but its {view.source.kind} source has no versions."
@@ -202,13 +216,5 @@ def _version_to_read(spark: SparkSession, view: FeatureView, offline: OfflineSto
     return None
 
 
-def _location(view: FeatureView, offline: OfflineStoreConfig) -> str:
-    src = view.source
-    if isinstance(src, ManagedSource):
-        return managed_table_path(offline, view)
-    return str(getattr(src, "path", None) or getattr(src, "table", None) or getattr(src, "query", ""))
-
-
 def _iso(value: object) -> Optional[str]:
     return None if value is None else value.isoformat()  # type: ignore[attr-defined]
-

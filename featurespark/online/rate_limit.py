@@ -1,54 +1,16 @@
-"""Retry delays (capped exponential backoff with full jitter) and a token-bucket rate limiter."""
+"""A token-bucket rate limiter for online writes (retries are :mod:`featurespark.retry`'s)."""
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
-from dataclasses import dataclass
 from typing import Callable, Optional
 
 from featurespark.errors import InvalidArgumentError
 
 logger = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How often and how long to wait before retrying throttled or unprocessed requests.
-
-    The delay before retry ``n`` (0-based) is uniform in ``[0, min(max_delay_s, base_delay_s * 2**n)]``
-    ("full jitter"), which spreads retries of many tasks over time instead of synchronising them.
-
-    Attributes
-    ----------
-    max_retries : int
-        Retries after the first attempt; then the caller gives up with an error.
-    base_delay_s : float
-        Cap of the first delay.
-    max_delay_s : float
-        Cap of every delay.
-    """
-
-    max_retries: int = 10
-    base_delay_s: float = 0.05
-    max_delay_s: float = 5.0
-
-    def __post_init__(self) -> None:
-        if self.max_retries < 0 or self.base_delay_s < 0 or self.max_delay_s < 0:
-            raise InvalidArgumentError(
-                f"RetryPolicy values must not be negative, got max_retries={self.max_retries}, "
-                f"base_delay_s={self.base_delay_s}, max_delay_s={self.max_delay_s}."
-            )
-
-    def cap(self, attempt: int) -> float:
-        """The upper bound of the delay before retry ``attempt`` (0-based)."""
-        # min() first on the exponent keeps 2**attempt from growing without bound.
-        return min(self.max_delay_s, self.base_delay_s * 2.0 ** min(attempt, 62))
-
-    def delay(self, attempt: int, rng: Optional[random.Random] = None) -> float:
-        """A random delay before retry ``attempt`` (0-based), full jitter."""
-        return (rng or random).uniform(0.0, self.cap(attempt))
+__all__ = ["TokenBucket"]
 
 
 class TokenBucket:
