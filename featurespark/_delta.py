@@ -1,10 +1,15 @@
 """Small helpers around Delta Lake's Python API shared by the registry and the offline store."""
 from __future__ import annotations
 
+import json
 from contextlib import contextmanager
 from typing import Iterator
 
 from pyspark.sql import SparkSession
+
+from featurespark._files import HadoopFiles
+from featurespark._paths import join_path
+from featurespark.errors import TimeTravelError
 
 #: Session settings that make Delta commits idempotent (Delta >= 2.3; they cover appends and MERGE):
 #: a commit is skipped when the table already recorded ``version`` or a later one for ``app_id``.
@@ -70,3 +75,38 @@ def idempotent_commits(spark: SparkSession, app_id: str, version: int) -> Iterat
     finally:
         spark.conf.unset(TXN_APP_ID)
         spark.conf.unset(TXN_VERSION)
+
+
+def latest_version(spark: SparkSession, path: str) -> int:
+    """The latest committed version of a Delta table, read from its log without running a Spark job.
+
+    Starts at the version of ``_delta_log/_last_checkpoint`` (Delta writes a checkpoint every few
+    commits) and probes the commit files after it, so it costs a few file-existence checks, not a
+    job over the table's history.
+
+    Raises
+    ------
+    TimeTravelError
+        If ``path`` holds no Delta table.
+
+    Examples
+    --------
+    >>> path = str(tmp_path / "t")
+    >>> for _ in range(3):
+    ...     spark.range(1).write.format("delta").mode("append").save(path)
+    >>> latest_version(spark, path)
+    2
+    """
+    files = HadoopFiles(spark)
+    log = join_path(path, "_delta_log")
+    checkpoint = files.read_text(join_path(log, "_last_checkpoint"))
+    version = int(json.loads(checkpoint)["version"]) if checkpoint else 0
+    if not checkpoint and not files.exists(_commit_file(log, 0)):
+        raise TimeTravelError(f"{path} holds no Delta table (no {_commit_file(log, 0)}).")
+    while files.exists(_commit_file(log, version + 1)):
+        version += 1
+    return version
+
+
+def _commit_file(log: str, version: int) -> str:
+    return join_path(log, f"{version:020d}.json")

@@ -325,7 +325,8 @@ class FeatureStore:
             window after a newer one puts older values online. ``monotonic`` uses conditional
             writes so an older event never replaces a newer one (slower: one request per item).
         max_items_per_second : float, optional
-            Rate limit for the whole job, split across Spark tasks.
+            Rate limit for the whole run, split between the views written at the same time (up to
+            four) and across their Spark tasks.
 
         Returns
         -------

@@ -9,11 +9,12 @@ from typing import Optional
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from featurespark._delta import latest_version
 from featurespark.errors import InvalidArgumentError, TimeTravelError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["VersionedRead", "read_delta", "resolve_version"]
+__all__ = ["VersionedRead", "latest_version", "read_delta", "resolve_version"]
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,9 @@ def resolve_version(spark: SparkSession, path: str, *, version: Optional[int] = 
                     as_of: Optional[datetime] = None) -> int:
     """The Delta version to read: ``version``, the last commit at or before ``as_of``, or the latest.
 
+    The latest version and an existing ``version`` are found from the log's files (no Spark job);
+    ``as_of`` reads the table history.
+
     Raises
     ------
     TimeTravelError
@@ -46,14 +50,14 @@ def resolve_version(spark: SparkSession, path: str, *, version: Optional[int] = 
 
     if version is not None and as_of is not None:
         raise InvalidArgumentError("Pass either version or as_of, not both.")
-    history = DeltaTable.forPath(spark, path).history().select("version", "timestamp")
-    if version is not None:
-        latest = history.agg(F.max("version")).first()[0]  # type: ignore[index]
+    if as_of is None:
+        latest = latest_version(spark, path)
+        if version is None:
+            return latest
         if version < 0 or version > latest:
             raise TimeTravelError(f"Delta table {path} has versions 0 to {latest}; version {version} does not exist.")
         return version
-    if as_of is None:
-        return int(history.agg(F.max("version")).first()[0])  # type: ignore[index]
+    history = DeltaTable.forPath(spark, path).history().select("version", "timestamp")
     instant = as_of if as_of.tzinfo else as_of.replace(tzinfo=timezone.utc)
     row = history.where(F.col("timestamp") <= F.lit(instant)).agg(F.max("version")).first()
     if row is None or row[0] is None:

@@ -29,7 +29,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from featurespark._compat import execute_merge
-from featurespark._delta import is_conflict
+from featurespark._delta import is_conflict, latest_version
 from featurespark._files import HadoopFiles
 from featurespark.definitions import Entity, FeatureView
 from featurespark.errors import NotRegisteredError, RegistryError
@@ -285,10 +285,7 @@ class Registry:
         return bool(DeltaTable.isDeltaTable(self.spark, self.path))
 
     def _latest_version(self) -> int:
-        from delta.tables import DeltaTable
-
-        row = DeltaTable.forPath(self.spark, self.path).history(1).select("version").first()
-        return int(row["version"]) if row is not None else 0
+        return latest_version(self.spark, self.path)
 
     def _commit(self, state: RegistryState, rows: Sequence[RegistryRecord], attempt: int) -> bool:
         """Insert rows unless their (kind, name, version) exist; False on a concurrent commit.

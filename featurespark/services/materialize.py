@@ -10,9 +10,11 @@
 from __future__ import annotations
 
 import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -31,7 +33,7 @@ from featurespark.services.locations import managed_table_of, online_table_name
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "TABLE_CREATED_AT", "WATERMARK", "ensure_online_tables", "materialize_incremental", "materialize_view", "materialize_views",
+    "MAX_CONCURRENT_VIEWS", "TABLE_CREATED_AT", "WATERMARK", "ensure_online_tables", "materialize_incremental", "materialize_view", "materialize_views",
     "push_latest",
 ]
 
@@ -178,11 +180,10 @@ def materialize_views(
     start, end = _utc(start, "start"), _utc(end, "end")
     if start >= end:
         raise InvalidArgumentError(f"start ({start.isoformat()}) must be before end ({end.isoformat()}).")
-    return {
-        v.name: materialize_view(spark, config, v, start, end, write_mode=write_mode,
-                                 max_items_per_second=max_items_per_second)
-        for v in _online_views(views, names)
-    }
+    chosen = _online_views(views, names)
+    rate = _rate_per_view(max_items_per_second, len(chosen))
+    return _for_each_view(chosen, lambda v: materialize_view(spark, config, v, start, end, write_mode=write_mode,
+                                                            max_items_per_second=rate))
 
 
 def materialize_incremental(
@@ -209,6 +210,9 @@ def materialize_incremental(
     watermark would be missing online, so the run writes the latest values of every key instead
     (and logs a warning).
 
+    Up to :data:`MAX_CONCURRENT_VIEWS` views are written at the same time, each moving its own
+    watermark when its writes are done; ``max_items_per_second`` is split between them.
+
     Raises
     ------
     InvalidArgumentError
@@ -223,14 +227,13 @@ def materialize_incremental(
             "arrive and would be missed once the watermark passes them. Use a time in the past."
         )
     state = registry.state()
-    summaries = {}
-    for view in _online_views(state.views, names):
+    chosen = _online_views(state.views, names)
+    rate = _rate_per_view(max_items_per_second, len(chosen))
+    commit = threading.Lock()  # watermarks are committed one at a time: no registry races between our own views
+
+    def run(view: FeatureView) -> OnlineWriteSummary:
         recorded = state.materialization.get(view.name, {})
         watermark = datetime.fromisoformat(recorded[WATERMARK]) if WATERMARK in recorded else None
-        if watermark is not None and end < watermark:
-            raise InvalidArgumentError(
-                f"end {end.isoformat()} is before the watermark of '{view.name}' ({watermark.isoformat()})."
-            )
         table = ensure_online_tables(config, [view])[view.name]
         created = _creation_time(table)
         if watermark is not None and _table_was_replaced(recorded, created):
@@ -243,16 +246,57 @@ def materialize_incremental(
             watermark = None
         start = None if watermark is None else watermark - (lookback or timedelta(0))
         version = state.versions.get(("materialization", view.name), 0)
-        summaries[view.name] = materialize_view(spark, config, view, start, end, write_mode=write_mode,
-                                                max_items_per_second=max_items_per_second)
-        registry.set_materialization_state(
-            view.name,
-            {WATERMARK: end.isoformat(), "previous_watermark": watermark.isoformat() if watermark else None,
-             "items": summaries[view.name].items, "updated_at": datetime.now(timezone.utc).isoformat(),
-             TABLE_CREATED_AT: created.isoformat() if created else None},
-            expected_version=version,
-        )
-    return summaries
+        summary = materialize_view(spark, config, view, start, end, write_mode=write_mode,
+                                   max_items_per_second=rate)
+        with commit:
+            registry.set_materialization_state(
+                view.name,
+                {WATERMARK: end.isoformat(), "previous_watermark": watermark.isoformat() if watermark else None,
+                 "items": summary.items, "updated_at": datetime.now(timezone.utc).isoformat(),
+                 TABLE_CREATED_AT: created.isoformat() if created else None},
+                expected_version=version,
+            )
+        return summary
+
+    for view in chosen:
+        recorded = state.materialization.get(view.name, {})
+        if WATERMARK in recorded and end < datetime.fromisoformat(recorded[WATERMARK]):
+            raise InvalidArgumentError(
+                f"end {end.isoformat()} is before the watermark of '{view.name}' ({recorded[WATERMARK]})."
+            )
+    return _for_each_view(chosen, run)
+
+
+#: Views materialized at the same time (each one's write uses every task slot; running a few together
+#: keeps the slots busy while small views wait on DynamoDB).
+MAX_CONCURRENT_VIEWS = 4
+
+
+def _rate_per_view(max_items_per_second: Optional[float], views: int) -> Optional[float]:
+    """Split a whole-run rate limit between the views written at the same time."""
+    if max_items_per_second is None:
+        return None
+    return max_items_per_second / max(1, min(views, MAX_CONCURRENT_VIEWS))
+
+
+def _for_each_view(views: Sequence[FeatureView],
+                   run: Callable[[FeatureView], OnlineWriteSummary]) -> dict[str, OnlineWriteSummary]:
+    """Run ``run`` for every view, up to :data:`MAX_CONCURRENT_VIEWS` at once (Spark takes jobs from
+    several threads); every view is finished or failed before the first failure is raised."""
+    if len(views) <= 1:
+        return {v.name: run(v) for v in views}
+    with ThreadPoolExecutor(max_workers=min(len(views), MAX_CONCURRENT_VIEWS),
+                            thread_name_prefix="fs-materialize") as pool:
+        futures = {v.name: pool.submit(run, v) for v in views}
+        wait(list(futures.values()))
+    failed = [(name, f.exception()) for name, f in futures.items() if f.exception() is not None]
+    if failed:
+        done = [name for name, f in futures.items() if f.exception() is None]
+        if done:
+            logger.warning("Materialize: %s completed (their watermarks moved); %s failed",
+                           ", ".join(done), ", ".join(name for name, _ in failed))
+        raise failed[0][1]  # type: ignore[misc]
+    return {name: f.result() for name, f in futures.items()}
 
 
 #: Materialization state key: the creation time of the online table the watermark applies to.
