@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from featurespark.online.materialize import OnlineWriteSummary
     from featurespark.online.reader import OnlineReader
     from featurespark.services.push import PushSummary
-    from featurespark.services.serving import OnlineResponse
+    from featurespark.services.serving import FeatureServer, OnlineResponse
     from featurespark.services.stream import FeatureStream
     from featurespark.services.training import EntityInput, HistoricalRetrieval
 
@@ -76,7 +76,7 @@ class FeatureStore:
         self.config = config if isinstance(config, Config) else load_config(config)
         self.registry = Registry(spark, registry_path(self.config))
         self._reader: Optional[OnlineReader] = None
-        self._views_cache: Optional[dict[str, FeatureView]] = None
+        self._server: Optional[FeatureServer] = None
 
     # ------------------------------------------------------------ definitions
     def plan(self, objects: Iterable[object], *, delete: bool = False, drop_data: bool = False) -> Plan:
@@ -111,7 +111,7 @@ class FeatureStore:
         """
         from featurespark.services import apply as apply_service
 
-        self._views_cache = None
+        self.refresh_registry()
         return apply_service.apply(self.spark, self.config, self.registry, objects, delete=delete,
                                    drop_data=drop_data)
 
@@ -375,9 +375,10 @@ class FeatureStore:
     ) -> OnlineResponse:
         """Latest online values for entity rows, in request order.
 
-        No Spark job runs: the definitions are cached from the registry (:meth:`refresh_registry`
-        reloads them) and the values come from ``BatchGetItem``. A service without Spark uses
-        :class:`featurespark.services.serving.FeatureServer` instead.
+        No Spark job runs: the definitions are read from the registry once and kept (for up to a
+        minute, or until :meth:`refresh_registry`), each distinct list of references is resolved
+        once, and the values come from ``BatchGetItem``. A service without Spark uses
+        :class:`featurespark.services.serving.FeatureServer` directly.
 
         Parameters
         ----------
@@ -393,19 +394,17 @@ class FeatureStore:
         OnlineResponse
             ``to_dict()`` (column to list) and ``to_pandas()``; missing or expired values are None.
         """
-        from featurespark.services.serving import get_online_features
+        if self._server is None:
+            from featurespark.services.serving import FeatureServer
 
-        return get_online_features(self.online_reader, self.config, self._online_views(), features, entity_rows,
-                                   full_feature_names=full_feature_names)
-
-    def _online_views(self) -> dict[str, FeatureView]:
-        if self._views_cache is None:
-            self._views_cache = self.registry.state().views
-        return self._views_cache
+            self._server = FeatureServer(self.config, reader=self.online_reader,
+                                         views_source=lambda: self.registry.state().views)
+        return self._server.get_online_features(features, entity_rows, full_feature_names=full_feature_names)
 
     def refresh_registry(self) -> None:
-        """Forget cached registry contents used by online lookups."""
-        self._views_cache = None
+        """Forget the definitions cached for online lookups (the next lookup reads the registry again)."""
+        if self._server is not None:
+            self._server.refresh_later()
 
     def list_entities(self) -> list[Entity]:
         """Registered entities."""
@@ -430,3 +429,4 @@ class FeatureStore:
         if self._reader is not None:
             self._reader.close()
             self._reader = None
+        self._server = None

@@ -13,7 +13,7 @@ import random
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import partial
+from functools import cached_property, partial
 from datetime import datetime, timedelta, timezone
 from types import TracebackType
 from typing import Any, Callable, Mapping, Optional, Sequence
@@ -62,6 +62,16 @@ class TableRead:
     keys: Mapping[str, str]
     features: Mapping[str, TypeSpec]
     ttl: Optional[timedelta] = None
+
+    @cached_property
+    def layout(self) -> ItemLayout:
+        """The item layout of the read, validated once and kept (a lookup repeats the same reads)."""
+        return ItemLayout.build(self.keys, self.features)
+
+    @cached_property
+    def projection(self) -> dict[str, Any]:
+        """The ``ProjectionExpression`` of the read."""
+        return _projection(self.layout.feature_names)
 
 
 class OnlineReader:
@@ -203,14 +213,17 @@ class OnlineReader:
         if len(set(names)) != len(names):
             raise InvalidArgumentError(f"Each table may be read once per call; got {names}.")
         now_us = to_epoch_micros(now if now is not None else datetime.now(timezone.utc), what="now")
-        layouts = {r.table_name: ItemLayout.build(r.keys, r.features) for r in reads}
+        layouts = {r.table_name: r.layout for r in reads}
         row_pks = {r.table_name: self._row_keys(r, layouts[r.table_name], entity_rows) for r in reads}
         wanted = [(table, pk) for table, pks in row_pks.items() for pk in dict.fromkeys(pks)]
         chunks = [wanted[i : i + MAX_BATCH_GET_KEYS] for i in range(0, len(wanted), MAX_BATCH_GET_KEYS)]
         found: dict[tuple[str, str], Item] = {}
-        projections = {table: _projection(layout.feature_names) for table, layout in layouts.items()}
-        for part in self._pool.map(partial(self._fetch, projections=projections), chunks):
-            found.update(part)
+        projections = {r.table_name: r.projection for r in reads}
+        if len(chunks) == 1:  # one request: no hand-off to the pool's threads on the latency path
+            found.update(self._fetch(chunks[0], projections=projections))
+        else:
+            for part in self._pool.map(partial(self._fetch, projections=projections), chunks):
+                found.update(part)
         logger.debug("Read %d of %d keys in %d requests", len(found), len(wanted), len(chunks))
         results: dict[str, list[FeatureRow]] = {}
         for read in reads:

@@ -157,6 +157,8 @@ class FeatureServer:
         Seconds a snapshot is used before it is read again.
     files : TextFiles, optional
         How the snapshot is read; default local disk or boto3 for S3.
+    views_source : callable, optional
+        Where the live views come from instead of the snapshot (``FeatureStore`` passes its registry).
 
     Examples
     --------
@@ -173,6 +175,7 @@ class FeatureServer:
         refresh_interval_s: float = 60.0,
         files: Optional[TextFiles] = None,
         clock: Callable[[], float] = time.monotonic,
+        views_source: Optional[Callable[[], Mapping[str, FeatureView]]] = None,
     ) -> None:
         self.config = config if isinstance(config, Config) else load_config(config)
         cfg = self.config.online_store
@@ -184,16 +187,26 @@ class FeatureServer:
         self._views: Optional[Mapping[str, FeatureView]] = None
         self._loaded_at = 0.0
         self._plans = lru_cache(maxsize=256)(self._plan)
+        self._views_source = views_source
 
     def refresh(self) -> Mapping[str, FeatureView]:
-        """Read the registry snapshot now; return the live views."""
-        state = load_snapshot(registry_path(self.config), files=self._files, allow_stale=True)
+        """Read the live views now (from the registry snapshot); return them."""
+        if self._views_source is not None:
+            views = dict(self._views_source())
+        else:
+            state = load_snapshot(registry_path(self.config), files=self._files, allow_stale=True)
+            views = dict(state.views)
+            logger.info("Registry snapshot loaded (log version %s, %d views)", state.log_version, len(views))
         with self._lock:
-            self._views = dict(state.views)
+            self._views = views
             self._loaded_at = self._clock()
             self._plans.cache_clear()
-        logger.info("Registry snapshot loaded (log version %s, %d views)", state.log_version, len(state.views))
-        return self._views
+        return views
+
+    def refresh_later(self) -> None:
+        """Make the next lookup read the views again."""
+        with self._lock:
+            self._views = None
 
     def views(self) -> Mapping[str, FeatureView]:
         """The live views, from a snapshot at most ``refresh_interval_s`` old."""
