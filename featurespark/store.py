@@ -268,7 +268,8 @@ class FeatureStore:
             Delta version per view to read (from a manifest), for exact rebuilds.
         hot_key_buckets : int, optional
             Split each key's timeline into this many time buckets in the as-of join, so a key
-            holding a large share of the rows is not sorted by one task.
+            holding a large share of the rows is not sorted by one task. None (default) measures the
+            skew of the entity keys and splits skewed ones automatically; 0 never splits.
 
         Returns
         -------

@@ -150,7 +150,7 @@ def test_bad_ttl(entity: DataFrame, feature: DataFrame, ttl: Any, message: str) 
     "overrides, message",
     [
         ({"algorithm": "fastest"}, "algorithm must be one of 'auto', 'range', 'asof'; got 'fastest'."),
-        ({"hot_key_buckets": 0}, "hot_key_buckets must be a positive int"),
+        ({"hot_key_buckets": -1}, "hot_key_buckets must be None (automatic), 0 (never split keys) or a positive int"),
         ({"keys": "driver_id"}, "keys of feature_df must be a list of column names or a mapping"),
         ({"keys": []}, "keys of feature_df is empty"),
         (

@@ -138,3 +138,22 @@ def test_a_join_keyed_by_an_earlier_joins_feature_is_planned_on_its_own(
     first = point_in_time_join(entity, with_key, keys=["a"], entity_timestamp="ts", feature_timestamp="fts")
     second = point_in_time_join(first, by_c, keys=["c"], entity_timestamp="ts", feature_timestamp="fts")
     assert sorted((r.a, r.label) for r in second.collect()) == [(1, "ten"), (2, None)]
+
+
+def test_a_hot_key_is_detected_and_split_by_time_without_being_asked(spark: SparkSession) -> None:
+    from pyspark.sql import functions as F
+
+    # 30% of 20,000 entity rows share key 7: measured in the time-range job, split automatically.
+    skewed = spark.range(20_000).select(F.when(F.col("id") % 10 < 3, F.lit(7)).otherwise(F.col("id")).alias("a"),
+                                        (F.lit(1_700_000_000) + F.col("id")).cast("timestamp").alias("ts"))
+    uniform = spark.range(20_000).select(F.col("id").alias("a"),
+                                         (F.lit(1_700_000_000) + F.col("id")).cast("timestamp").alias("ts"))
+    features = spark.createDataFrame([(7, datetime(2023, 11, 14, tzinfo=timezone.utc), 1)], "a long, fts timestamp, v int")
+    kwargs = dict(keys=["a"], entity_timestamp="ts", feature_timestamp="fts", ttl=timedelta(days=3650))
+    hot = point_in_time_join(skewed, features, **kwargs)
+    # auto: the as-of join (a window pass, never the range join) split by time buckets
+    assert "Window [" in _plan(hot) and "__fs_pit_bucket" in _plan(hot)
+    assert "__fs_pit_bucket" not in _plan(point_in_time_join(uniform, features, algorithm="asof", **kwargs))
+    assert "__fs_pit_bucket" not in _plan(point_in_time_join(skewed, features, algorithm="asof", hot_key_buckets=0,
+                                                             **kwargs))
+    assert hot.where("v = 1").count() == 6_001  # every row of key 7 (6,000 plus id 7 itself) sees the feature

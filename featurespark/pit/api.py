@@ -5,6 +5,7 @@ See ``docs/point_in_time.md`` for the semantics, the tie rule and how the algori
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Mapping, Optional, Sequence, Union
@@ -36,17 +37,64 @@ __all__ = ["AUTO_RANGE_MAX_ENTITY_ROWS", "choose_algorithm", "point_in_time_join
 AUTO_RANGE_MAX_ENTITY_ROWS = 100_000
 
 
-def choose_algorithm(algorithm: str, ttl_micros: Optional[int], entity_rows: int) -> str:
+def choose_algorithm(algorithm: str, ttl_micros: Optional[int], entity_rows: int, *, hot: bool = False) -> str:
     """Resolve ``"auto"`` for one view: ``"range"`` or ``"asof"``.
 
-    ``"range"`` when the view has a TTL (zero included) and the entity frame has at most
-    :data:`AUTO_RANGE_MAX_ENTITY_ROWS` rows; ``"asof"`` otherwise. An explicit choice is returned as is.
+    ``"range"`` when the view has a TTL (zero included), the entity frame has at most
+    :data:`AUTO_RANGE_MAX_ENTITY_ROWS` rows and its keys are not skewed (``hot``: a range join pairs
+    every entity row of a hot key with every candidate row of that key, which explodes); ``"asof"``
+    otherwise. An explicit choice is returned as is.
+
+    Examples
+    --------
+    >>> choose_algorithm("auto", 3_600_000_000, 1_000), choose_algorithm("auto", 3_600_000_000, 1_000, hot=True)
+    ('range', 'asof')
     """
     if algorithm != "auto":
         return algorithm
-    if ttl_micros is not None and entity_rows <= AUTO_RANGE_MAX_ENTITY_ROWS:
+    if ttl_micros is not None and entity_rows <= AUTO_RANGE_MAX_ENTITY_ROWS and not hot:
         return "range"
     return "asof"
+
+
+#: A key set whose most frequent value holds at least this share of the entity rows is split by time.
+HOT_KEY_SHARE = 0.1
+#: Below this many entity rows keys are never split automatically (one task sorts them quickly).
+HOT_KEY_MIN_ROWS = 10_000
+#: At most this many time buckets per key are chosen automatically.
+MAX_AUTO_BUCKETS = 256
+
+
+def hot_key_buckets_for(requested: Optional[int], time_range: EntityTimeRange, keys: Sequence[str],
+                        partitions: int) -> int:
+    """Time buckets per key for one key set: ``requested`` if given, else chosen from the measured skew.
+
+    Automatically (``requested`` None), a key set whose top value holds a share ``s`` of at least
+    :data:`HOT_KEY_SHARE` of at least :data:`HOT_KEY_MIN_ROWS` rows gets ``ceil(s * partitions)`` buckets
+    (at least 2, at most :data:`MAX_AUTO_BUCKETS`), so the hot key's rows are split into parts about
+    the size of an average shuffle partition. 0 means no split.
+
+    Examples
+    --------
+    >>> rng = EntityTimeRange(0, 10, 0, 1_000_000, key_shares={("driver_id",): 0.3})
+    >>> hot_key_buckets_for(None, rng, ["driver_id"], 200), hot_key_buckets_for(None, rng, ["other"], 200)
+    (60, 0)
+    >>> hot_key_buckets_for(8, rng, ["other"], 200), hot_key_buckets_for(0, rng, ["driver_id"], 200)
+    (8, 0)
+    """
+    if requested is not None:
+        return requested
+    share = time_range.hot_share(keys)
+    if share is None or share < HOT_KEY_SHARE or time_range.row_count < HOT_KEY_MIN_ROWS:
+        return 0
+    return max(2, min(MAX_AUTO_BUCKETS, math.ceil(share * partitions)))
+
+
+def _shuffle_partitions(df: DataFrame) -> int:
+    try:
+        return max(1, int(df.sparkSession.conf.get("spark.sql.shuffle.partitions") or 200))
+    except ValueError:  # "auto" on some platforms
+        return 200
 
 
 def point_in_time_join_many(
@@ -77,7 +125,9 @@ def point_in_time_join_many(
         :data:`AUTO_RANGE_MAX_ENTITY_ROWS` rows, the sort-based as-of join otherwise.
     hot_key_buckets : int, optional
         For as-of joins, split each key's timeline into this many time buckets with an exact
-        carry-in, so a key holding a large share of the rows is not sorted by one task.
+        carry-in, so a key holding a large share of the rows is not sorted by one task. None (the
+        default) measures the keys' skew in the time-range job and splits skewed key sets
+        automatically (:func:`hot_key_buckets_for`); 0 never splits.
     time_range : EntityTimeRange, optional
         A result of :func:`entity_time_range` for this ``entity_df`` computed earlier (for example to
         prune the feature sources); saves the aggregate job this function otherwise runs.
@@ -118,10 +168,11 @@ def point_in_time_join_many(
     """
     check_option(algorithm, Algorithm, "algorithm")
     if hot_key_buckets is not None and (
-        isinstance(hot_key_buckets, bool) or not isinstance(hot_key_buckets, int) or hot_key_buckets < 1
+        isinstance(hot_key_buckets, bool) or not isinstance(hot_key_buckets, int) or hot_key_buckets < 0
     ):
         raise InvalidArgumentError(
-            f"hot_key_buckets must be a positive int (time buckets per key) or None; got {hot_key_buckets!r}."
+            "hot_key_buckets must be None (automatic), 0 (never split keys) or a positive int (time buckets "
+            f"per key); got {hot_key_buckets!r}."
         )
     if isinstance(views, PitView) or not isinstance(views, Sequence) or not views:
         raise InvalidArgumentError(f"views must be a non-empty list of PitView; got {views!r}.")
@@ -151,7 +202,8 @@ def point_in_time_join_many(
         )
 
     if time_range is None:
-        time_range = entity_time_range(entity_df, ets)
+        skew_keys = [v.entity_keys for v in resolved] if hot_key_buckets is None else []
+        time_range = entity_time_range(entity_df, ets, key_sets=skew_keys)
     elif time_range.ntz != ntz:
         raise InvalidArgumentError(
             "time_range was measured on a timestamp of another kind than entity_df's "
@@ -164,14 +216,19 @@ def point_in_time_join_many(
             f"Drop them (entity_df.dropna(subset=[{ets!r}])) or fill them first."
         )
 
-    chosen = [choose_algorithm(algorithm, v.ttl_micros, time_range.row_count) for v in resolved]
+    buckets = {v.entity_keys: hot_key_buckets_for(hot_key_buckets, time_range, v.entity_keys,
+                                                   _shuffle_partitions(entity_df)) for v in resolved}
+    chosen = [choose_algorithm(algorithm, v.ttl_micros, time_range.row_count, hot=bool(buckets[v.entity_keys]))
+              for v in resolved]
     for view, algo in zip(resolved, chosen):
         if algo == "range" and view.ttl_micros is None:
             logger.warning(
                 "range join of %s without a ttl compares each entity row with its key's whole history", view.label
             )
-        logger.info("point-in-time join of %s: %s", view.label, algo)
-        if algo == "range" and hot_key_buckets is not None:
+        logger.info("point-in-time join of %s: %s%s", view.label, algo,
+                    f" with {buckets[view.entity_keys]} time buckets per key" if algo == "asof"
+                    and buckets[view.entity_keys] else "")
+        if algo == "range" and hot_key_buckets:
             logger.info("hot_key_buckets does not apply to the range join of %s (it splits keys by ttl)", view.label)
 
     extra = [to_micros(col(ets), entity_df.schema[ets].dataType).alias(ETS)]
@@ -185,8 +242,8 @@ def point_in_time_join_many(
             groups.setdefault(view.entity_keys, []).append(view)
         else:
             frame = range_join_step(frame, view, time_range)
-    for group in groups.values():
-        frame = asof_join_pass(frame, group, time_range, hot_key_buckets)
+    for keys, group in groups.items():
+        frame = asof_join_pass(frame, group, time_range, buckets[keys] or None)
 
     outputs = [out for view in resolved for out in view.outputs]
     result = frame.select(*[col(c) for c in entity_df.columns], *[col(o) for o in outputs])
@@ -247,7 +304,8 @@ def point_in_time_join(
     output_names : mapping of str to str, optional
         ``{feature: output column}``; overrides ``prefix`` for those features.
     hot_key_buckets : int, optional
-        Split each key's timeline into this many time buckets in the as-of join (hot keys).
+        Split each key's timeline into this many time buckets in the as-of join (hot keys); None
+        (default) decides from the measured skew, 0 never splits.
     time_range : EntityTimeRange, optional
         Precomputed :func:`entity_time_range` of ``entity_df``; saves the one aggregate job.
 

@@ -8,20 +8,20 @@ timestamp column, which Spark pushes down to the scan (Delta/Parquet file skippi
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Optional
+from typing import Mapping, Optional, Sequence
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from featurespark._typing import ColumnOrName
-from featurespark.pit._common import col, micros_to_datetime, timestamp_literal, to_micros
+from featurespark.pit._common import any_null, col, micros_to_datetime, timestamp_literal, to_micros
 from featurespark.pit._validate import case_sensitive, check_entity, ttl_to_micros
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["EntityTimeRange", "entity_time_range"]
+__all__ = ["SKEW_HISTOGRAM_BINS", "SKEW_SAMPLE_RATE", "EntityTimeRange", "entity_time_range"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,9 @@ class EntityTimeRange:
         All entity rows.
     ntz : bool
         Whether the entity timestamp column is ``TIMESTAMP_NTZ``.
+    key_shares : mapping
+        For each key set measured (``key_sets`` of :func:`entity_time_range`), the estimated share of
+        the rows held by its most frequent value: how skewed the keys are.
     """
 
     min_micros: Optional[int]
@@ -46,6 +49,11 @@ class EntityTimeRange:
     null_count: int
     row_count: int
     ntz: bool = False
+    key_shares: Mapping[tuple[str, ...], float] = field(default_factory=dict)
+
+    def hot_share(self, keys: Sequence[str]) -> Optional[float]:
+        """Estimated share of the rows held by the most frequent value of ``keys`` (None: not measured)."""
+        return self.key_shares.get(tuple(keys))
 
     @property
     def min_ts(self) -> Optional[datetime]:
@@ -118,8 +126,17 @@ class EntityTimeRange:
         return predicate
 
 
-def entity_time_range(entity_df: DataFrame, entity_timestamp: str) -> EntityTimeRange:
-    """Measure the entity timestamps with one aggregate job.
+#: About one row in this many takes part in the key-skew estimate (a random sample).
+SKEW_SAMPLE_RATE = 16
+_SKEW_SAMPLE_SEED = 20261128
+#: Bins of the approximate histogram of key hashes the skew estimate reads its top share from.
+SKEW_HISTOGRAM_BINS = 32
+
+
+def entity_time_range(
+    entity_df: DataFrame, entity_timestamp: str, *, key_sets: Sequence[Sequence[str]] = ()
+) -> EntityTimeRange:
+    """Measure the entity timestamps (and, optionally, how skewed the keys are) with one aggregate job.
 
     Parameters
     ----------
@@ -127,11 +144,15 @@ def entity_time_range(entity_df: DataFrame, entity_timestamp: str) -> EntityTime
         The entity rows.
     entity_timestamp : str
         Their timestamp column (``TIMESTAMP`` or ``TIMESTAMP_NTZ``).
+    key_sets : sequence of sequences of str, optional
+        Key columns whose skew to estimate in the same job: the share of rows held by the most
+        frequent key value, from an approximate histogram of the key hashes of a random sample of
+        about one row in :data:`SKEW_SAMPLE_RATE` (rows with a null key are left out).
 
     Returns
     -------
     EntityTimeRange
-        Earliest and latest timestamp, null count and row count.
+        Earliest and latest timestamp, null count, row count and the key shares asked for.
 
     Raises
     ------
@@ -144,29 +165,52 @@ def entity_time_range(entity_df: DataFrame, entity_timestamp: str) -> EntityTime
     >>> rng = entity_time_range(entity_df, "event_timestamp")
     >>> rng.row_count, rng.feature_window(timedelta(days=1))[0]
     (1, datetime.datetime(2024, 1, 1, 0, 0, tzinfo=datetime.timezone.utc))
+    >>> skewed = spark.range(20000).selectExpr("IF(id % 10 < 3, 7, id) AS k", "TIMESTAMP'2024-01-02' AS event_timestamp")
+    >>> share = entity_time_range(skewed, "event_timestamp", key_sets=[["k"]]).hot_share(["k"])
+    >>> 0.2 < share < 0.45
+    True
     """
     ets, ntz = check_entity(entity_df, entity_timestamp, case_sensitive(entity_df))
     micros = to_micros(col(ets), entity_df.schema[ets].dataType)
-    row = entity_df.agg(
-        F.min(micros).alias("lo"),
-        F.max(micros).alias("hi"),
+    skew: dict[tuple[str, ...], tuple[str, str]] = {}
+    sampled: list[Column] = []
+    skew_aggs: list[Column] = []
+    for i, keys in enumerate(dict.fromkeys(tuple(k) for k in key_sets)):
+        key_cols = [col(k) for k in keys]
+        # A random sample (drawn in a projection: aggregates take deterministic arguments only); a hash of
+        # the row would take all or none of a hot key's rows that share an instant.
+        picked = ~any_null(key_cols) & (F.rand(_SKEW_SAMPLE_SEED) * SKEW_SAMPLE_RATE < 1)
+        sampled.append(F.when(picked, F.xxhash64(*key_cols)).alias(f"k{i}"))
+        skew[keys] = (f"h{i}", f"s{i}")
+        skew_aggs += [F.histogram_numeric(F.col(f"k{i}"), F.lit(SKEW_HISTOGRAM_BINS)).alias(f"h{i}"),
+                      F.count(f"k{i}").alias(f"s{i}")]
+    row = entity_df.select(micros.alias("t"), col(ets).alias("ts"), *sampled).agg(
+        F.min("t").alias("lo"),
+        F.max("t").alias("hi"),
         F.count(F.lit(1)).alias("rows"),
-        F.count(col(ets)).alias("stamped"),
+        F.count("ts").alias("stamped"),
+        *skew_aggs,
     ).first()
     if row is None:  # a global aggregate yields one row; stay total anyway
         return EntityTimeRange(None, None, 0, 0, ntz)
+    shares = {}
+    for keys, (hist, sampled_count) in skew.items():
+        bins, n = row[hist] or [], int(row[sampled_count] or 0)
+        shares[keys] = max((float(b["y"]) for b in bins), default=0.0) / n if n else 0.0
     result = EntityTimeRange(
         min_micros=row["lo"],
         max_micros=row["hi"],
         null_count=int(row["rows"]) - int(row["stamped"]),
         row_count=int(row["rows"]),
         ntz=ntz,
+        key_shares=shares,
     )
     logger.info(
-        "entity time range: %s .. %s, %d rows, %d null timestamps",
+        "entity time range: %s .. %s, %d rows, %d null timestamps%s",
         result.min_ts,
         result.max_ts,
         result.row_count,
         result.null_count,
+        "".join(f"; top key share of {', '.join(k)}: {v:.1%}" for k, v in shares.items()),
     )
     return result

@@ -161,7 +161,7 @@ def retrieve(
     with_feature_timestamps : bool
         Also return ``_fs_feature_ts__<view>``: the event timestamp of the matched row (for statistics).
     hot_key_buckets : int, optional
-        Time buckets per key for skewed data.
+        Time buckets per key for skewed data; None (default) chooses from the measured skew, 0 never splits.
 
     Returns
     -------
@@ -170,7 +170,8 @@ def retrieve(
     check_option(algorithm, Algorithm, "algorithm")
     selections = resolve_references(features, views, full_feature_names=full_feature_names)
     entity_df = to_entity_frame(spark, entity, entity_timestamp)
-    time_range = entity_time_range(entity_df, entity_timestamp)
+    skew_keys = [tuple(sel.view.entity_columns.values()) for sel in selections] if hot_key_buckets is None else []
+    time_range = entity_time_range(entity_df, entity_timestamp, key_sets=skew_keys)
     pinned = dict(source_versions or {})
     pit_views, reads = [], []
     for sel in selections:
