@@ -10,7 +10,7 @@ import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
-from featurespark.config import Config, load_config
+from featurespark.config import Config, load_config, online_region
 from featurespark.definitions import DeltaSource, Entity, FeatureView, ManagedSource
 from featurespark.errors import InvalidArgumentError, NotRegisteredError, SourceSchemaError
 from featurespark.offline.sources import (
@@ -355,7 +355,7 @@ class FeatureStore:
         """The DynamoDB reader, built on first use and reused."""
         if self._reader is None:
             cfg = self.config.online_store
-            self._reader = OnlineReader(region=cfg.region, endpoint_url=cfg.endpoint_url)
+            self._reader = OnlineReader(region=online_region(self.config), endpoint_url=cfg.endpoint_url)
         return self._reader
 
     def get_online_features(

@@ -164,7 +164,7 @@ def ensure_managed_table(spark: SparkSession, view: FeatureView, offline: Offlin
     """
     from delta.tables import DeltaTable
 
-    ensure_database(spark, offline.database)
+    ensure_database(spark, offline.database, location=offline.database_location)
     path = managed_table_path(offline, view)
     existed = bool(DeltaTable.isDeltaTable(spark, path))
     builder = DeltaTable.createIfNotExists(spark).tableName(managed_table_name(offline, view)).location(path)
@@ -182,10 +182,18 @@ def ensure_managed_table(spark: SparkSession, view: FeatureView, offline: Offlin
     return not existed
 
 
-def ensure_database(spark: SparkSession, database: str) -> None:
-    """Create a metastore database if it does not exist."""
+def ensure_database(spark: SparkSession, database: str, location: Optional[str] = None) -> None:
+    """Create a metastore database if it does not exist, at ``location`` when given.
+
+    Without a location, Glue (and Hive) would place the database at the cluster's default warehouse,
+    on a transient EMR cluster an HDFS path that dies with it.
+    """
     if not _IDENTIFIER.match(database):
         raise SourceSchemaError(f"offline_store.database {database!r} is not a valid database name.")
+    if location is not None and ("'" in location or "\\" in location):
+        raise SourceSchemaError(f"Database location {location!r} (under offline_store.root) holds a quote or a "
+                                "backslash; choose a root without them.")
     if not spark.catalog.databaseExists(database):
-        # There is no DataFrame API for CREATE DATABASE; the name is validated above and quoted.
-        spark.sql(f"CREATE DATABASE IF NOT EXISTS `{database}`")
+        # There is no DataFrame API for CREATE DATABASE; the name and location are validated above.
+        where = f" LOCATION '{location}'" if location is not None else ""
+        spark.sql(f"CREATE DATABASE IF NOT EXISTS `{database}`{where}")

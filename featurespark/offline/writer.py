@@ -260,7 +260,7 @@ def _quarantine(spark: SparkSession, invalid: DataFrame, view: FeatureView, offl
     from featurespark.offline.sources import ensure_database
 
     name = quarantine_table_name(offline, view)
-    ensure_database(spark, offline.database)
+    ensure_database(spark, offline.database, location=offline.database_location)
     rows = invalid.select(
         "*", F.current_timestamp().alias("_rejected_at"), F.lit(str(uuid.uuid4())).alias("_batch_id")
     )
