@@ -38,7 +38,7 @@ offline_store:
   database: {name}
 online_store:
   type: dynamodb
-  region: ${{AWS_REGION:-us-east-1}}
+  # region: eu-west-1   # unset: AWS_REGION / AWS_DEFAULT_REGION, else the EC2 instance's region
   endpoint_url: ${{FEATURESPARK_DYNAMODB_ENDPOINT:-http://127.0.0.1:8000}}
 spark:
   metastore_dir: ${{FEATURESPARK_HOME:-data}}/metastore
@@ -142,6 +142,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "materialize-incremental": _materialize_incremental,
         "online-get": _online_get,
         "emr": _emr,
+        "emr-serverless": _emr,
     }
     try:
         return handlers[args.command](args)
@@ -190,9 +191,14 @@ def _plan(args: argparse.Namespace) -> int:
 
 
 def _apply(args: argparse.Namespace) -> int:
+    from featurespark.log_store import ensure_log_store_table
     from featurespark.repo import load_repo
 
     store = _store(args)
+    # Before the first Delta commit: with an offline root on S3, every commit goes through this table.
+    log_table = ensure_log_store_table(store.config)
+    if log_table:
+        print(f"Delta log store table: {log_table} (DynamoDB)")
     plan = store.apply(load_repo(args.repo), delete=args.delete)
     print(plan.describe() if plan.has_changes else "No changes: the registry is up to date.")
     if plan.has_changes:
