@@ -1,7 +1,7 @@
 """Materialize online views into DynamoDB (spark-submit job).
 
-    spark-submit jobs/materialize.py --config conf/emr.yaml --start 2026-01-01T00:00 --end 2026-01-02T00:00
-    spark-submit jobs/materialize.py --config conf/emr.yaml --incremental --end 2026-01-02T00:00
+    spark-submit jobs/materialize.py --config s3://bucket/featurespark/conf/emr.yaml --start 2026-01-01T00:00 --end 2026-01-02T00:00
+    spark-submit jobs/materialize.py --config s3://bucket/featurespark/conf/emr.yaml --incremental --end 2026-01-02T00:00
 
 Incremental runs go from each view's watermark (kept in the registry) to --end and move the
 watermark only after every write succeeded; a failed run can simply be rerun.

@@ -84,14 +84,14 @@ def build_job_run(
 
     Examples
     --------
-    >>> run = build_job_run("materialize", ["--config", "s3://b/featurespark/conf/emr.yaml", "--incremental",
-    ...                                     "--end", "2026-01-02T00:00:00"],
+    >>> run = build_job_run("materialize", ["--config", "s3://my-bucket/featurespark/conf/emr.yaml",
+    ...                                     "--incremental", "--end", "2026-01-02T00:00:00"],
     ...                     application_id="00fabcd1234567", execution_role_arn="arn:aws:iam::123456789012:role/fs",
-    ...                     code_uri="s3://b/featurespark/jobs/",
-    ...                     environment_uri="s3://b/featurespark/dist/featurespark-venv.tar.gz")
+    ...                     code_uri="s3://my-bucket/featurespark/jobs/",
+    ...                     environment_uri="s3://my-bucket/featurespark/dist/featurespark-venv.tar.gz")
     >>> run["jobDriver"]["sparkSubmit"]["entryPoint"]
-    's3://b/featurespark/jobs/materialize.py'
-    >>> "spark.archives=s3://b/featurespark/dist/featurespark-venv.tar.gz#environment" in (
+    's3://my-bucket/featurespark/jobs/materialize.py'
+    >>> "spark.archives=s3://my-bucket/featurespark/dist/featurespark-venv.tar.gz#environment" in (
     ...     run["jobDriver"]["sparkSubmit"]["sparkSubmitParameters"])
     True
     """
