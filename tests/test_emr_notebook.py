@@ -9,13 +9,15 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Iterator
 
 import nbformat
 import pytest
 from dynamodb_local import DUMMY_AWS_ENV, DynamoDBLocal, aws_env, spark_aws_env  # noqa: F401 - fixtures
 from nbclient import NotebookClient
 from pyspark.sql import SparkSession
-from s3_endpoint import DUMMY_KEY, S3Endpoint
+from moto.server import ThreadedMotoServer
+from s3_endpoint import DUMMY_KEY, S3Endpoint, free_port
 
 from featurespark import Entity, FeatureStore, FeatureView, Field, ParquetSource
 from featurespark.config import parse_config
@@ -55,6 +57,32 @@ def test_configure_ships_the_packed_environment_from_s3_like_emr_serverless() ->
     for key in ("spark.sql.extensions", "spark.sql.catalog.spark_catalog", "spark.submit.pyFiles"):
         assert f"--conf {key}={conf[key]}" in params
     assert conf["spark.jars"] in params
+
+
+@pytest.fixture
+def s3(spark: SparkSession) -> Iterator[S3Endpoint]:
+    """An S3 endpoint of this test's own, with a bucket of its own (the s3a settings are per bucket).
+
+    Not the session's `s3` fixture: moto servers share moto's in-memory state, which every later
+    `mock_aws()` block of the suite resets, so a bucket made this early would vanish under later tests.
+    """
+    import boto3
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = S3Endpoint(f"http://127.0.0.1:{port}", "featurespark-emr-notebook", server)
+    boto3.client("s3", endpoint_url=endpoint.url, region_name="us-east-1", aws_access_key_id=DUMMY_KEY,
+                 aws_secret_access_key=DUMMY_KEY).create_bucket(Bucket=endpoint.bucket)
+    hadoop = spark.sparkContext._jsc.hadoopConfiguration()  # type: ignore[union-attr]
+    settings = {k.replace("spark.hadoop.", "", 1): v for k, v in _cluster_conf(endpoint).items()
+                if k.startswith(f"spark.hadoop.fs.s3a.bucket.{endpoint.bucket}.")}
+    for key, value in settings.items():
+        hadoop.set(key, value)
+    yield endpoint
+    for key in settings:
+        hadoop.unset(key)
+    server.stop()
 
 
 def test_the_python_cells_read_everything_from_s3(spark: SparkSession, s3: S3Endpoint, dynamodb_local: DynamoDBLocal,

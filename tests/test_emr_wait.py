@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import time
+from types import SimpleNamespace
 from typing import Any, Iterator, Sequence
 
 import boto3
@@ -52,6 +54,11 @@ def cluster(concurrency: int = 1) -> str:
     )["JobFlowId"])
 
 
+def fake_time(sleep: Any) -> SimpleNamespace:
+    # Only the waiter's clock: patching time.sleep itself would also drive the sleeps of other threads.
+    return SimpleNamespace(sleep=sleep, monotonic=time.monotonic)
+
+
 class Cluster:
     """Plays the cluster: each sleep of the waiter moves the steps one state on."""
 
@@ -70,7 +77,7 @@ def test_wait_reports_each_state_and_a_completed_step_exits_0(aws: None, monkeyp
                                                               capsys: pytest.CaptureFixture[str]) -> None:
     cluster_id = cluster()
     play = Cluster(cluster_id, "COMPLETED")
-    monkeypatch.setattr(wait_module.time, "sleep", play.sleep)
+    monkeypatch.setattr(wait_module, "time", fake_time(play.sleep))
     assert run(["emr", "add-steps", "--cluster-id", cluster_id, "--region", REGION, "--job", "materialize",
                 "--code-uri", CODE, "--wait", "--poll-seconds", "5", "--", *CONFIG, "--incremental",
                 "--end", "2026-01-02T00:00:00"]) == 0
@@ -85,7 +92,6 @@ def test_a_failed_step_prints_its_log_folder_and_the_tail_of_stderr(aws: None, m
                                                                     capsys: pytest.CaptureFixture[str]) -> None:
     cluster_id = cluster()
     play = Cluster(cluster_id, "FAILED")
-    monkeypatch.setattr(wait_module.time, "sleep", play.sleep)
     s3 = boto3.client("s3", region_name=REGION)
     original_sleep = play.sleep
 
@@ -96,7 +102,7 @@ def test_a_failed_step_prints_its_log_folder_and_the_tail_of_stderr(aws: None, m
         s3.put_object(Bucket="my-bucket", Key=f"featurespark/logs/{cluster_id}/steps/{step_id}/stderr.gz",
                       Body=gzip.compress(stderr.encode()))
 
-    monkeypatch.setattr(wait_module.time, "sleep", sleep_and_upload_logs)
+    monkeypatch.setattr(wait_module, "time", fake_time(sleep_and_upload_logs))
     assert run(["emr", "add-steps", "--cluster-id", cluster_id, "--region", REGION, "--job", "ingest",
                 "--code-uri", CODE, "--wait", "--", *CONFIG]) == 1
     captured = capsys.readouterr()
