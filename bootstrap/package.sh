@@ -232,7 +232,8 @@ if [ -n "$UPLOAD" ]; then
 else
   log "next: upload them (PREFIX is yours, e.g. s3://my-bucket/featurespark; see docs/emr.md):"
   for command in "${commands[@]}"; do
-    log "  ${command//\*/\'*\'}"
+    shown="${command/--exclude \*/--exclude \'*\'}"
+    log "  ${shown/--include \*.py/--include \'*.py\'}"
   done
 fi
 log "bootstrap action argument: <PREFIX>/wheelhouse/"
