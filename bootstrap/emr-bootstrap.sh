@@ -1,29 +1,33 @@
 #!/usr/bin/env bash
-# EMR bootstrap action: install featurespark (a wheel on S3, built by bootstrap/package.sh) and its
-# runtime dependencies (pyyaml, boto3, resolved from the wheel's metadata) into the cluster's Python.
-# EMR runs bootstrap actions on every node before the applications start; PySpark and Delta Lake come
-# with EMR and are not installed here.
+# EMR bootstrap action: install featurespark and its cluster-side dependencies (pandas, pyarrow, numpy,
+# pyyaml, boto3) into a virtualenv of their own, from a wheelhouse on S3 only: no PyPI, no internet, so it
+# works in private subnets and on nodes added later by scaling (EMR runs bootstrap actions on every node,
+# also those that join later). The system Python is never changed (on Amazon Linux 2023, pip cannot
+# upgrade packages the OS installed). PySpark and Delta Lake come with EMR and are not installed here.
+# bootstrap/package.sh builds the wheelhouse (Python 3.9 wheels, EMR 7.x's Python) and prints the upload.
 #
 #   aws emr create-cluster ... --bootstrap-actions \
-#     Name=featurespark,Path=s3://BUCKET/featurespark/bootstrap/emr-bootstrap.sh,Args=[s3://BUCKET/featurespark/dist/featurespark-0.1.0-py3-none-any.whl]
+#     Name=featurespark,Path=s3://BUCKET/featurespark/bootstrap/emr-bootstrap.sh,Args=[s3://BUCKET/featurespark/wheelhouse/]
 #
-# Usage: emr-bootstrap.sh [--python PATH] [--pip PATH] [--force] s3://BUCKET/PREFIX/featurespark-VERSION-py3-none-any.whl
-#   --python PATH  interpreter to install into (default: $FEATURESPARK_PYTHON or /usr/bin/python3);
-#                  pip runs as `PATH -m pip`
-#   --pip PATH     a pip executable to use instead of `<python> -m pip`
+# Usage: emr-bootstrap.sh [--venv DIR] [--python PATH] [--bin-dir DIR] [--force] s3://BUCKET/PREFIX/wheelhouse/
+#   --venv DIR     the virtualenv to create (default /opt/featurespark/venv; bootstrap/emr-configurations.json
+#                  points PYSPARK_PYTHON at DIR/bin/python)
+#   --python PATH  the interpreter the virtualenv is made from (default: $FEATURESPARK_PYTHON or
+#                  /usr/bin/python3, Python 3.9 on EMR 7.x)
+#   --bin-dir DIR  where to link the `featurespark` command (default /usr/local/bin; '' for no link)
 #   --force        reinstall even when the same featurespark version is already installed
 #
-# Idempotent: when the wheel's version is already installed it does nothing (rebuild with a new version,
-# or pass --force, to replace a wheel of the same version). Runs pip through sudo unless already root
-# (EMR runs bootstrap actions as the hadoop user). Needs the aws CLI (present on EMR) and network access
-# to PyPI, or a mirror configured in /etc/pip.conf, for the dependencies. Logs go to stdout/stderr, which
-# EMR keeps under /mnt/var/log/bootstrap-actions/ and the cluster's log URI. No credentials are read or
-# written: the download uses the nodes' instance profile.
+# Idempotent: when the virtualenv already has the wheelhouse's featurespark version it does nothing.
+# Runs the installs through sudo unless already root (EMR runs bootstrap actions as the hadoop user). Needs
+# the aws CLI (present on EMR). Logs go to stdout/stderr, which EMR keeps under
+# /mnt/var/log/bootstrap-actions/ and the cluster's log URI. No credentials are read or written: the
+# download uses the nodes' instance profile.
 set -euo pipefail
 
 readonly PROG="featurespark-bootstrap"
 PYTHON="${FEATURESPARK_PYTHON:-/usr/bin/python3}"
-PIP=""
+VENV="/opt/featurespark/venv"
+BIN_DIR="/usr/local/bin"
 FORCE=0
 
 timestamp() { date -u '+%Y-%m-%dT%H:%M:%SZ'; }
@@ -36,19 +40,18 @@ die() {
   exit "$code"
 }
 usage() {
-  echo "usage: emr-bootstrap.sh [--python PATH] [--pip PATH] [--force] s3://BUCKET/PREFIX/featurespark-VERSION-py3-none-any.whl"
+  echo "usage: emr-bootstrap.sh [--venv DIR] [--python PATH] [--bin-dir DIR] [--force] s3://BUCKET/PREFIX/wheelhouse/"
 }
 
 while [ $# -gt 0 ]; do
   case "$1" in
-    --python)
-      [ $# -ge 2 ] || die 2 "--python needs the path of a Python interpreter. $(usage)"
-      PYTHON=$2
-      shift 2
-      ;;
-    --pip)
-      [ $# -ge 2 ] || die 2 "--pip needs the path of a pip executable. $(usage)"
-      PIP=$2
+    --venv | --python | --bin-dir)
+      [ $# -ge 2 ] || die 2 "$1 needs a value. $(usage)"
+      case "$1" in
+        --venv) VENV=$2 ;;
+        --python) PYTHON=$2 ;;
+        --bin-dir) BIN_DIR=$2 ;;
+      esac
       shift 2
       ;;
     --force)
@@ -69,39 +72,27 @@ while [ $# -gt 0 ]; do
 done
 
 if [ $# -eq 0 ]; then
-  die 2 "missing argument: the S3 URI of the featurespark wheel, e.g." \
-    "s3://my-bucket/featurespark/dist/featurespark-0.1.0-py3-none-any.whl (build it with bootstrap/package.sh," \
-    "upload it with aws s3 cp). $(usage)"
+  die 2 "missing argument: the S3 folder of the wheelhouse, e.g. s3://my-bucket/featurespark/wheelhouse/" \
+    "(build it with bootstrap/package.sh, which prints the upload command). $(usage)"
 fi
-[ $# -eq 1 ] || die 2 "expected one argument, the S3 URI of the featurespark wheel; got $#: $*. $(usage)"
-WHEEL_URI=$1
-
-case "$WHEEL_URI" in
-  s3://?*/*.whl) ;;
-  *) die 2 "'$WHEEL_URI' is not the S3 URI of a wheel (s3://BUCKET/PREFIX/featurespark-VERSION-py3-none-any.whl)." ;;
+[ $# -eq 1 ] || die 2 "expected one argument, the S3 folder of the wheelhouse; got $#: $*. $(usage)"
+WHEELHOUSE_URI=${1%/}/
+case "$WHEELHOUSE_URI" in
+  s3://?*/*) ;;
+  *) die 2 "'$1' is not an S3 folder (s3://BUCKET/PREFIX/wheelhouse/)." ;;
 esac
-WHEEL_FILE=${WHEEL_URI##*/}
-case "$WHEEL_FILE" in
-  featurespark-?*-*.whl) ;;
-  *) die 2 "'$WHEEL_FILE' is not a featurespark wheel file name (featurespark-VERSION-py3-none-any.whl)." ;;
+case "$VENV" in
+  /*) ;;
+  *) die 2 "--venv must be an absolute path; got '$VENV'." ;;
 esac
-VERSION=${WHEEL_FILE#featurespark-}
-VERSION=${VERSION%%-*}
 
-command -v aws >/dev/null 2>&1 || die 1 "the aws CLI is not on PATH; it is needed to download $WHEEL_URI."
+command -v aws >/dev/null 2>&1 || die 1 "the aws CLI is not on PATH; it is needed to download $WHEELHOUSE_URI."
 command -v "$PYTHON" >/dev/null 2>&1 || die 1 "Python interpreter '$PYTHON' not found; pass --python PATH."
-if [ -n "$PIP" ]; then
-  PIP_CMD=("$PIP")
-else
-  PIP_CMD=("$PYTHON" -m pip)
-fi
-"${PIP_CMD[@]}" --version >/dev/null 2>&1 \
-  || die 1 "pip does not run ('${PIP_CMD[*]} --version' failed); install pip for $PYTHON or pass --pip PATH."
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then
   SUDO="sudo"
 fi
-# Run a command as root: the system Python's site-packages belong to root.
+# Run a command as root: the virtualenv lives in a system folder, readable by every user.
 as_root() {
   if [ -n "$SUDO" ]; then
     sudo "$@"
@@ -110,36 +101,52 @@ as_root() {
   fi
 }
 
-# `pip show` exits 1 when the package is absent: that is an answer here, not a failure.
+# The featurespark version installed in the virtualenv, or nothing. `pip show` exits 1 when the package is
+# absent: that is an answer here, not a failure.
 installed_version() {
-  { "${PIP_CMD[@]}" show featurespark 2>/dev/null || true; } | sed -n 's/^Version: *//p'
+  [ -x "$VENV/bin/python" ] || return 0
+  { "$VENV/bin/python" -m pip show featurespark 2>/dev/null || true; } | sed -n 's/^Version: *//p'
 }
-
-INSTALLED=$(installed_version)
-if [ "$INSTALLED" = "$VERSION" ] && [ "$FORCE" -eq 0 ]; then
-  log "featurespark $VERSION is already installed for $PYTHON; nothing to do (--force reinstalls)."
-  exit 0
-fi
-log "installing featurespark $VERSION for $PYTHON (installed: ${INSTALLED:-none}) from $WHEEL_URI"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/featurespark-bootstrap.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
-log "downloading $WHEEL_URI to $WORK"
-aws s3 cp --only-show-errors "$WHEEL_URI" "$WORK/$WHEEL_FILE" \
-  || die 1 "could not download $WHEEL_URI: check that it exists (aws s3 ls $WHEEL_URI) and that the cluster's" \
-    "EC2 instance profile may s3:GetObject it."
-[ -s "$WORK/$WHEEL_FILE" ] || die 1 "the download of $WHEEL_URI is empty or missing."
+log "downloading the wheelhouse $WHEELHOUSE_URI to $WORK/wheelhouse"
+aws s3 sync --only-show-errors "$WHEELHOUSE_URI" "$WORK/wheelhouse" \
+  || die 1 "could not download $WHEELHOUSE_URI: check that it exists (aws s3 ls $WHEELHOUSE_URI) and that the" \
+    "cluster's EC2 instance profile may s3:ListBucket the bucket and s3:GetObject the objects."
+shopt -s nullglob
+wheels=("$WORK"/wheelhouse/featurespark-*.whl)
+shopt -u nullglob
+[ ${#wheels[@]} -eq 1 ] || die 1 "expected one featurespark-<version>-*.whl in $WHEELHOUSE_URI, found ${#wheels[@]}" \
+  "(rebuild it with bootstrap/package.sh and sync it with --delete)."
+WHEEL_FILE=${wheels[0]##*/}
+VERSION=${WHEEL_FILE#featurespark-}
+VERSION=${VERSION%%-*}
 
-PIP_ARGS=(install --no-cache-dir --disable-pip-version-check)
-if [ "$INSTALLED" = "$VERSION" ]; then
-  # Only reached with --force: replace the package itself, its dependencies are already there.
-  PIP_ARGS+=(--force-reinstall --no-deps)
+INSTALLED=$(installed_version)
+if [ "$INSTALLED" = "$VERSION" ] && [ "$FORCE" -eq 0 ]; then
+  log "featurespark $VERSION is already installed in $VENV; nothing to do (--force reinstalls)."
+  exit 0
 fi
-log "running: ${SUDO:+$SUDO }${PIP_CMD[*]} ${PIP_ARGS[*]} $WHEEL_FILE (with pyyaml, boto3; pyspark and delta come with EMR)"
-as_root "${PIP_CMD[@]}" "${PIP_ARGS[@]}" "$WORK/$WHEEL_FILE" \
-  || die 1 "pip could not install $WHEEL_FILE for $PYTHON (see pip's output above; the nodes need PyPI" \
-    "or a mirror in /etc/pip.conf for pyyaml and boto3)."
+
+if [ ! -x "$VENV/bin/python" ]; then
+  log "creating the virtualenv $VENV with $PYTHON ($("$PYTHON" --version 2>&1))"
+  as_root "$PYTHON" -m venv "$VENV" || die 1 "could not create the virtualenv $VENV with '$PYTHON -m venv'."
+fi
+log "installing featurespark[emr]==$VERSION into $VENV from the wheelhouse only (installed: ${INSTALLED:-none})"
+PIP_ARGS=(install --no-index --find-links "$WORK/wheelhouse" --no-cache-dir --disable-pip-version-check)
+if [ "$FORCE" -eq 1 ]; then
+  PIP_ARGS+=(--force-reinstall)
+fi
+as_root "$VENV/bin/python" -m pip "${PIP_ARGS[@]}" "featurespark[emr]==$VERSION" \
+  || die 1 "pip could not install featurespark[emr]==$VERSION from $WHEELHOUSE_URI (see pip's output above; a" \
+    "wheel missing from the wheelhouse means it was built for another Python or platform: rebuild it with" \
+    "bootstrap/package.sh --platform for the cluster's instances)."
 
 NOW=$(installed_version)
-[ "$NOW" = "$VERSION" ] || die 1 "after installing, pip reports featurespark '${NOW:-none}', expected $VERSION."
-log "featurespark $VERSION installed for $PYTHON"
+[ "$NOW" = "$VERSION" ] || die 1 "after installing, pip reports featurespark '${NOW:-none}' in $VENV, expected $VERSION."
+if [ -n "$BIN_DIR" ] && [ -x "$VENV/bin/featurespark" ]; then
+  as_root ln -sfn "$VENV/bin/featurespark" "$BIN_DIR/featurespark"
+  log "linked $BIN_DIR/featurespark -> $VENV/bin/featurespark"
+fi
+log "featurespark $VERSION installed in $VENV (PYSPARK_PYTHON=$VENV/bin/python)"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The compatibility run: the test suite on Spark 3.5 + Delta Lake 3.x (what EMR 7.x ships), in its own
-# virtualenv (.venv-spark35) with its own jars (.jars-spark35), both set up by bootstrap/setup-compat.sh.
+# The compatibility run: the test suite on Python 3.9 + Spark 3.5.6 + Delta Lake 3.3.2 (what EMR 7.12/7.13
+# ship), with the EMR dress rehearsal (tests/test_emr_rehearsal.py), in its own virtualenv (.venv-spark35)
+# with its own jars (.jars-spark35), both set up by bootstrap/setup-compat.sh.
 # The main environment (.venv, .jars; bootstrap/run-tests.sh) is not touched.
 # Extra arguments go to pytest (e.g. `bash bootstrap/run-compat-tests.sh -k registry`).
 set -euo pipefail

@@ -1,44 +1,45 @@
 #!/usr/bin/env bash
-# Set up the compatibility environment: featurespark on Spark 3.5 + Delta Lake 3.x, the pair EMR 7.x
-# ships, next to the main environment (Spark 4.0, set up by bootstrap/setup-local.sh), which it leaves
-# untouched:
-#   - a virtualenv in .venv-spark35 with featurespark (editable), pyspark 3.5.x, the matching
-#     delta-spark 3.x, pandas/pyarrow that pyspark 3.5 supports, and the test tools of the dev extra,
-#   - the JVM jars (Delta Lake 3.x for Scala 2.12, hadoop-aws 3.3.4) resolved by Maven from
+# Set up the compatibility environment: featurespark as it runs on EMR 7.x (Python 3.9, Spark 3.5.6,
+# Delta Lake 3.3.2: emr-7.12.0 / emr-7.13.0), next to the main environment (Spark 4.0, set up by
+# bootstrap/setup-local.sh), which it leaves untouched:
+#   - a virtualenv in .venv-spark35 on Python 3.9 (found by bootstrap/python39.sh: $PYTHON39, python3.9 on
+#     PATH, or pyenv's 3.9.x) with featurespark (editable) and its emr extra (the pandas/numpy/pyarrow pins the
+#     cluster gets), pyspark 3.5.6, delta-spark 3.3.2 and the test tools of the dev extra,
+#   - the JVM jars (Delta Lake 3.3.2 for Scala 2.12, hadoop-aws 3.3.4) resolved by Maven from
 #     bootstrap/jars-spark35/pom.xml into .jars-spark35/,
 #   - DynamoDB Local and a Kafka broker for the tests (shared with the main environment: .dynamodb-local/,
 #     .kafka/; resolved here only if setup-local.sh has not done it).
 # Sessions pick these jars with FEATURESPARK_JARS_DIR=.jars-spark35 (the test fixture picks them by
-# pyspark's version); see docs/config.md. Idempotent: a stamp records the inputs.
-# Needs: python3 (>= 3.9, <= 3.11 for pyspark 3.5) with venv, Java 17, Maven.
+# pyspark's version); see docs/config.md. Idempotent: a stamp records the inputs; a virtualenv on another
+# Python than 3.9 (from an older set-up) is replaced.
+# Needs: Python 3.9 with venv, Java 17, Maven.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-PYTHON="${PYTHON:-python3}"
 VENV="$ROOT/.venv-spark35"
 JARS="$ROOT/.jars-spark35"
 
-# Versions of emr-7.12.0 (Spark 3.5.6, Delta 3.3.2); keep in step with bootstrap/jars-spark35/pom.xml.
-# pyspark 3.5 predates numpy 2 (it still uses names numpy 2 removed), so numpy stays on 1.x, and
-# pyarrow on 21 or older: later pyarrow wheels refuse to import with numpy 1.x.
+# Versions of emr-7.12.0 and emr-7.13.0 (Spark 3.5.6, Delta 3.3.2); keep in step with
+# bootstrap/jars-spark35/pom.xml. pandas, numpy and pyarrow come pinned from the emr extra of setup.cfg.
 PINS=(
   "pyspark==3.5.6"
   "delta-spark==3.3.2"
-  "pandas>=2.2,<2.4"
-  "numpy>=1.26,<2"
-  "pyarrow>=15,<22"
 )
 
 log() { printf '[setup-compat] %s\n' "$*"; }
 
-for tool in "$PYTHON" java mvn; do
+for tool in java mvn; do
   command -v "$tool" >/dev/null 2>&1 || { echo "[setup-compat] error: '$tool' is not installed; install it and rerun." >&2; exit 1; }
 done
+# shellcheck source=bootstrap/python39.sh
+. "$ROOT/bootstrap/python39.sh"
+PYTHON="$(find_python39)" || { echo "[setup-compat] error: see above." >&2; exit 1; }
 
 inputs_hash() {
   cat setup.cfg pyproject.toml bootstrap/jars-spark35/pom.xml bootstrap/dynamodb-local/pom.xml bootstrap/kafka/pom.xml \
-      bootstrap/dynamodb-local/LoopbackServerRunner.java bootstrap/setup-compat.sh | sha256sum | cut -c1-16
+      bootstrap/dynamodb-local/LoopbackServerRunner.java bootstrap/setup-compat.sh bootstrap/python39.sh \
+    | sha256sum | cut -c1-16
 }
 STAMP="$VENV/.featurespark-setup-$(inputs_hash)"
 
@@ -47,14 +48,18 @@ if [ -f "$STAMP" ] && [ -d "$JARS" ] && [ -d "$ROOT/.dynamodb-local/lib" ] && [ 
   exit 0
 fi
 
+if [ -x "$VENV/bin/python" ] && ! is_python39 "$VENV/bin/python"; then
+  log "replacing $VENV: it runs $("$VENV/bin/python" --version 2>&1), the compatibility run needs Python 3.9"
+  rm -rf "$VENV"
+fi
 if [ ! -x "$VENV/bin/python" ]; then
-  log "creating virtualenv $VENV"
+  log "creating virtualenv $VENV with $PYTHON ($("$PYTHON" --version 2>&1))"
   "$PYTHON" -m venv "$VENV"
 fi
 # The dev extra has no Spark pins; the spark extra pins Spark 4.0, so it is replaced by PINS here.
-log "installing featurespark[dev] with ${PINS[*]} into $VENV"
+log "installing featurespark[emr,dev] with ${PINS[*]} into $VENV"
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
-"$VENV/bin/python" -m pip install --quiet -e ".[dev]" "${PINS[@]}"
+"$VENV/bin/python" -m pip install --quiet -e ".[emr,dev]" "${PINS[@]}"
 
 log "resolving JVM jars with Maven into $JARS"
 rm -rf "$JARS.tmp"

@@ -19,7 +19,8 @@ def job_parser(prog: str, description: str) -> argparse.ArgumentParser:
     """An argument parser with the options every job has (``--config``, ``--master``, ``-v``)."""
     parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--config", default="conf/local.yaml",
-                        help="featurespark YAML config (default: conf/local.yaml)")
+                        help="featurespark YAML config: a local path or an s3:// URI, read with boto3 by the driver "
+                             "in cluster and client deploy mode alike (default: conf/local.yaml)")
     parser.add_argument("--master", default=None,
                         help="Spark master for plain `python` runs (spark-submit sets its own)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")

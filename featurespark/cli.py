@@ -22,7 +22,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, Sequence
 
-from featurespark.config import Config, load_config
+from featurespark.config import Config, load_config, online_region
 from featurespark.errors import FeaturesparkError
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ offline_store:
   database: {name}
 online_store:
   type: dynamodb
-  region: ${{AWS_REGION:-us-east-1}}
+  # region: eu-west-1   # unset: AWS_REGION / AWS_DEFAULT_REGION, else the EC2 instance's region
   endpoint_url: ${{FEATURESPARK_DYNAMODB_ENDPOINT:-http://127.0.0.1:8000}}
 spark:
   metastore_dir: ${{FEATURESPARK_HOME:-data}}/metastore
@@ -163,6 +163,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "materialize-incremental": _materialize_incremental,
         "online-get": _online_get,
         "emr": _emr,
+        "emr-serverless": _emr,
     }
     try:
         return handlers[args.command](args)
@@ -366,7 +367,7 @@ def _online_get(args: argparse.Namespace) -> int:
     rows = [_parse_entity(e) for e in args.entity]
     config, state = _snapshot(args)
     cfg = config.online_store
-    with OnlineReader(region=cfg.region, endpoint_url=cfg.endpoint_url) as reader:
+    with OnlineReader(region=online_region(config), endpoint_url=cfg.endpoint_url) as reader:
         response = get_online_features(reader, config, state.views, args.features, rows,
                                        full_feature_names=args.full_feature_names)
     print(json.dumps(response.to_dict(), indent=2, default=str))

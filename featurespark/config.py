@@ -9,16 +9,18 @@ A config file has four sections (see ``docs/config.md`` for every key)::
       database: featurespark
     online_store:
       type: dynamodb
-      region: us-east-1
+      region: eu-west-1
       endpoint_url: http://127.0.0.1:8000
     spark:
       conf:
         spark.sql.shuffle.partitions: "8"
 
-``${VAR}`` and ``${VAR:-default}`` are expanded from the environment before parsing.
-Unknown keys, wrong types and missing required keys raise :class:`~featurespark.errors.ConfigError`
-naming the file, the key and what was expected. Relative local paths are resolved against
-the directory of the config file, so a feature repo works from any working directory.
+The file is a local path or an ``s3://`` URI (read with boto3). ``${VAR}`` and ``${VAR:-default}`` are
+expanded from the environment inside values (never in comments) before YAML gives them a type.
+Unknown keys, duplicate keys, wrong types and missing required keys raise
+:class:`~featurespark.errors.ConfigError` naming the file, the key (and the line) and what was expected.
+Relative local paths are resolved against the directory of a local config file (the working directory
+for one on S3), so a feature repo works from any working directory.
 """
 from __future__ import annotations
 
@@ -35,6 +37,7 @@ from typing import Any, Dict, Literal, Mapping, Optional, Union
 import yaml
 
 from featurespark._paths import is_uri, join_path
+from featurespark.aws import is_s3_uri, read_s3_text, resolve_region
 from featurespark.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -60,6 +63,31 @@ class ProjectConfig:
 
 
 @dataclass(frozen=True)
+class LogStoreConfig:
+    """The ``offline_store.log_store`` section: how Delta commits are coordinated on S3.
+
+    S3 has no atomic "create if absent", so two Spark drivers committing to the same Delta table at once
+    can overwrite each other's commit. Delta's DynamoDB-backed log store (``S3DynamoDBLogStore``, shipped
+    with EMR) records every commit in a DynamoDB table first, so concurrent writers (jobs, streams,
+    notebooks, ``apply``) stay safe. It is used for ``s3://`` / ``s3a://`` roots unless turned off.
+
+    Attributes
+    ----------
+    enabled : bool or None
+        ``None`` (default): on when ``offline_store.root`` is on S3. ``false``: one writer at a time only.
+    table_name : str
+        The DynamoDB table of the commit entries (created by ``featurespark apply`` unless it exists).
+    region : str or None
+        Its region; unset: the same lookup as ``online_store.region`` (config, ``AWS_REGION``, the EC2
+        instance's region).
+    """
+
+    enabled: Optional[bool] = None
+    table_name: str = "featurespark_delta_log"
+    region: Optional[str] = None
+
+
+@dataclass(frozen=True)
 class OfflineStoreConfig:
     """The ``offline_store`` section.
 
@@ -72,16 +100,40 @@ class OfflineStoreConfig:
         Metastore database (Hive locally, Glue Data Catalog on EMR) holding the feature tables.
     format : str
         Table format. Only ``delta`` is supported.
+    log_store : LogStoreConfig
+        Coordination of concurrent Delta commits on S3.
     """
 
     root: str
     database: str = "featurespark"
     format: Literal["delta"] = "delta"
+    log_store: LogStoreConfig = field(default_factory=LogStoreConfig)
 
     @property
     def registry_path(self) -> str:
         """Location of the registry Delta table."""
         return join_path(self.root, "_registry")
+
+    @property
+    def database_location(self) -> str:
+        """Where the metastore database is created: ``<root>/_metastore/<database>.db``.
+
+        A folder of its own, so that dropping the database with CASCADE (which deletes its location)
+        can never delete the feature tables or the registry.
+
+        Examples
+        --------
+        >>> OfflineStoreConfig(root="s3://my-bucket/featurespark/offline").database_location
+        's3://my-bucket/featurespark/offline/_metastore/featurespark.db'
+        """
+        return join_path(self.root, "_metastore", f"{self.database}.db")
+
+    @property
+    def uses_s3_log_store(self) -> bool:
+        """True when Delta commits under the root go through the DynamoDB-backed log store."""
+        if self.log_store.enabled is None:
+            return is_s3_uri(self.root)
+        return self.log_store.enabled
 
 
 @dataclass(frozen=True)
@@ -92,8 +144,10 @@ class OnlineStoreConfig:
     ----------
     type : str
         Only ``dynamodb``.
-    region : str
-        AWS region of the DynamoDB tables.
+    region : str or None
+        AWS region of the DynamoDB tables. Unset: ``AWS_REGION``, ``AWS_DEFAULT_REGION``, the AWS
+        profile's region, else the region of the EC2 instance (see :func:`online_region`); never a
+        silent default.
     endpoint_url : str or None
         Endpoint override, e.g. ``http://127.0.0.1:8000`` for DynamoDB Local. Leave unset for AWS.
     table_name_template : str
@@ -110,7 +164,7 @@ class OnlineStoreConfig:
     """
 
     type: Literal["dynamodb"] = "dynamodb"
-    region: str = "us-east-1"
+    region: Optional[str] = None
     endpoint_url: Optional[str] = None
     table_name_template: str = "{project}.{view}"
     billing_mode: Literal["PAY_PER_REQUEST", "PROVISIONED"] = "PAY_PER_REQUEST"
@@ -156,17 +210,51 @@ class Config:
     source: Optional[str] = None  # file the config was read from, for messages
 
 
-def expand_env(text: str, *, source: str = "<string>", env: Optional[Mapping[str, str]] = None) -> str:
+def online_region(config: Config) -> str:
+    """The AWS region of the online store's DynamoDB tables.
+
+    ``online_store.region`` if set, else ``AWS_REGION`` / ``AWS_DEFAULT_REGION``, the AWS profile's
+    region, or the EC2 instance's region (instance metadata). Call it on the driver and pass the result
+    on, so executors use the same region.
+
+    Raises
+    ------
+    ConfigError
+        If none of these gives a region: the message names the config file and the key to set.
+
+    Examples
+    --------
+    >>> cfg = parse_config({"project": {"name": "p"}, "offline_store": {"root": "/tmp/fs"},
+    ...                     "online_store": {"region": "eu-west-1"}})
+    >>> online_region(cfg)
+    'eu-west-1'
+    """
+    return resolve_region(config.online_store.region, setting="online_store.region", source=config.source)
+
+
+def log_store_region(config: Config) -> str:
+    """The region of the Delta log store's DynamoDB table: ``offline_store.log_store.region``, else the
+    same lookup as :func:`online_region` (naming ``offline_store.log_store.region`` if none is found)."""
+    configured = config.offline_store.log_store.region or config.online_store.region
+    return resolve_region(configured, setting="offline_store.log_store.region", source=config.source)
+
+
+def expand_env(text: str, *, source: str = "<string>", env: Optional[Mapping[str, str]] = None,
+               first_line: int = 1) -> str:
     """Expand ``${VAR}`` and ``${VAR:-default}`` in ``text``.
+
+    :func:`load_config` applies it to each YAML value (never to comments).
 
     Parameters
     ----------
     text : str
-        Raw file content.
+        The text, e.g. one value of a config file.
     source : str
         File name used in error messages.
     env : mapping, optional
         Variables to use instead of ``os.environ``.
+    first_line : int
+        Line number of the start of ``text`` in ``source``, for error messages.
 
     Returns
     -------
@@ -180,8 +268,8 @@ def expand_env(text: str, *, source: str = "<string>", env: Optional[Mapping[str
 
     Examples
     --------
-    >>> expand_env("root: ${HOME_DIR:-/tmp}/x", env={})
-    'root: /tmp/x'
+    >>> expand_env("${HOME_DIR:-/tmp}/x", env={})
+    '/tmp/x'
     """
     variables = os.environ if env is None else env
 
@@ -191,7 +279,7 @@ def expand_env(text: str, *, source: str = "<string>", env: Optional[Mapping[str
             return variables[name]
         if default is not None:
             return default
-        line = text.count("\n", 0, match.start()) + 1
+        line = first_line + text.count("\n", 0, match.start())
         raise ConfigError(
             f"{source}:{line}: environment variable ${{{name}}} is not set. "
             f"Set it, or give a default as ${{{name}:-value}}."
@@ -200,25 +288,107 @@ def expand_env(text: str, *, source: str = "<string>", env: Optional[Mapping[str
     return _ENV_PATTERN.sub(replace, text)
 
 
+class _ConfigLoader(yaml.SafeLoader):
+    """``yaml.safe_load`` that expands ``${VAR}`` inside scalars and refuses duplicate keys.
+
+    Expanding each scalar before YAML resolves its type keeps ``port: ${PORT}`` an integer, and leaves
+    comments alone (a ``${VAR}`` in a comment is never looked up).
+    """
+
+    source = "<config>"
+    env: Optional[Mapping[str, str]] = None
+
+    def compose_scalar_node(self, anchor: Any) -> yaml.ScalarNode:
+        event = self.get_event()
+        value = event.value
+        if "${" in value:
+            value = expand_env(value, source=self.source, env=self.env, first_line=event.start_mark.line + 1)
+        tag = event.tag
+        if tag is None or tag == "!":
+            tag = self.resolve(yaml.ScalarNode, value, event.implicit)
+        node = yaml.ScalarNode(tag, value, event.start_mark, event.end_mark, style=event.style)
+        if anchor is not None:
+            self.anchors[anchor] = node
+        return node
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *anchor` merges are YAML's own way of overriding keys
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise ConfigError(f"{self.source}:{line}: duplicate key '{key}' (first at line {seen[key]}). "
+                                  "YAML would silently keep the last value; keep one.")
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_yaml(text: str, *, source: str = "<string>", env: Optional[Mapping[str, str]] = None) -> Any:
+    """Parse YAML text like ``yaml.safe_load``, with ``${VAR}`` expansion in values and no duplicate keys.
+
+    Parameters
+    ----------
+    text : str
+        The YAML document.
+    source : str
+        File name used in error messages.
+    env : mapping, optional
+        Variables for ``${VAR}`` expansion instead of ``os.environ``.
+
+    Returns
+    -------
+    Any
+        What ``yaml.safe_load`` would return.
+
+    Raises
+    ------
+    ConfigError
+        If the text is not valid YAML, a key is repeated in a mapping, or a variable without default is
+        unset.
+
+    Examples
+    --------
+    >>> load_yaml("root: ${ROOT:-/data}  # ${NOT_SET} in a comment is left alone", env={})
+    {'root': '/data'}
+    >>> load_yaml("a: 1\\na: 2", source="x.yaml")
+    Traceback (most recent call last):
+    ...
+    featurespark.errors.ConfigError: x.yaml:2: duplicate key 'a' (first at line 1). YAML would silently keep the last value; keep one.
+    """
+    loader = _ConfigLoader(text)
+    loader.source, loader.env = source, env
+    try:
+        return loader.get_single_data()
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: not valid YAML: {exc}") from exc
+    finally:
+        loader.dispose()
+
+
 def load_config(path: Union[str, Path], *, env: Optional[Mapping[str, str]] = None) -> Config:
-    """Read and validate a YAML config file.
+    """Read and validate a YAML config file, local or on S3.
 
     Parameters
     ----------
     path : str or Path
-        The YAML file.
+        The YAML file: a local path, or an ``s3://bucket/key`` URI read with boto3 (the default
+        credential chain; on EMR the instance profile).
     env : mapping, optional
         Variables for ``${VAR}`` expansion instead of ``os.environ``.
 
     Returns
     -------
     Config
-        Validated, immutable configuration with local paths made absolute.
+        Validated, immutable configuration with local paths made absolute (against the file's folder;
+        against the working directory for a file on S3).
 
     Raises
     ------
     ConfigError
-        If the file is missing, is not valid YAML, or does not match the schema.
+        If the file is missing or unreadable, is not valid YAML, repeats a key, or does not match the
+        schema.
 
     Examples
     --------
@@ -226,15 +396,18 @@ def load_config(path: Union[str, Path], *, env: Optional[Mapping[str, str]] = No
     >>> cfg = load_config(tmp_path / "fs.yaml")
     >>> cfg.offline_store.database, cfg.offline_store.root == str(tmp_path / "data" / "offline")
     ('featurespark', True)
+    >>> cfg = load_config("s3://my-bucket/featurespark/conf/emr.yaml")  # doctest: +SKIP
     """
+    text_path = str(path)
+    if is_s3_uri(text_path):
+        # Path() would turn s3://bucket/key into s3:/bucket/key.
+        text = read_s3_text(text_path)
+        return parse_config(load_yaml(text, source=text_path, env=env), source=text_path, base_dir=None)
     file = Path(path)
     if not file.is_file():
-        raise ConfigError(f"Config file {file} does not exist. Pass --config with the path of a YAML file.")
-    text = expand_env(file.read_text(encoding="utf-8"), source=str(file), env=env)
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{file}: not valid YAML: {exc}") from exc
+        raise ConfigError(f"Config file {file} does not exist. Pass --config with the path of a YAML file "
+                          "(or an s3:// URI).")
+    raw = load_yaml(file.read_text(encoding="utf-8"), source=str(file), env=env)
     return parse_config(raw, source=str(file), base_dir=file.resolve().parent)
 
 
@@ -365,6 +538,6 @@ def _coerce(tp: Any, value: Any, source: str, key: str) -> Any:
 
 
 __all__ = [
-    "Config", "OfflineStoreConfig", "OnlineStoreConfig", "ProjectConfig", "SparkConfig", "expand_env", "is_uri",
-    "join_path", "load_config", "parse_config",
+    "Config", "LogStoreConfig", "OfflineStoreConfig", "OnlineStoreConfig", "ProjectConfig", "SparkConfig", "expand_env",
+    "is_uri", "join_path", "load_config", "load_yaml", "log_store_region", "online_region", "parse_config",
 ]

@@ -24,6 +24,7 @@ from pyspark.sql import SparkSession
 from featurespark._compat import PYSPARK_VERSION
 from featurespark.config import Config
 from featurespark.errors import ConfigError
+from featurespark.log_store import LOG_STORE_CLASS, LOG_STORE_JAR_PREFIX, log_store_conf
 
 logger = logging.getLogger(__name__)
 
@@ -117,7 +118,12 @@ def configure_spark(
     metastore_dir: Optional[str] = None,
     extra_conf: Optional[dict[str, str]] = None,
 ) -> SparkSession.Builder:
-    """Add Delta Lake, Hive metastore support and UTC time to a session builder.
+    """Add Delta Lake, Hive metastore support, UTC time and the S3 log store to a session builder.
+
+    On a cluster (no ``jars_dir`` / ``metastore_dir``) the cluster's own JVM options are left alone:
+    the time zone reaches executors through ``TZ`` (``bootstrap/emr-configurations.json`` sets it for the
+    driver too). When the offline root is on S3, Delta's DynamoDB-backed log store is configured
+    (``offline_store.log_store``; see :mod:`featurespark.log_store`), so several writers are safe.
 
     Parameters
     ----------
@@ -139,6 +145,12 @@ def configure_spark(
     SparkSession.Builder
         The same builder.
 
+    Raises
+    ------
+    ConfigError
+        If ``jars_dir`` lacks Delta Lake (or the log store's jar while the log store is on), or the log
+        store is on and no AWS region is found for it.
+
     Examples
     --------
     >>> spark = configure_spark(SparkSession.builder.master("local[2]"),
@@ -148,18 +160,29 @@ def configure_spark(
     spark_cfg = config.spark if config is not None else None
     jars = jars_dir or (spark_cfg.jars_dir if spark_cfg else None)
     metastore = metastore_dir or (spark_cfg.metastore_dir if spark_cfg else None)
+    log_store = log_store_conf(config) if config is not None else {}
 
     builder = (
         builder.config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
         .config("spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog")
         .config("spark.sql.session.timeZone", "UTC")
-        # Hive's own clock and Python workers should agree with the session on UTC.
-        .config("spark.driver.extraJavaOptions", _java_options(metastore))
-        .config("spark.executor.extraJavaOptions", "-Duser.timezone=UTC")
+        # The JVM takes its default time zone from TZ: executors agree with the session on UTC.
         .config("spark.executorEnv.TZ", "UTC")
     )
+    if jars or metastore:
+        # A local session starts its own JVM, so its JVM options are ours. A cluster's spark-defaults carry
+        # JVM options of their own (EMR's --add-opens, OOM handling) that a value set here would replace.
+        builder = builder.config("spark.driver.extraJavaOptions", _java_options(metastore)).config(
+            "spark.executor.extraJavaOptions", "-Duser.timezone=UTC")
     if jars:
-        builder = builder.config("spark.jars", ",".join(local_jars(jars)))
+        jar_files = local_jars(jars)
+        if log_store and not any(Path(j).name.startswith(LOG_STORE_JAR_PREFIX) for j in jar_files):
+            raise ConfigError(
+                f"offline_store.root is on S3, so Delta commits go through the DynamoDB log store "
+                f"({LOG_STORE_CLASS}), but {jars} has no {LOG_STORE_JAR_PREFIX} jar. Put it there, or set "
+                "offline_store.log_store.enabled: false when only one writer uses these tables at a time."
+            )
+        builder = builder.config("spark.jars", ",".join(jar_files))
     if metastore:
         home = Path(metastore).resolve()
         home.mkdir(parents=True, exist_ok=True)
@@ -172,7 +195,8 @@ def configure_spark(
             )
         )
     builder = builder.enableHiveSupport()
-    overlay = dict(spark_cfg.conf) if spark_cfg else {}
+    overlay = dict(log_store)
+    overlay.update(spark_cfg.conf if spark_cfg else {})
     overlay.update(extra_conf or {})
     for key, value in overlay.items():
         builder = builder.config(key, value)

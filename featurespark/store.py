@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional, Sequence, Union
 
 from featurespark._session_checks import require_utc_session
-from featurespark.config import Config, load_config
+from featurespark.config import Config, load_config, online_region
 from featurespark.definitions import DeltaSource, Entity, FeatureView, ManagedSource
 from featurespark.errors import InvalidArgumentError
 from featurespark.options import Algorithm, OnInvalid, OnlineWriteMode, StreamOutputMode, WriteMode
@@ -364,7 +364,7 @@ class FeatureStore:
             from featurespark.online.reader import OnlineReader
 
             cfg = self.config.online_store
-            self._reader = OnlineReader(region=cfg.region, endpoint_url=cfg.endpoint_url)
+            self._reader = OnlineReader(region=online_region(self.config), endpoint_url=cfg.endpoint_url)
         return self._reader
 
     def get_online_features(

@@ -1,6 +1,6 @@
 """Build a point-in-time correct training set (spark-submit job).
 
-    spark-submit jobs/build_training_set.py --config conf/emr.yaml \\
+    spark-submit jobs/build_training_set.py --config s3://bucket/featurespark/conf/emr.yaml \\
         --entities s3://bucket/labels/orders/ \\
         --features driver_hourly_stats:conv_rate customer_profile \\
         --output s3://bucket/training/orders_v1 --format parquet

@@ -1,7 +1,7 @@
 """Materialize online views into DynamoDB (spark-submit job).
 
-    spark-submit jobs/materialize.py --config conf/emr.yaml --start 2026-01-01T00:00 --end 2026-01-02T00:00
-    spark-submit jobs/materialize.py --config conf/emr.yaml --incremental --end 2026-01-02T00:00
+    spark-submit jobs/materialize.py --config s3://bucket/featurespark/conf/emr.yaml --start 2026-01-01T00:00 --end 2026-01-02T00:00
+    spark-submit jobs/materialize.py --config s3://bucket/featurespark/conf/emr.yaml --incremental --end 2026-01-02T00:00
 
 Incremental runs go from each view's watermark (kept in the registry) to --end and move the
 watermark only after every write succeeded; a failed run can simply be rerun.
@@ -20,6 +20,7 @@ from featurespark._jobs import job_parser, parse, run_job
 from featurespark.cli import parse_timestamp
 from featurespark.config import Config
 from featurespark.errors import InvalidArgumentError
+from featurespark.options import OnlineWriteMode
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def materialize(spark: SparkSession, config: Config, args: argparse.Namespace) -> str:
     store = FeatureStore(spark, config)
-    mode = "monotonic" if args.monotonic else "last_writer_wins"
+    mode: OnlineWriteMode = "monotonic" if args.monotonic else "last_writer_wins"
     if args.incremental:
         if args.start is not None:
             raise InvalidArgumentError("--start cannot be used with --incremental (the watermark is the start).")

@@ -105,3 +105,65 @@ def test_missing_file_and_bad_yaml(tmp_path: Path) -> None:
         load_config(write(tmp_path, "project: [unclosed\n"))
     with pytest.raises(ConfigError, match="expected a mapping with sections"):
         parse_config(["a"], source="x.yaml")
+
+
+def test_variables_in_comments_are_not_looked_up_and_values_keep_their_type(tmp_path: Path) -> None:
+    text = MINIMAL + (
+        "# set ${NOT_SET_ANYWHERE} to move the data  (a comment: never expanded)\n"
+        "online_store:\n"
+        "  read_capacity_units: ${RCU:-7}   # ${ALSO_NOT_SET}\n"
+        "  endpoint_url: \"http://127.0.0.1:${PORT}/#not-a-comment\"\n"
+    )
+    cfg = load_config(write(tmp_path, text), env={"PORT": "8001"})
+    assert cfg.online_store.read_capacity_units == 7  # expanded before YAML typed it: an integer
+    assert cfg.online_store.endpoint_url == "http://127.0.0.1:8001/#not-a-comment"
+
+
+def test_an_unset_variable_in_a_value_names_its_line(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL + "online_store:\n  region: ${REGION_VAR}\n")
+    with pytest.raises(ConfigError, match=rf"{path}:7: environment variable \$\{{REGION_VAR\}} is not set"):
+        load_config(path, env={})
+
+
+def test_duplicate_keys_are_an_error_naming_file_line_and_key(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL + "  database: first\n  database: second\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value) == (f"{path}:7: duplicate key 'database' (first at line 6). YAML would silently keep "
+                               "the last value; keep one.")
+    with pytest.raises(ConfigError, match=r":6: duplicate key 'project' \(first at line 2\)"):
+        load_config(write(tmp_path, MINIMAL + "project:\n  name: other\n"))
+    # The same key in two different mappings is no duplicate, and YAML merge keys still override.
+    merged = MINIMAL + "spark:\n  conf: &base\n    a.b: '1'\nonline_store:\n  tags:\n    <<: *base\n    team: x\n"
+    assert load_config(write(tmp_path, merged)).online_store.tags == {"a.b": "1", "team": "x"}
+
+
+def test_a_config_on_s3_is_read_with_boto3_and_keeps_its_uri(monkeypatch: pytest.MonkeyPatch) -> None:
+    import boto3
+    from moto import mock_aws
+
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_DEFAULT_REGION": "eu-west-1"}.items():
+        monkeypatch.setenv(name, value)
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="eu-west-1")
+        s3.create_bucket(Bucket="cfg-bucket", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+        text = MINIMAL.replace("data/offline", "s3://data-bucket/fs/offline") + "online_store:\n  region: eu-west-1\n"
+        s3.put_object(Bucket="cfg-bucket", Key="featurespark/conf/emr.yaml", Body=text.encode())
+        cfg = load_config("s3://cfg-bucket/featurespark/conf/emr.yaml")
+        assert cfg.source == "s3://cfg-bucket/featurespark/conf/emr.yaml"  # not mangled into s3:/cfg-bucket/...
+        assert cfg.offline_store.root == "s3://data-bucket/fs/offline"
+        with pytest.raises(ConfigError, match=r"Config s3://cfg-bucket/nope.yaml does not exist \(NoSuchKey\). "
+                                              r"Upload it with `aws s3 cp featurespark.yaml s3://cfg-bucket/nope.yaml`"):
+            load_config("s3://cfg-bucket/nope.yaml")
+        with pytest.raises(ConfigError, match="is not an S3 object URI; expected s3://BUCKET/KEY"):
+            load_config("s3://cfg-bucket")
+        s3.put_object(Bucket="cfg-bucket", Key="dup.yaml", Body=(MINIMAL + "project:\n  name: x\n").encode())
+        with pytest.raises(ConfigError, match=r"^s3://cfg-bucket/dup.yaml:6: duplicate key 'project'"):
+            load_config("s3://cfg-bucket/dup.yaml")
+
+
+def test_database_location_is_a_folder_of_its_own_under_the_root(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, MINIMAL))
+    assert cfg.offline_store.database_location == str(tmp_path / "data" / "offline" / "_metastore" /
+                                                       "featurespark.db")

@@ -67,9 +67,13 @@ def test_spark_defaults(configurations: list[dict[str, Any]]) -> None:
     assert props["spark.sql.extensions"] == "io.delta.sql.DeltaSparkSessionExtension"
     assert props["spark.sql.catalog.spark_catalog"] == "org.apache.spark.sql.delta.catalog.DeltaCatalog"
     assert props["spark.sql.session.timeZone"] == "UTC"
-    for key in ("spark.driver.extraJavaOptions", "spark.executor.extraJavaOptions"):
-        assert "-Duser.timezone=UTC" in props[key].split()
-    assert props["spark.executorEnv.TZ"] == "UTC"
+    assert props["spark.executorEnv.TZ"] == props["spark.yarn.appMasterEnv.TZ"] == "UTC"
+
+
+def test_emr_own_jvm_options_are_kept(configurations: list[dict[str, Any]]) -> None:
+    # A spark-defaults value replaces EMR's own (--add-opens, OOM handling); the JVMs take UTC from TZ instead.
+    props = by_classification(configurations)["spark-defaults"]["Properties"]
+    assert not [k for k in props if "JavaOptions" in k]
 
 
 def test_delta_glue_and_python(configurations: list[dict[str, Any]]) -> None:
@@ -78,12 +82,33 @@ def test_delta_glue_and_python(configurations: list[dict[str, Any]]) -> None:
     assert sections["spark-hive-site"]["Properties"]["hive.metastore.client.factory.class"] == \
         "com.amazonaws.glue.catalog.metastore.AWSGlueDataCatalogHiveClientFactory"
     (export,) = [c for c in sections["spark-env"]["Configurations"] if c["Classification"] == "export"]
-    assert export["Properties"]["PYSPARK_PYTHON"] == "/usr/bin/python3"
+    # The virtualenv bootstrap/emr-bootstrap.sh makes by default, for client-mode drivers and YARN's AM.
+    venv_python = "/opt/featurespark/venv/bin/python"
+    assert "--venv DIR     the virtualenv to create (default /opt/featurespark/venv" in \
+        (CONFIGURATIONS.parent / "emr-bootstrap.sh").read_text()
+    assert export["Properties"]["PYSPARK_PYTHON"] == venv_python
+    assert sections["spark-defaults"]["Properties"]["spark.yarn.appMasterEnv.PYSPARK_PYTHON"] == venv_python
     assert export["Properties"]["TZ"] == "UTC"
 
 
-def test_delta_python_package_matches_the_step_default(configurations: list[dict[str, Any]]) -> None:
+def test_delta_python_package_and_log_store_match_the_library(configurations: list[dict[str, Any]]) -> None:
+    from featurespark.config import parse_config
     from featurespark.emr import EMR_DELTA_JAR
+    from featurespark.log_store import EMR_LOG_STORE_JAR, log_store_conf
 
     props = by_classification(configurations)["spark-defaults"]["Properties"]
     assert props["spark.submit.pyFiles"] == EMR_DELTA_JAR
+    assert props["spark.jars"] == EMR_LOG_STORE_JAR
+    config = parse_config({"project": {"name": "p"}, "offline_store": {"root": "s3://b/fs"},
+                           "online_store": {"region": "eu-west-1"}})
+    expected = log_store_conf(config)
+    assert {k: props[k] for k in expected} == {**expected, "spark.io.delta.storage.S3DynamoDBLogStore.ddb.region":
+                                               "@REGION@"}
+
+
+def test_the_region_placeholder_renders_as_docs_emr_md_says(configurations: list[dict[str, Any]]) -> None:
+    docs = (CONFIGURATIONS.parents[1] / "docs" / "emr.md").read_text()
+    assert 'sed "s/@REGION@/$REGION/" bootstrap/emr-configurations.json > emr-configurations.json' in docs
+    rendered = json.loads(CONFIGURATIONS.read_text().replace("@REGION@", "eu-west-1"))
+    assert "@REGION@" not in json.dumps(rendered)
+    assert shape_errors(rendered) == []

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("dist")
-    result = subprocess.run(["bash", str(ROOT / "bootstrap" / "package.sh"), "--dist", str(out)],
+    result = subprocess.run(["bash", str(ROOT / "bootstrap" / "package.sh"), "--dist", str(out), "--no-jars"],
                             capture_output=True, text=True, env={**os.environ, "PYTHON": sys.executable},
                             timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -35,6 +35,21 @@ def test_wheel_holds_the_package_and_its_runtime_requirements(dist: Path) -> Non
     assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
     requires = [line for line in metadata.splitlines() if line.startswith("Requires-Dist:") and "extra ==" not in line]
     assert sorted(r.split()[1].split(">")[0].lower() for r in requires) == ["boto3", "pyyaml"]
+    emr = sorted(line.split()[1] for line in metadata.splitlines() if 'extra == "emr"' in line)
+    assert emr == ["numpy==1.26.4;", "pandas==2.3.3;", "pyarrow==21.0.0;"]
+
+
+@pytest.mark.slow
+def test_wheelhouse_holds_every_wheel_for_python_39_and_nothing_to_build(dist: Path) -> None:
+    wheels = sorted(p.name for p in (dist / "wheelhouse").iterdir())
+    assert all(w.endswith(".whl") for w in wheels), "no source distributions: the nodes have no compiler"
+    names = {w.split("-")[0].lower(): w for w in wheels}
+    assert {"featurespark", "boto3", "botocore", "pyyaml", "pandas", "numpy", "pyarrow"} <= set(names)
+    for binary in ("pandas", "numpy", "pyarrow", "pyyaml"):
+        assert "-cp39-cp39-manylinux" in names[binary] and "x86_64" in names[binary], names[binary]
+    assert names["numpy"].startswith("numpy-1.26.4-") and names["pandas"].startswith("pandas-2.3.3-")
+    # Resolved for Python 3.9: botocore needs urllib3 < 1.27 there.
+    assert names["urllib3"].startswith("urllib3-1.26.")
 
 
 @pytest.mark.slow

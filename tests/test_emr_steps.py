@@ -1,12 +1,11 @@
 """build_step: the spark-submit step of each job, and every argument check."""
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import pytest
 
-from featurespark.emr import EMR_DELTA_JAR, JOBS, build_step, job_script_uri
+from featurespark.emr import EMR_DELTA_JAR, EMR_LOG_STORE_JAR, JOBS, build_step, job_script_uri
 
 ROOT = Path(__file__).resolve().parents[1]
 from featurespark.errors import InvalidArgumentError
@@ -42,7 +41,8 @@ def test_build_training_set_step_runs_spark_submit_through_command_runner() -> N
                                              ("stream-features", "stream_features.py")])
 def test_each_job_maps_to_its_script(job: str, script: str) -> None:
     assert job_script_uri(job, "s3://bk1/code/jobs") == f"s3://bk1/code/jobs/{script}"
-    args = build_step(job, [], code_uri="s3://bk1/code/jobs/")["HadoopJarStep"]["Args"]
+    jars = ["s3://bk1/jars/spark-sql-kafka-0-10_2.12-3.5.7.jar"] if job == "stream-features" else None
+    args = build_step(job, [], code_uri="s3://bk1/code/jobs/", jars=jars)["HadoopJarStep"]["Args"]
     assert args[-1] == f"s3://bk1/code/jobs/{script}"
     assert sorted(JOBS) == ["build-training-set", "ingest", "materialize", "stream-features"]
     assert (ROOT / "jobs" / script).is_file()
@@ -108,10 +108,27 @@ def test_file_lists_and_spark_conf_are_checked() -> None:
         build_step("ingest", [], code_uri=CODE, spark_conf={"spark.executor.cores": 4})  # type: ignore[dict-item]
 
 
-def test_a_remote_config_path_is_warned_about(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="featurespark.emr.steps"):
-        build_step("ingest", ["--config", "s3://my-bucket/conf/emr.yaml"], code_uri=CODE)
-        build_step("ingest", ["--config=emr.yaml"], code_uri=CODE)
-    assert len(caplog.records) == 1
-    assert "the jobs read the config from a local file" in caplog.text
-    assert "pass --config emr.yaml" in caplog.text
+def test_jars_keep_the_log_store_jar_first() -> None:
+    kafka = ["s3://b/featurespark/jars/spark-sql-kafka-0-10_2.12-3.5.7.jar", "s3://b/featurespark/jars/kafka-clients-3.4.1.jar"]
+    args = build_step("stream-features", ["--topic", "trips"], code_uri=CODE, jars=kafka)["HadoopJarStep"]["Args"]
+    assert args[args.index("--jars") + 1] == ",".join([EMR_LOG_STORE_JAR, *kafka])
+    without = build_step("stream-features", [], code_uri=CODE, jars=kafka, log_store_jar=None)["HadoopJarStep"]
+    assert without["Args"][without["Args"].index("--jars") + 1] == ",".join(kafka)
+    # No --jars at all: the cluster's spark.jars (which holds the log store jar) stays in force.
+    assert "--jars" not in build_step("ingest", [], code_uri=CODE)["HadoopJarStep"]["Args"]
+
+
+def test_stream_features_needs_the_kafka_connector() -> None:
+    with pytest.raises(InvalidArgumentError, match=r"The stream-features job reads Kafka and needs Spark's Kafka "
+                                                   r"connector on --jars: upload dist/jars/ .* got jars none"):
+        build_step("stream-features", [], code_uri=CODE)
+    with pytest.raises(InvalidArgumentError, match="got jars .*kafka-clients-3.4.1.jar"):
+        build_step("stream-features", [], code_uri=CODE, jars=["s3://b/jars/kafka-clients-3.4.1.jar"])
+    packages = {"spark.jars.packages": "org.apache.spark:spark-sql-kafka-0-10_2.12:3.5.6"}
+    assert build_step("stream-features", [], code_uri=CODE, spark_conf=packages)
+
+
+def test_a_config_on_s3_is_passed_as_it_is() -> None:
+    # The jobs read s3:// configs themselves: nothing to ship with --files.
+    args = build_step("ingest", ["--config", "s3://my-bucket/conf/emr.yaml"], code_uri=CODE)["HadoopJarStep"]["Args"]
+    assert args[-2:] == ["--config", "s3://my-bucket/conf/emr.yaml"] and "--files" not in args

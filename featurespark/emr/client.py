@@ -11,7 +11,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
-from featurespark.emr.errors import ClusterUnavailableError, EmrError
+from featurespark.emr.errors import ClusterUnavailableError, EmrError, StepConcurrencyError
 from featurespark.errors import InvalidArgumentError
 
 logger = logging.getLogger(__name__)
@@ -20,6 +20,7 @@ _CLUSTER_ID = re.compile(r"^j-[0-9A-Za-z]{1,64}$")
 #: Cluster states in which EMR accepts new steps.
 _ACCEPTS_STEPS = frozenset({"STARTING", "BOOTSTRAPPING", "RUNNING", "WAITING"})
 _MAX_STEPS = 256  # AddJobFlowSteps takes at most 256 steps per call
+_MAX_CONCURRENCY = 256  # EMR's limit on StepConcurrencyLevel
 _NOT_FOUND_CODES = frozenset({"InvalidRequestException", "ValidationException", "ResourceNotFoundException"})
 
 
@@ -62,11 +63,15 @@ def add_steps(
     *,
     region: Optional[str],
     client: Any = None,
+    min_concurrency: int = 1,
+    raise_concurrency_to: Optional[int] = None,
 ) -> list[str]:
     """Add steps to a running EMR cluster.
 
     The cluster is described first, so an unknown id or a terminated cluster gives a clear error
-    rather than the API's generic one.
+    rather than the API's generic one. A step that never ends (a stream) needs a cluster that runs
+    several steps at once: ``min_concurrency=2`` refuses a cluster whose step concurrency is lower,
+    unless ``raise_concurrency_to`` allows raising it.
 
     Parameters
     ----------
@@ -78,6 +83,11 @@ def add_steps(
         AWS region of the cluster; ``None`` uses the default chain. Ignored when ``client`` is given.
     client : botocore.client.EMR, optional
         A client to use instead of creating one (tests, custom retry settings).
+    min_concurrency : int, optional
+        The step concurrency the cluster must have (its ``StepConcurrencyLevel``; EMR's default is 1).
+    raise_concurrency_to : int, optional
+        If the cluster's concurrency is below ``min_concurrency``, set it to this (``ModifyCluster``,
+        2 to 256) instead of refusing.
 
     Returns
     -------
@@ -87,9 +97,12 @@ def add_steps(
     Raises
     ------
     InvalidArgumentError
-        If the cluster id is malformed or the number of steps is out of range.
+        If the cluster id is malformed, the number of steps is out of range, or ``raise_concurrency_to``
+        is below ``min_concurrency`` or above 256.
     ClusterUnavailableError
         If no such cluster exists in the region, or it is terminating or terminated.
+    StepConcurrencyError
+        If the cluster runs fewer steps at once than ``min_concurrency`` and raising it was not asked.
     EmrError
         If the EMR API refuses the call (access denied, throttling) or cannot be reached.
 
@@ -109,6 +122,9 @@ def add_steps(
         )
     if not 1 <= len(steps) <= _MAX_STEPS:
         raise InvalidArgumentError(f"Pass 1 to {_MAX_STEPS} steps per call; got {len(steps)}.")
+    if raise_concurrency_to is not None and not max(min_concurrency, 2) <= raise_concurrency_to <= _MAX_CONCURRENCY:
+        raise InvalidArgumentError(f"The step concurrency to raise to must be {max(min_concurrency, 2)} to "
+                                   f"{_MAX_CONCURRENCY}; got {raise_concurrency_to}.")
     emr = client if client is not None else emr_client(region)
     where = f"region {emr.meta.region_name}"
 
@@ -131,6 +147,22 @@ def add_steps(
             f"EMR cluster {cluster_id} ({cluster.get('Name', '?')}) in {where} is {state} and cannot take "
             "steps; create a new cluster (docs/emr.md) and pass its id."
         )
+
+    level = int(cluster.get("StepConcurrencyLevel", 1))
+    if level < min_concurrency:
+        if raise_concurrency_to is None:
+            raise StepConcurrencyError(
+                f"EMR cluster {cluster_id} runs {level} step(s) at a time, and a stream is a step that does not end: "
+                f"every later step would wait behind it. Raise the cluster's step concurrency: "
+                f"`aws emr modify-cluster --cluster-id {cluster_id} --step-concurrency-level 5 --region "
+                f"{emr.meta.region_name}`, or pass --step-concurrency 5 (raise_concurrency_to=5) to let featurespark "
+                "do it (needs elasticmapreduce:ModifyCluster)."
+            )
+        try:
+            emr.modify_cluster(ClusterId=cluster_id, StepConcurrencyLevel=raise_concurrency_to)
+        except (ClientError, BotoCoreError) as exc:
+            raise _api_error("raise the step concurrency of", cluster_id, where, exc) from exc
+        logger.info("raised the step concurrency of %s from %d to %d", cluster_id, level, raise_concurrency_to)
 
     try:
         response = emr.add_job_flow_steps(JobFlowId=cluster_id, Steps=[dict(s) for s in steps])
@@ -158,6 +190,7 @@ def _api_error(action: str, cluster_id: str, where: str, exc: Exception) -> EmrE
         hint = ""
         if "AccessDenied" in code or "UnauthorizedOperation" in code:
             hint = (" The caller needs elasticmapreduce:DescribeCluster and elasticmapreduce:AddJobFlowSteps "
-                    "on the cluster (see the submitter policy in docs/emr.md).")
+                    "on the cluster, and ModifyCluster to raise its step concurrency (see the submitter policy in "
+                    "docs/emr.md).")
         return EmrError(f"Cannot {action} EMR cluster {cluster_id} in {where}: {code}: {message}.{hint}")
     return EmrError(f"Cannot {action} EMR cluster {cluster_id} in {where}: {exc}.")

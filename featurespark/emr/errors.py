@@ -16,3 +16,7 @@ class EmrError(FeaturesparkError):
 
 class ClusterUnavailableError(EmrError, ValueError):
     """The cluster id names no cluster in the region used, or a cluster that can no longer take steps."""
+
+
+class StepConcurrencyError(EmrError, ValueError):
+    """The cluster runs fewer steps at once than a step needs (a stream would block the step queue)."""

@@ -2,8 +2,9 @@
 
 A step is the dictionary the EMR ``AddJobFlowSteps`` API takes. The job scripts (``jobs/*.py``) must be
 reachable by the cluster, so they are read from an S3 prefix (``code_uri``) uploaded beforehand; the
-``featurespark`` package itself comes from the bootstrap action (a wheel) or from ``py_files`` (the zip
-built by ``bootstrap/package.sh``).
+``featurespark`` package itself comes from the bootstrap action (a virtualenv made from the wheelhouse
+``bootstrap/package.sh`` builds) or from ``py_files`` (the zip it builds). The jobs read ``--config`` from
+S3 themselves (``--config s3://bucket/featurespark/conf/emr.yaml``), in cluster and client deploy mode alike.
 """
 from __future__ import annotations
 
@@ -20,9 +21,15 @@ JOBS: dict[str, str] = {
     "build-training-set": "build_training_set.py",
     "ingest": "ingest.py",
     "materialize": "materialize.py",
-    # Long-running: pass the Kafka connector with spark_conf={"spark.jars.packages": ...} (docs/streaming.md).
+    # Never ends: it needs the Kafka connector (jars on S3, from bootstrap/package.sh) and a cluster that runs
+    # several steps at once (see STREAMING_JOBS).
     "stream-features": "stream_features.py",
 }
+
+#: Jobs that run until cancelled: they need a cluster with a step concurrency above 1 and the Kafka connector.
+STREAMING_JOBS = frozenset({"stream-features"})
+#: File name prefix of the Kafka connector jar (Spark 3.5 / Scala 2.12 on EMR 7.x).
+KAFKA_CONNECTOR_JAR = "spark-sql-kafka-0-10_"
 
 #: What EMR does when a step fails (``ActionOnFailure`` of the API).
 ACTIONS_ON_FAILURE = ("CONTINUE", "CANCEL_AND_WAIT", "TERMINATE_CLUSTER", "TERMINATE_JOB_FLOW")
@@ -33,6 +40,10 @@ DEPLOY_MODES = ("cluster", "client")
 #: ``delta-core.jar``). The jar also carries Delta's Python package, which the jobs import
 #: (``delta.tables``), so it goes on ``--py-files``.
 EMR_DELTA_JAR = "/usr/share/aws/delta/lib/delta-spark.jar"
+
+#: Delta's DynamoDB-backed S3 log store on EMR 7.x nodes (featurespark.log_store). A step's ``--jars`` replaces
+#: the ``spark.jars`` of bootstrap/emr-configurations.json, so steps that pass jars put it first.
+EMR_LOG_STORE_JAR = "/usr/share/aws/delta/lib/delta-storage-s3-dynamodb.jar"
 
 _S3_PREFIX = re.compile(r"^s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/.*)?$")
 _MAX_NAME = 256  # EMR's limit on a step name
@@ -86,6 +97,8 @@ def build_step(
     files: Optional[Sequence[str]] = None,
     spark_conf: Optional[Mapping[str, str]] = None,
     delta_py_file: Optional[str] = EMR_DELTA_JAR,
+    jars: Optional[Sequence[str]] = None,
+    log_store_jar: Optional[str] = EMR_LOG_STORE_JAR,
 ) -> dict[str, Any]:
     """Make an EMR step that runs a featurespark job with ``spark-submit``.
 
@@ -94,7 +107,8 @@ def build_step(
     job : str
         ``"build-training-set"``, ``"ingest"``, ``"materialize"`` or ``"stream-features"`` (see :data:`JOBS`).
     job_args : sequence of str
-        Arguments of the job script itself, e.g. ``["--config", "emr.yaml", "--start", ...]``.
+        Arguments of the job script itself, e.g. ``["--config", "s3://my-bucket/featurespark/conf/emr.yaml",
+        "--start", ...]``.
     code_uri : str
         ``s3://`` prefix holding the job scripts, e.g. ``"s3://my-bucket/featurespark/jobs/"``.
     name : str, optional
@@ -107,15 +121,20 @@ def build_step(
         Extra ``--py-files`` (the ``featurespark-<version>.zip`` on S3 when the cluster has no bootstrap
         action). No element may contain a comma.
     files : sequence of str, optional
-        ``--files`` shipped to the driver's working directory, e.g. the YAML config on S3: pass
-        ``files=["s3://my-bucket/featurespark/conf/emr.yaml"]`` and ``--config emr.yaml`` in
-        ``job_args`` (the jobs read ``--config`` from a local path).
+        ``--files`` shipped to the working directory of the driver and executors (the jobs read an
+        ``s3://`` config themselves, so the config need not be shipped).
     spark_conf : mapping of str to str, optional
         ``--conf key=value`` pairs, e.g. ``{"spark.yarn.appMasterEnv.FEATURESPARK_BUCKET": "my-bucket"}``.
     delta_py_file : str or None, optional
         The cluster's Delta Lake jar, put first on ``--py-files`` so the driver can import
         ``delta.tables`` (default :data:`EMR_DELTA_JAR`; ``None`` when Delta's Python package is
         installed some other way).
+    jars : sequence of str, optional
+        ``--jars``, e.g. the Kafka connector on S3 that ``stream-features`` needs. No element may contain a
+        comma.
+    log_store_jar : str or None, optional
+        Put first on ``--jars`` whenever ``jars`` are given (``--jars`` replaces the cluster's ``spark.jars``,
+        which holds it; default :data:`EMR_LOG_STORE_JAR`; ``None`` to leave it out).
 
     Returns
     -------
@@ -152,7 +171,8 @@ def build_step(
     bad_args = [a for a in job_args if not isinstance(a, str)]
     if bad_args:
         raise InvalidArgumentError(f"job_args must be strings; got {bad_args!r}.")
-    _warn_on_remote_config(job_args)
+    if job in STREAMING_JOBS:
+        _check_kafka_connector(job, list(jars or []), spark_conf or {})
 
     args = ["spark-submit", "--deploy-mode", deploy_mode]
     all_py_files = ([delta_py_file] if delta_py_file else []) + list(py_files or [])
@@ -160,6 +180,8 @@ def build_step(
         args += ["--py-files", _comma_list("py_files", all_py_files)]
     if files:
         args += ["--files", _comma_list("files", files)]
+    if jars:
+        args += ["--jars", _comma_list("jars", ([log_store_jar] if log_store_jar else []) + list(jars))]
     for key, value in (spark_conf or {}).items():
         args += ["--conf", _conf_pair(key, value)]
     args.append(script)
@@ -188,14 +210,13 @@ def _conf_pair(key: str, value: str) -> str:
     return f"{key}={value}"
 
 
-def _warn_on_remote_config(job_args: Sequence[str]) -> None:
-    # The jobs open --config as a local file; an s3:// path only fails once the step runs on the cluster.
-    for i, arg in enumerate(job_args):
-        value = job_args[i + 1] if arg == "--config" and i + 1 < len(job_args) else None
-        if arg.startswith("--config="):
-            value = arg.split("=", 1)[1]
-        if value and value.startswith(("s3://", "s3a://")):
-            logger.warning(
-                "--config %s: the jobs read the config from a local file; ship it with files=[%r] "
-                "(--files) and pass --config %s", value, value, value.rstrip("/").rsplit("/", 1)[-1]
-            )
+def _check_kafka_connector(job: str, jars: Sequence[str], spark_conf: Mapping[str, str]) -> None:
+    names = [j.rstrip("/").rsplit("/", 1)[-1] for j in jars]
+    if any(n.startswith(KAFKA_CONNECTOR_JAR) for n in names) or "spark.jars.packages" in spark_conf:
+        return
+    raise InvalidArgumentError(
+        f"The {job} job reads Kafka and needs Spark's Kafka connector on --jars: upload dist/jars/ (built by "
+        "bootstrap/package.sh) to s3://BUCKET/featurespark/jars/ and pass each jar, e.g. --jars "
+        "s3://BUCKET/featurespark/jars/spark-sql-kafka-0-10_2.12-3.5.7.jar,...; got jars "
+        f"{list(jars) or 'none'}."
+    )

@@ -9,6 +9,7 @@ database from the config.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 from featurespark._paths import join_path
 
@@ -29,6 +30,8 @@ class ManagedTable:
         Metastore name (``database.view``) and location of the Delta table.
     quarantine_name, quarantine_path : str
         The same for the quarantine table of rejected rows.
+    database_location : str, optional
+        Where the metastore database is created if it does not exist (None: the metastore's default).
     """
 
     view: str
@@ -37,9 +40,10 @@ class ManagedTable:
     path: str
     quarantine_name: str
     quarantine_path: str
+    database_location: Optional[str] = None
 
 
-def managed_table(root: str, database: str, view: str) -> ManagedTable:
+def managed_table(root: str, database: str, view: str, *, database_location: Optional[str] = None) -> ManagedTable:
     """Where a managed view's tables live under an offline root.
 
     Parameters
@@ -50,6 +54,8 @@ def managed_table(root: str, database: str, view: str) -> ManagedTable:
         Metastore database.
     view : str
         The view's name.
+    database_location : str, optional
+        Location for the database when it has to be created.
 
     Returns
     -------
@@ -70,4 +76,5 @@ def managed_table(root: str, database: str, view: str) -> ManagedTable:
         path=join_path(root, view),
         quarantine_name=f"{database}.{view}_quarantine",
         quarantine_path=join_path(root, "_quarantine", view),
+        database_location=database_location,
     )

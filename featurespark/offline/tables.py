@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
+from typing import Optional
 
 from pyspark.sql import SparkSession
 from pyspark.sql import types as T
@@ -139,7 +140,7 @@ def ensure_managed_table(spark: SparkSession, view: FeatureView, table: ManagedT
     """
     from delta.tables import DeltaTable
 
-    ensure_database(spark, table.database)
+    ensure_database(spark, table.database, location=table.database_location)
     if DeltaTable.isDeltaTable(spark, table.path):
         current = spark.read.format("delta").load(table.path)
         evolution = plan_table_evolution(view, current.schema, table.name)
@@ -178,10 +179,18 @@ def drop_table(spark: SparkSession, name: str) -> None:
     spark.sql(f"DROP TABLE IF EXISTS `{database}`.`{table}`")
 
 
-def ensure_database(spark: SparkSession, database: str) -> None:
-    """Create a metastore database if it does not exist."""
+def ensure_database(spark: SparkSession, database: str, location: Optional[str] = None) -> None:
+    """Create a metastore database if it does not exist, at ``location`` when given.
+
+    Without a location, Glue (and Hive) place the database at the cluster's default warehouse, on a
+    transient EMR cluster an HDFS path that dies with the cluster.
+    """
     if not _IDENTIFIER.match(database):
         raise SourceSchemaError(f"offline_store.database {database!r} is not a valid database name.")
+    if location is not None and ("'" in location or "\\" in location):
+        raise SourceSchemaError(f"Database location {location!r} (under offline_store.root) holds a quote or a "
+                                "backslash; choose a root without them.")
     if not spark.catalog.databaseExists(database):
-        # There is no DataFrame API for CREATE DATABASE; the name is validated above and quoted.
-        spark.sql(f"CREATE DATABASE IF NOT EXISTS `{database}`")
+        # There is no DataFrame API for CREATE DATABASE; the name and location are validated above.
+        where = f" LOCATION '{location}'" if location is not None else ""
+        spark.sql(f"CREATE DATABASE IF NOT EXISTS `{database}`{where}")

@@ -252,7 +252,7 @@ def _invalid_message(view: FeatureView, rejected: dict[str, int], samples: list[
 
 
 def _quarantine(spark: SparkSession, invalid: DataFrame, table: ManagedTable) -> str:
-    ensure_database(spark, table.database)
+    ensure_database(spark, table.database, location=table.database_location)
     rows = invalid.select(
         "*", F.current_timestamp().alias("_rejected_at"), F.lit(str(uuid.uuid4())).alias("_batch_id")
     )

@@ -13,9 +13,10 @@ from typing import Iterable, Sequence
 
 from pyspark.sql import SparkSession
 
-from featurespark.config import Config
+from featurespark.config import Config, online_region
 from featurespark.definitions import FeatureView, ManagedSource
 from featurespark.errors import InvalidArgumentError, SourceSchemaError
+from featurespark.log_store import ensure_log_store_table
 from featurespark.offline.sources import check_source_schema, read_source
 from featurespark.offline.tables import drop_table, ensure_managed_table, plan_table_evolution
 from featurespark.registry import Plan, Registry
@@ -52,7 +53,8 @@ def apply(spark: SparkSession, config: Config, registry: Registry, objects: Iter
     """Register entities and feature views and make sure their tables exist.
 
     Everything is validated first (definitions, sources), then the tables of every applied view are
-    created or checked (managed Delta tables; DynamoDB tables with ``online_store.manage_tables``),
+    created or checked (the DynamoDB table of Delta's S3 log store when the offline root is on S3,
+    managed Delta tables; DynamoDB tables with ``online_store.manage_tables``),
     and only then is the registry committed. A failure leaves the registry as it was, and applying
     the same definitions again converges: tables missing since (a failed earlier apply, a table
     deleted by hand) are created even when the registry has nothing to change.
@@ -74,6 +76,10 @@ def apply(spark: SparkSession, config: Config, registry: Registry, objects: Iter
         A DynamoDB table could not be created or checked; the registry was not changed.
     """
     objects = list(objects)
+    # Before any Delta commit: with an offline root on S3, every commit goes through this table.
+    log_table = ensure_log_store_table(config)
+    if log_table:
+        logger.info("Delta log store table: %s (DynamoDB)", log_table)
     result = plan(spark, config, registry, objects, delete=delete, drop_data=drop_data)
     create_tables(spark, config, [o for o in objects if isinstance(o, FeatureView)])
     if not result.has_changes:
@@ -146,7 +152,7 @@ def drop_view_data(spark: SparkSession, config: Config, view: FeatureView) -> li
     if view.online:
         cfg = config.online_store
         name = online_table_name(config, view)
-        delete_table(dynamodb_client(region=cfg.region, endpoint_url=cfg.endpoint_url), name)
+        delete_table(dynamodb_client(region=online_region(config), endpoint_url=cfg.endpoint_url), name)
         dropped.append(f"DynamoDB table {name}")
     logger.warning("Dropped the data of view '%s': %s", view.name, ", ".join(dropped) or "nothing was stored")
     return dropped

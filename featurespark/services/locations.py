@@ -25,7 +25,8 @@ def managed_table_of(config: Config, view: FeatureView) -> ManagedTable:
     >>> managed_table_of(config, view).path
     's3://b/offline/stats'
     """
-    return managed_table(config.offline_store.root, config.offline_store.database, view.name)
+    offline = config.offline_store
+    return managed_table(offline.root, offline.database, view.name, database_location=offline.database_location)
 
 
 def online_table_name(config: Config, view: FeatureView) -> str:

@@ -19,7 +19,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from featurespark.config import Config
+from featurespark.config import Config, online_region
 from featurespark.definitions import FeatureView, ManagedSource
 from featurespark.errors import InvalidArgumentError
 from featurespark.offline.sources import read_source
@@ -59,7 +59,7 @@ def ensure_online_tables(config: Config, views: Sequence[FeatureView]) -> dict[s
     if not online:
         return {}
     cfg = config.online_store
-    client = dynamodb_client(region=cfg.region, endpoint_url=cfg.endpoint_url)
+    client = dynamodb_client(region=online_region(config), endpoint_url=cfg.endpoint_url)
     described = {}
     for view in online:
         name = online_table_name(config, view)
@@ -157,7 +157,7 @@ def push_latest(
     cfg = config.online_store
     return write_online(
         latest, table_name=online_table_name(config, view), keys=view.join_keys, features=view.feature_names,
-        region=cfg.region, endpoint_url=cfg.endpoint_url, event_timestamp=view.timestamp_field,
+        region=online_region(config), endpoint_url=cfg.endpoint_url, event_timestamp=view.timestamp_field,
         created_timestamp=view.created_timestamp_field,
         feature_types={f.name: f.dtype for f in view.schema}, ttl=view.ttl, write_mode=write_mode,
         max_items_per_second=max_items_per_second,

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Sequence, Union
 
 from featurespark._files import DirectFiles, TextFiles
-from featurespark.config import Config, load_config
+from featurespark.config import Config, load_config, online_region
 from featurespark.definitions import FeatureView
 from featurespark.errors import InvalidArgumentError
 from featurespark.online.reader import OnlineReader, TableRead
@@ -179,7 +179,7 @@ class FeatureServer:
     ) -> None:
         self.config = config if isinstance(config, Config) else load_config(config)
         cfg = self.config.online_store
-        self._reader = reader or OnlineReader(region=cfg.region, endpoint_url=cfg.endpoint_url)
+        self._reader = reader or OnlineReader(region=online_region(self.config), endpoint_url=cfg.endpoint_url)
         self._files = files or DirectFiles()
         self._interval = refresh_interval_s
         self._clock = clock

@@ -8,12 +8,16 @@ record() {
   printf '%s\t%s\n' "$name" "$*" >>"${FAKE_LOG:?FAKE_LOG must name the log file of the fakes}"
 }
 
-# The fake pip, shared by `pip` and `python3 -m pip`. State: $FAKE_STATE/featurespark.version.
+# The fake pip of a virtualenv made by the fake `python3 -m venv`. State: $FAKE_STATE/featurespark.version.
+# `install ... featurespark[emr]==VERSION` "installs" VERSION and the `featurespark` command next to the
+# virtualenv's python ($1 is that folder).
 fake_pip() {
+  local bin_dir=$1
+  shift
   local state="${FAKE_STATE:?FAKE_STATE must name a folder for the fakes state}/featurespark.version"
   case "${1:-}" in
     --version)
-      echo "pip 24.0 from /fake/site-packages/pip (python 3.9)"
+      echo "pip 23.0.1 from /fake/site-packages/pip (python 3.9)"
       ;;
     show)
       if [ "${2:-}" = featurespark ] && [ -f "$state" ]; then
@@ -25,17 +29,17 @@ fake_pip() {
       ;;
     install)
       if [ -n "${FAKE_PIP_FAIL:-}" ]; then
-        echo "ERROR: Could not find a version that satisfies the requirement pyyaml>=6.0" >&2
+        echo "ERROR: Could not find a version that satisfies the requirement pandas==2.3.3" >&2
         return 1
       fi
-      local arg wheel="" version
+      local arg requirement=""
       for arg in "$@"; do
-        case "$arg" in *.whl) wheel=$arg ;; esac
+        case "$arg" in featurespark*==*) requirement=$arg ;; esac
       done
-      [ -n "$wheel" ] || return 0
-      [ -s "$wheel" ] || { echo "ERROR: $wheel does not exist" >&2; return 1; }
-      version=${wheel##*/featurespark-}
-      printf '%s\n' "${version%%-*}" >"$state"
+      [ -n "$requirement" ] || return 0
+      printf '%s\n' "${requirement##*==}" >"$state"
+      printf '#!/bin/sh\necho featurespark\n' >"$bin_dir/featurespark"
+      chmod +x "$bin_dir/featurespark"
       ;;
   esac
 }
