@@ -165,11 +165,10 @@ def window_aggregate_as_of(
                 BUCKET, F.when(col(HOT), hot.bucket_of(col(TIME))).otherwise(F.lit(0).cast("long"))),
             with_roles(flagged_events.where(col(HOT).isNull()), plan, roles),
             rows.where(hot.inside(col(BUCKET))),
-            carry_rows(rows, plan, hot, inputs),
         ]
-        newest = top_rows(rows, plan, hot)
-        if newest is not None:
-            parts.append(newest)
+        for extra in (carry_rows(rows, plan, hot, inputs), top_rows(rows, plan, hot)):
+            if extra is not None:
+                parts.append(extra)
     union = functools.reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), parts)
     logger.info(
         "window aggregates: %d output(s) over %d window length(s), %d frame input(s), hot keys %s, as known %s",

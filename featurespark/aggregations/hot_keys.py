@@ -250,8 +250,13 @@ def hot_rows(events: DataFrame, plan: Plan, hot: HotKeys, windows: Sequence[int]
     }).drop(PART)
 
 
-def carry_rows(rows: DataFrame, plan: Plan, hot: HotKeys, inputs: Inputs) -> DataFrame:
-    """Carry-in and carry-out rows: per (key, bucket, role) the summary of the bucket's rows, in every other bucket."""
+def carry_rows(rows: DataFrame, plan: Plan, hot: HotKeys, inputs: Inputs) -> Optional[DataFrame]:
+    """Carry-in and carry-out rows: per (key, bucket, role) the summary of the bucket's rows, in every other bucket.
+
+    None when no frame reads anything (last_k alone needs only :func:`top_rows`).
+    """
+    if not len(inputs):
+        return None
     keys = [key_col(j) for j in range(len(plan.key_types))]
     summaries = rows.groupBy(*keys, col(BUCKET).alias(_SRC), ROLE).agg(*inputs.summary_aggregates())
     target = F.explode(hot.starts()).alias(BUCKET)

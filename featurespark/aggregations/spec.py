@@ -188,7 +188,7 @@ class Aggregation:
     """
 
     column: str
-    function: str
+    function: AggregateFunction
     windows: tuple[str, ...]
     k: Optional[int]
     name: Optional[str]
