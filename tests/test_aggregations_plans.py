@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 from pyspark.sql import DataFrame, SparkSession
 
 from featurespark.aggregations import Aggregation, window_aggregate_as_of
 from featurespark.pit import EntityTimeRange, entity_time_range
+from test_pit_plans import _jobs_started  # tests/ is on sys.path; one job counter for both toolkits
 
 T0 = datetime(2024, 1, 1, 10, tzinfo=timezone.utc)
 COUNT_SUM = [Aggregation("fare", "count", ["1h", "7d"]), Aggregation("fare", "sum", ["1h", "lifetime"])]
@@ -66,17 +67,6 @@ def test_max_and_first_share_the_descending_frame(frames: tuple[DataFrame, DataF
     plan = _plan(_aggregate(frames, [Aggregation("fare", "max", ["1h"]), Aggregation("fare", "first", ["1h"])]))
     descending = [line for line in plan.splitlines() if "Window [" in line and "DESC" in line]
     assert len(descending) == 1 and "max(" in descending[0] and "min_by(" in descending[0], plan
-
-
-def _jobs_started(spark: SparkSession, group: str, action: Callable[[], object]) -> int:
-    sc = spark.sparkContext
-    sc.setJobGroup(group, "count the jobs of a window_aggregate_as_of call")
-    try:
-        action()
-    finally:
-        for prop in ("spark.jobGroup.id", "spark.job.description", "spark.job.interruptOnCancel"):
-            sc.setLocalProperty(prop, None)
-    return len(sc.statusTracker().getJobIdsForGroup(group))
 
 
 def test_jobs_at_call_time(spark: SparkSession, frames: tuple[DataFrame, DataFrame]) -> None:
