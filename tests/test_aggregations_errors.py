@@ -284,11 +284,11 @@ def test_output_name_clashes(entity: DataFrame, events: DataFrame) -> None:
 
 # --- options and the call-time job ----------------------------------------------------------------
 
-@pytest.mark.parametrize("share", [-0.1, 1.0, True, "0.1"])
+@pytest.mark.parametrize("share", [-0.1, 1.0, True, "0.1", "AUTO"])
 def test_bad_hot_key_share(entity: DataFrame, events: DataFrame, share: Any) -> None:
     with pytest.raises(InvalidArgumentError, match=re.escape(
         "hot_key_share must be a number in [0, 1) (the share of the events above which a key is split into time "
-        f"buckets) or None to turn detection off; got {share!r}."
+        f"buckets), 'auto' (from the number of task slots) or None to turn detection off; got {share!r}."
     )):
         _run(entity, events, hot_key_share=share)
 

@@ -9,6 +9,7 @@ import pytest
 from pyspark.sql import DataFrame, SparkSession
 
 from featurespark.aggregations import Aggregation, window_aggregate_as_of
+from featurespark.aggregations.hot_keys import hot_key_threshold
 from featurespark.pit import EntityTimeRange, entity_time_range
 from test_pit_plans import _jobs_started  # tests/ is on sys.path; one job counter for both toolkits
 
@@ -85,8 +86,15 @@ def test_jobs_at_call_time(spark: SparkSession, frames: tuple[DataFrame, DataFra
 def test_hot_keys_are_split_by_time_bucket(frames: tuple[DataFrame, DataFrame]) -> None:
     entity, events = frames
     time_range = entity_time_range(entity, "ts")
-    plain = _aggregate(frames, COUNT_SUM, time_range=time_range, hot_key_share=0.5)  # driver 1 holds all events
-    split = _plan(plain)
-    assert "BroadcastHashJoin" in split and "__fs_agg_S_n0" in split, split
-    rows = {r["driver"]: r for r in plain.collect()}
+    out = _aggregate(frames, COUNT_SUM, time_range=time_range, hot_key_share=0.5)  # driver 1 holds all events
+    split = _plan(out)
+    assert "__fs_agg_S_n0" in split and "Aggregate" in split, split  # carry rows of driver 1
+    assert "BroadcastHashJoin" not in split  # hot keys enter as literals (variance alone joins references)
+    rows = {r["driver"]: r for r in out.collect()}
     assert (rows[1]["fare_count_1h"], rows[1]["fare_sum_lifetime"], rows[2]["fare_count_1h"]) == (1, 3.5, 0)
+
+
+def test_auto_threshold_follows_the_task_slots(spark: SparkSession) -> None:
+    slots = spark.sparkContext.defaultParallelism
+    assert hot_key_threshold("auto", spark) == min(0.5, 2 / slots)
+    assert hot_key_threshold(0.25, spark) == 0.25 and hot_key_threshold(None, spark) is None

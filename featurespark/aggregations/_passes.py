@@ -81,7 +81,7 @@ def run_passes(union: DataFrame, plan: Plan, inputs: Inputs, *, roles: bool, hot
 
 
 def _not_hot(hot: bool) -> Optional[Column]:
-    return col(HOT).isNull() if hot else None
+    return ~F.coalesce(col(HOT), F.lit(False)) if hot else None
 
 
 def _distinct_gaps(frame: DataFrame, plan: Plan, part: list[str], roles: bool, hot: bool) -> DataFrame:

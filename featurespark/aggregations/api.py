@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from typing import Mapping, Optional, Sequence, Union
+from typing import Literal, Mapping, Optional, Sequence, Union
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -21,8 +21,8 @@ from featurespark.aggregations.hot_keys import (
     DEFAULT_HOT_KEY_SHARE,
     carry_rows,
     detect_hot_keys,
-    flag,
     hot_gaps,
+    hot_key_threshold,
     hot_rows,
     top_rows,
 )
@@ -44,7 +44,7 @@ def window_aggregate_as_of(
     aggregations: Sequence[Aggregation],
     created_timestamp: Optional[str] = None,
     as_known_at_query_time: bool = False,
-    hot_key_share: Optional[float] = DEFAULT_HOT_KEY_SHARE,
+    hot_key_share: Union[float, Literal["auto"], None] = DEFAULT_HOT_KEY_SHARE,
     hot_key_buckets: int = DEFAULT_HOT_KEY_BUCKETS,
     time_range: Optional[EntityTimeRange] = None,
 ) -> DataFrame:
@@ -78,10 +78,11 @@ def window_aggregate_as_of(
     as_known_at_query_time : bool, default False
         Count an event for an entity row at ``t`` only if it was created by ``t`` (``created_ts <= t``):
         the values the online system could have seen. Late events otherwise count by event time.
-    hot_key_share : float or None, default 0.01
+    hot_key_share : float, "auto" or None, default "auto"
         Keys holding more than this share of the events are split into time buckets so that one key is
-        not left to one task (one aggregate job detects them). ``0`` splits every key (for tests); None
-        turns detection off.
+        not left to one task (one aggregate job detects them). ``"auto"``: twice a task slot's share,
+        ``min(0.5, 2 / sparkContext.defaultParallelism)``. ``0`` splits every key (for tests); None turns
+        detection off (no job).
     hot_key_buckets : int, default 16
         Number of time buckets over the entity time range for hot keys.
     time_range : EntityTimeRange, optional
@@ -145,25 +146,26 @@ def window_aggregate_as_of(
     queries = query_rows(entity_df, plan)
     events = event_rows(events_df, plan, time_range)
     hot = None
-    if hot_key_share is not None and time_range.min_micros is not None and time_range.max_micros is not None:
-        hot = detect_hot_keys(events, plan, share=float(hot_key_share), buckets=hot_key_buckets,
+    share = hot_key_threshold(hot_key_share, entity_df.sparkSession)
+    if share is not None and time_range.min_micros is not None and time_range.max_micros is not None:
+        hot = detect_hot_keys(events, plan, share=share, buckets=hot_key_buckets,
                               min_micros=time_range.min_micros, max_micros=time_range.max_micros)
     roles = hot is not None or plan.as_known
     if hot is None:
         parts = [queries.withColumn(BUCKET, F.lit(0).cast("long")), with_roles(events, plan, roles)]
     else:
-        nkeys = len(plan.key_types)
-        flagged_queries = flag(queries, hot, nkeys)
-        flagged_events = flag(events, hot, nkeys)
-        hot_events = flagged_events.where(col(HOT))
+        is_hot = hot.is_hot(plan.key_types)
+        hot_events = hot.with_refs(events.where(is_hot), len(plan.key_types))
         if any(plan.uses(s.index, "approx_count_distinct") for s in plan.slots):
             hot_events = hot_gaps(hot_events, plan)
         copies = sorted({j for inp in inputs for kind, j in inp.frames if kind != "entry" and j is not None})
         rows = hot_rows(hot_events, plan, hot, copies)
         parts = [
-            flagged_queries.withColumn(
-                BUCKET, F.when(col(HOT), hot.bucket_of(col(TIME))).otherwise(F.lit(0).cast("long"))),
-            with_roles(flagged_events.where(col(HOT).isNull()), plan, roles),
+            queries.withColumns({
+                HOT: F.coalesce(is_hot, F.lit(False)),
+                BUCKET: F.when(is_hot, hot.bucket_of(col(TIME))).otherwise(F.lit(0).cast("long")),
+            }),
+            with_roles(events.where(~is_hot), plan, roles),
             rows.where(hot.inside(col(BUCKET))),
         ]
         for extra in (carry_rows(rows, plan, hot, inputs), top_rows(rows, plan, hot)):
@@ -172,16 +174,19 @@ def window_aggregate_as_of(
     union = functools.reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), parts)
     logger.info(
         "window aggregates: %d output(s) over %d window length(s), %d frame input(s), hot keys %s, as known %s",
-        len(plan.outputs), len(plan.windows), len(inputs), 0 if hot is None else hot.count, plan.as_known,
+        len(plan.outputs), len(plan.windows), len(inputs), 0 if hot is None else len(hot.keys), plan.as_known,
     )
     return run_passes(union, plan, inputs, roles=roles, hot=hot is not None)
 
 
 def _check_hot_options(share: object, buckets: object) -> None:
-    if share is not None and (isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share < 1):
+    if share is not None and share != "auto" and (
+        isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share < 1
+    ):
         raise InvalidArgumentError(
             f"hot_key_share must be a number in [0, 1) (the share of the events above which a key is split "
-            f"into time buckets) or None to turn detection off; got {share!r}."
+            f"into time buckets), 'auto' (from the number of task slots) or None to turn detection off; "
+            f"got {share!r}."
         )
     if isinstance(buckets, bool) or not isinstance(buckets, int) or buckets < 1:
         raise InvalidArgumentError(

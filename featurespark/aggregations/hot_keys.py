@@ -5,8 +5,10 @@ Every window of the engine is read through *growing* frames at the entity row's 
 A key with a large share of the events would leave all of them to one task. For such a key:
 
 1. **Detection** (:func:`detect_hot_keys`): one aggregate job counts the events per key; keys holding
-   more than ``share`` of the events are hot. The keys (and, for variance, a per-key reference value)
-   are collected to the driver and joined back as a broadcast table.
+   more than the threshold share of the events are hot (:func:`hot_key_threshold`: by default twice a
+   task slot's share). The keys (at most :data:`MAX_HOT_KEYS`) come back to the driver and enter the
+   plan as an ``IN`` over literals (a hash lookup, pushed down to the scans); for variance a per-key
+   reference value is joined, broadcast, to the hot keys' events.
 2. **Buckets**: the entity time range is cut into ``n`` buckets of equal width. A hot key's entity rows
    go to the bucket of their time. Each event becomes an *entry* row in the bucket of its visible time
    (read by the frames "before t") and, for each finite window ``w_j``, a *copy* in the bucket of
@@ -25,18 +27,18 @@ A key with a large share of the events would leave all of them to one task. For 
    before the split, by a window partitioned by (key, value) (:func:`hot_gaps`), so it spans buckets.
 
 The events of hot keys are read several times (rows, carry rows, newest rows), so ``events_df`` should
-be deterministic (cache it otherwise). Costs: the detection job, one broadcast join of both inputs with
-the hot keys, an aggregation of the hot rows, and ``O(n^2)`` carry rows per hot key and role.
+be deterministic (cache it otherwise). Costs: the detection job, ``1 + windows`` rows per hot event, an
+aggregation of the hot rows (and for last_k a window over them), and ``O(n^2)`` carry rows per hot key and role.
 """
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Any, Literal, Optional, Sequence
 
 from pyspark.sql import Column, DataFrame, Row, SparkSession, Window
 from pyspark.sql import functions as F
-from pyspark.sql.types import BooleanType, DoubleType, StructField, StructType
+from pyspark.sql.types import DataType, DoubleType, StructField, StructType
 
 from featurespark.aggregations._inputs import ROLE_ENTRY, ROLE_TOPK, Inputs
 from featurespark.aggregations._names import (
@@ -62,8 +64,10 @@ from featurespark.pit.hot_keys import bucket_width
 
 logger = logging.getLogger(__name__)
 
-#: Default share of the events above which a key is split into time buckets.
-DEFAULT_HOT_KEY_SHARE = 0.01
+#: Default of ``hot_key_share``: a threshold from the number of task slots (:func:`hot_key_threshold`).
+DEFAULT_HOT_KEY_SHARE: Literal["auto"] = "auto"
+#: At most this many keys are split (the largest): their values travel in the query plan as literals.
+MAX_HOT_KEYS = 1000
 #: Default number of time buckets of a hot key.
 DEFAULT_HOT_KEY_BUCKETS = 16
 
@@ -79,19 +83,37 @@ class HotKeys:
 
     Attributes
     ----------
-    table : DataFrame
-        One row per hot key: ``k0..kn``, the reference value ``ref<i>`` of each variance slot, ``HOT = true``.
-    count : int
-        Number of hot keys.
+    keys : tuple of tuple
+        The hot keys' values (in the compared key types), at most :data:`MAX_HOT_KEYS`.
+    refs : DataFrame or None
+        For variance: one row per hot key, ``k0..kn`` and the reference value ``ref<i>`` of each variance
+        slot (joined, broadcast, to the hot keys' events only).
     origin, width, buckets : int
         Bucket ``b`` covers ``[origin + b * width, origin + (b + 1) * width)`` microseconds, ``0 <= b < buckets``.
     """
 
-    table: DataFrame
-    count: int
+    keys: tuple[tuple[Any, ...], ...]
+    refs: Optional[DataFrame]
     origin: int
     width: int
     buckets: int
+
+    def is_hot(self, key_types: Sequence[DataType]) -> Column:
+        """Whether a row's keys ``k0..kn`` are hot: an IN over literals, which Spark turns into a hash lookup
+        (``InSet``) and pushes down to Parquet/Delta scans; null when a key is null."""
+        if len(key_types) == 1:
+            return col(key_col(0)).isin(*[F.lit(k[0]).cast(key_types[0]) for k in self.keys])
+        fields = [f"_{j}" for j in range(len(key_types))]
+        row = F.struct(*[col(key_col(j)).alias(f) for j, f in enumerate(fields)])
+        return row.isin(*[
+            F.struct(*[F.lit(v).cast(t).alias(f) for v, t, f in zip(k, key_types, fields)]) for k in self.keys
+        ])
+
+    def with_refs(self, events: DataFrame, nkeys: int) -> DataFrame:
+        """Hot events with their key's reference values (variance), by a broadcast join; unchanged otherwise."""
+        if self.refs is None:
+            return events
+        return events.join(F.broadcast(self.refs), on=[key_col(j) for j in range(nkeys)], how="inner")
 
     def bucket_of(self, time: Column) -> Column:
         """Start of the bucket holding ``time``, clamped to one bucket before the first and after the last."""
@@ -167,30 +189,43 @@ def detect_hot_keys(
     rows: list[Row] = (
         counts.select("*", total.alias(_TOTAL))
         .where(col(_COUNT) > F.lit(share) * col(_TOTAL))
-        .drop(_TOTAL)
+        .orderBy(col(_COUNT).desc())
+        .limit(MAX_HOT_KEYS)
         .collect()
     )
     if not rows:
         logger.info("hot keys: none above %.4f of the events", share)
         return None
     width = bucket_width(min_micros, max_micros, buckets)
-    logger.info("hot keys: %d above %.4f of the events; %d bucket(s) of %d us", len(rows), share, buckets, width)
-    if logger.isEnabledFor(logging.DEBUG):
-        logger.debug("hot keys (first 10): %s", [tuple(r)[: len(keys) + 1] for r in rows[:10]])
-    schema = StructType(
-        [StructField(k, t) for k, t in zip(keys, plan.key_types)]
-        + [StructField(slot_col(s.index, "ref"), DoubleType()) for s in refs]
-        + [StructField(HOT, BooleanType())]
-    )
-    spark: SparkSession = events.sparkSession
-    data = [tuple(r[k] for k in keys) + tuple(r[slot_col(s.index, "ref")] for s in refs) + (True,) for r in rows]
-    table = spark.createDataFrame(data, schema)
-    return HotKeys(table=table, count=len(rows), origin=min_micros, width=width, buckets=buckets)
+    logger.info("hot keys: %d above %.4f of the events (largest share %.4f); %d bucket(s) of %d us", len(rows), share,
+                rows[0][_COUNT] / rows[0][_TOTAL], buckets, width)
+    ref_table = None
+    if refs:
+        schema = StructType(
+            [StructField(k, t) for k, t in zip(keys, plan.key_types)]
+            + [StructField(slot_col(s.index, "ref"), DoubleType()) for s in refs]
+        )
+        data = [tuple(r[k] for k in keys) + tuple(r[slot_col(s.index, "ref")] for s in refs) for r in rows]
+        ref_table = events.sparkSession.createDataFrame(data, schema)
+    return HotKeys(keys=tuple(tuple(r[k] for k in keys) for r in rows), refs=ref_table, origin=min_micros,
+                   width=width, buckets=buckets)
 
 
-def flag(frame: DataFrame, hot: HotKeys, nkeys: int) -> DataFrame:
-    """``frame`` with ``HOT`` (true for hot keys, null otherwise) and the reference values, by broadcast join."""
-    return frame.join(F.broadcast(hot.table), on=[key_col(j) for j in range(nkeys)], how="left")
+def hot_key_threshold(share: object, spark: SparkSession) -> Optional[float]:
+    """The share above which a key is hot: ``share`` itself, or for ``"auto"`` ``min(0.5, 2 / slots)``.
+
+    ``slots`` is the number of parallel task slots (``sparkContext.defaultParallelism``; the shuffle
+    partitions where there is no SparkContext, as with Spark Connect). A key holding more than twice a
+    slot's share of the events would make its task the slowest of the stage; on two cores only a key with
+    more than half of the events is split.
+    """
+    if share != "auto":
+        return None if share is None else float(share)  # type: ignore[arg-type]
+    try:
+        slots = int(spark.sparkContext.defaultParallelism)
+    except Exception:  # noqa: BLE001 - Spark Connect has no SparkContext; the conf is the next best guess
+        slots = int(spark.conf.get("spark.sql.shuffle.partitions", "200") or 200)
+    return min(0.5, 2.0 / max(1, slots))
 
 
 def hot_gaps(events: DataFrame, plan: Plan) -> DataFrame:
@@ -246,7 +281,7 @@ def hot_rows(events: DataFrame, plan: Plan, hot: HotKeys, windows: Sequence[int]
     p = col(PART)
     return exploded.withColumns({
         TIME: p.getField("t"), ROLE: p.getField("r"), BUCKET: p.getField("b"),
-        MARK: F.lit(EVENT_ROW), SALT: F.lit(0).cast("long"),
+        MARK: F.lit(EVENT_ROW), SALT: F.lit(0).cast("long"), HOT: F.lit(True),
     }).drop(PART)
 
 
