@@ -47,7 +47,7 @@ def test_one_shuffle_and_one_sort_per_ordering(frames: tuple[DataFrame, DataFram
                                                sorts: int) -> None:
     plan = _plan(_aggregate(frames, COUNT_SUM + extra))
     assert plan.count("Exchange hashpartitioning") == 1, plan
-    assert re.search(r"Exchange hashpartitioning\(__fs_agg_k0#\d+, __fs_agg_salt#\d+L?, __fs_agg_bucket#\d+L?", plan), plan
+    assert re.search(r"Exchange hashpartitioning\(__fs_agg_k0#\d+, __fs_agg_split#\d+L?, 4\)", plan), plan
     assert plan.count("Sort [") == sorts, plan
     assert "BroadcastHashJoin" not in plan and "Aggregate" not in plan
 

@@ -1,11 +1,11 @@
 """Entity and event rows in the engine's internal layout (before the one shuffle).
 
 Query rows (one per entity row): ``k0..kn`` (keys cast to the compared types), ``TIME`` (entity time in
-microseconds), ``MARK = QUERY_ROW``, ``SALT`` and ``PAYLOAD`` (every entity column in one struct, so
+microseconds), ``MARK = QUERY_ROW``, ``SPLIT`` and ``PAYLOAD`` (every entity column in one struct, so
 the event rows sharing the shuffle and sorts carry one null field instead of one per entity column).
 
 Event rows: ``k0..kn``, ``TS`` (event time), ``CTS`` (created time, with as_known_at_query_time), one
-value column per aggregated event column, then ``TIME``, ``MARK = EVENT_ROW``, ``SALT = 0`` and,
+value column per aggregated event column, then ``TIME``, ``MARK = EVENT_ROW``, ``SPLIT = 0`` and,
 when roles are used, ``ROLE``. With as_known_at_query_time a *late* event (created more than a
 microsecond after its event time) becomes two rows: one at the time it becomes visible, read by the
 frames that count events in (role ENTRY), and one at its event time, read by the frames that count
@@ -14,15 +14,12 @@ events out (role EXIT); see docs/aggregations.md.
 from __future__ import annotations
 
 import logging
-from typing import Optional
-
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import DataType
 
 from featurespark.aggregations._inputs import ROLE_ALL, ROLE_ENTRY, ROLE_EXIT
 from featurespark.aggregations._names import (
-    BUCKET,
     CTS,
     EVENT_ROW,
     MARK,
@@ -30,7 +27,7 @@ from featurespark.aggregations._names import (
     PAYLOAD,
     QUERY_ROW,
     ROLE,
-    SALT,
+    SPLIT,
     TIME,
     TS,
     key_col,
@@ -50,8 +47,9 @@ def _cast(column: Column, source: DataType, target: DataType) -> Column:
 def query_rows(entity_df: DataFrame, plan: Plan) -> DataFrame:
     """One row per entity row, duplicates included.
 
-    ``SALT`` is 0 for rows whose keys are all set. Rows with a null key match no event, yet hash
-    partitioning on the keys would send all of them to one task; a hash of the row spreads them out.
+    ``SPLIT`` is 0 for rows whose keys are all set. Rows with a null key match no event, yet hash
+    partitioning on the keys would send all of them to one task; a hash of the row spreads them out (a
+    null key never meets a hot key, whose ``SPLIT`` is a bucket start, so the two uses cannot mix).
     """
     schema = entity_df.schema
     hashable = [col(f.name) for f in schema.fields if is_hashable(f.dataType)]
@@ -61,7 +59,7 @@ def query_rows(entity_df: DataFrame, plan: Plan) -> DataFrame:
           for j, (k, src, dst) in enumerate(zip(plan.entity_keys, plan.entity_key_types, plan.key_types))],
         to_micros(col(plan.entity_timestamp), plan.entity_timestamp_type).alias(TIME),
         F.lit(QUERY_ROW).alias(MARK),
-        salt.alias(SALT),
+        salt.alias(SPLIT),
         F.struct(*[col(c) for c in plan.entity_columns]).alias(PAYLOAD),
     )
 
@@ -116,14 +114,13 @@ def visible_time(plan: Plan) -> Column:
     return F.greatest(col(TS), col(CTS) - F.lit(1))
 
 
-def with_roles(events: DataFrame, plan: Plan, roles: bool, bucket: Optional[Column] = None) -> DataFrame:
-    """Add ``TIME``, ``MARK``, ``SALT``, ``BUCKET`` and (with roles) ``ROLE`` to event rows of keys not split in time.
+def with_roles(events: DataFrame, plan: Plan, roles: bool) -> DataFrame:
+    """Add ``TIME``, ``MARK``, ``SPLIT`` and (with roles) ``ROLE`` to event rows of keys not split in time.
 
     With as_known_at_query_time a late event becomes an ENTRY row at its visibility time and an EXIT
     row at its event time; every other event is one row of role ALL.
     """
-    fixed = {MARK: F.lit(EVENT_ROW), SALT: F.lit(0).cast("long"),
-             BUCKET: F.lit(0).cast("long") if bucket is None else bucket}
+    fixed = {MARK: F.lit(EVENT_ROW), SPLIT: F.lit(0).cast("long")}
     if not roles:
         return events.withColumns({TIME: col(TS), **fixed})
     if not plan.as_known:

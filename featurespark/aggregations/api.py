@@ -12,7 +12,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from featurespark.aggregations._inputs import Inputs
-from featurespark.aggregations._names import BUCKET, HOT, TIME
+from featurespark.aggregations._names import HOT, SPLIT, TIME
 from featurespark.aggregations._passes import run_passes
 from featurespark.aggregations._rows import event_rows, query_rows, with_roles
 from featurespark.aggregations._validate import resolve_plan
@@ -152,7 +152,7 @@ def window_aggregate_as_of(
                               min_micros=time_range.min_micros, max_micros=time_range.max_micros)
     roles = hot is not None or plan.as_known
     if hot is None:
-        parts = [queries.withColumn(BUCKET, F.lit(0).cast("long")), with_roles(events, plan, roles)]
+        parts = [queries, with_roles(events, plan, roles)]
     else:
         is_hot = hot.is_hot(plan.key_types)
         hot_events = hot.with_refs(events.where(is_hot), len(plan.key_types))
@@ -163,10 +163,10 @@ def window_aggregate_as_of(
         parts = [
             queries.withColumns({
                 HOT: F.coalesce(is_hot, F.lit(False)),
-                BUCKET: F.when(is_hot, hot.bucket_of(col(TIME))).otherwise(F.lit(0).cast("long")),
+                SPLIT: F.when(is_hot, hot.bucket_of(col(TIME))).otherwise(col(SPLIT)),
             }),
             with_roles(events.where(~is_hot), plan, roles),
-            rows.where(hot.inside(col(BUCKET))),
+            rows.where(hot.inside(col(SPLIT))),
         ]
         for extra in (carry_rows(rows, plan, hot, inputs), top_rows(rows, plan, hot)):
             if extra is not None:

@@ -42,7 +42,7 @@ from pyspark.sql.types import DataType, DoubleType, StructField, StructType
 
 from featurespark.aggregations._inputs import ROLE_ENTRY, ROLE_TOPK, Inputs
 from featurespark.aggregations._names import (
-    BUCKET,
+    SPLIT,
     CARRY_IN_TIME,
     CARRY_OUT_TIME,
     EVENT_ROW,
@@ -51,7 +51,6 @@ from featurespark.aggregations._names import (
     PART,
     RESERVED_PREFIX,
     ROLE,
-    SALT,
     TIME,
     TS,
     key_col,
@@ -267,7 +266,7 @@ def hot_rows(events: DataFrame, plan: Plan, hot: HotKeys, windows: Sequence[int]
     """Each hot event as an entry row (bucket of its visible time) and one copy per window in ``windows``.
 
     The copy for window ``j`` keeps the event time as its row time but sits in the bucket of
-    ``event_ts + w_j``, where it stops counting for window ``j``. ``BUCKET`` may be one bucket before the
+    ``event_ts + w_j``, where it stops counting for window ``j``. ``SPLIT`` may be one bucket before the
     first or after the last: such rows only feed carry rows.
     """
     visible = visible_time(plan)
@@ -280,8 +279,8 @@ def hot_rows(events: DataFrame, plan: Plan, hot: HotKeys, windows: Sequence[int]
     exploded = events.select("*", F.explode(F.array(*parts)).alias(PART))
     p = col(PART)
     return exploded.withColumns({
-        TIME: p.getField("t"), ROLE: p.getField("r"), BUCKET: p.getField("b"),
-        MARK: F.lit(EVENT_ROW), SALT: F.lit(0).cast("long"), HOT: F.lit(True),
+        TIME: p.getField("t"), ROLE: p.getField("r"), SPLIT: p.getField("b"), MARK: F.lit(EVENT_ROW),
+        HOT: F.lit(True),
     }).drop(PART)
 
 
@@ -293,12 +292,12 @@ def carry_rows(rows: DataFrame, plan: Plan, hot: HotKeys, inputs: Inputs) -> Opt
     if not len(inputs):
         return None
     keys = [key_col(j) for j in range(len(plan.key_types))]
-    summaries = rows.groupBy(*keys, col(BUCKET).alias(_SRC), ROLE).agg(*inputs.summary_aggregates())
-    target = F.explode(hot.starts()).alias(BUCKET)
-    spread = summaries.select("*", target).where(col(BUCKET) != col(_SRC))
+    summaries = rows.groupBy(*keys, col(SPLIT).alias(_SRC), ROLE).agg(*inputs.summary_aggregates())
+    target = F.explode(hot.starts()).alias(SPLIT)
+    spread = summaries.select("*", target).where(col(SPLIT) != col(_SRC))
     return spread.withColumns({
-        TIME: F.when(col(BUCKET) > col(_SRC), F.lit(CARRY_IN_TIME)).otherwise(F.lit(CARRY_OUT_TIME)).cast("long"),
-        MARK: F.lit(EVENT_ROW), SALT: F.lit(0).cast("long"),
+        TIME: F.when(col(SPLIT) > col(_SRC), F.lit(CARRY_IN_TIME)).otherwise(F.lit(CARRY_OUT_TIME)).cast("long"),
+        MARK: F.lit(EVENT_ROW),
     }).drop(_SRC)
 
 
@@ -311,14 +310,14 @@ def top_rows(rows: DataFrame, plan: Plan, hot: HotKeys) -> Optional[DataFrame]:
         if not ks:
             continue
         x = col(slot_col(slot.index, "x"))
-        newest = Window.partitionBy(*keys, BUCKET).orderBy(col(TS).desc(), tie_value(x, slot.dtype).desc())
+        newest = Window.partitionBy(*keys, SPLIT).orderBy(col(TS).desc(), tie_value(x, slot.dtype).desc())
         ranked = rows.where((col(ROLE) == F.lit(ROLE_ENTRY)) & x.isNotNull()).select(
-            *keys, col(BUCKET).alias(_SRC), TS, x.alias(slot_col(slot.index, "x")),
+            *keys, col(SPLIT).alias(_SRC), TS, x.alias(slot_col(slot.index, "x")),
             F.row_number().over(newest).alias(_RANK),
         ).where(col(_RANK) <= F.lit(max(ks))).drop(_RANK)
-        spread = ranked.select("*", F.explode(hot.starts()).alias(BUCKET)).where(col(BUCKET) > col(_SRC))
+        spread = ranked.select("*", F.explode(hot.starts()).alias(SPLIT)).where(col(SPLIT) > col(_SRC))
         parts.append(spread.withColumns({
-            TIME: col(TS), MARK: F.lit(EVENT_ROW), SALT: F.lit(0).cast("long"), ROLE: F.lit(ROLE_TOPK),
+            TIME: col(TS), MARK: F.lit(EVENT_ROW), ROLE: F.lit(ROLE_TOPK),
         }).drop(_SRC))
     if not parts:
         return None
