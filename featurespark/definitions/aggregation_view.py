@@ -123,14 +123,15 @@ class AggregationView:
         for t in (self.source.timestamp_field, self.source.created_timestamp_field):
             if t:
                 taken[t] = "a timestamp column"
-        for feature in self.features:  # also checks each function against its column's type
-            check_name(feature.name, what=f"{where}: feature")
-            if feature.name in taken:
+        for name in self.feature_names:
+            check_name(name, what=f"{where}: feature")
+            if name in taken:
                 raise DefinitionError(
-                    f"{where}: feature '{feature.name}' has the name of {taken[feature.name]}. Name the "
+                    f"{where}: feature '{name}' has the name of {taken[name]}. Name the "
                     "feature with Aggregation(..., name=...) (one window per Aggregation)."
                 )
-            taken[feature.name] = "another feature"
+            taken[name] = "another feature"
+        _ = self.features  # raises DefinitionError for a function that does not apply to its column's type
 
     @property
     def join_keys(self) -> list[str]:
