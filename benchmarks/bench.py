@@ -20,7 +20,7 @@ import sys
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_WORK = REPO / ".featurespark" / "bench"
@@ -262,6 +262,21 @@ def run_size(spark: Any, name: str, args: argparse.Namespace, results: Dict[str,
         _save(results, args)
 
 
+def run_sizes(sizes: Sequence[str], run_one: Callable[[str], None], results: Dict[str, Any],
+              checkpoint: Callable[[], None]) -> None:
+    """Run ``run_one`` for each size; a size that fails is recorded in ``results["failures"]`` and the
+    others still run. ``checkpoint`` saves after each size (also used by benchmarks/agg_bench.py)."""
+    for name in sizes:
+        started = time.perf_counter()
+        try:
+            run_one(name)
+        except Exception as exc:  # noqa: BLE001  # one size failing must not lose the others' results
+            logger.exception("size %s failed", name)
+            results["failures"][name] = f"{type(exc).__name__}: {str(exc)[:2000]}"
+        logger.info("=== size %s done in %.0f s", name, time.perf_counter() - started)
+        checkpoint()
+
+
 def _merge(old: Dict[str, Any], sizes: List[str], args: argparse.Namespace) -> Dict[str, Any]:
     """Existing results without the sizes about to be measured again; the command line is recorded."""
     for key in ("records", "latency"):
@@ -321,17 +336,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         results = _merge(json.loads(_results_path(args).read_text()), sizes, args)
     results.setdefault("commands", []).append(_command_line(argv))
     spark = start_spark(args.work_dir)
+
+    def checkpoint() -> None:
+        _save(results, args)
+        report.write_report(results, args.report, args.results_dir)
+
     try:
-        for name in sizes:
-            started = time.perf_counter()
-            try:
-                run_size(spark, name, args, results)
-            except Exception as exc:  # noqa: BLE001  # one size failing must not lose the others' results
-                logger.exception("size %s failed", name)
-                results["failures"][name] = f"{type(exc).__name__}: {str(exc)[:2000]}"
-            logger.info("=== size %s done in %.0f s", name, time.perf_counter() - started)
-            _save(results, args)
-            report.write_report(results, args.report, args.results_dir)
+        run_sizes(sizes, lambda name: run_size(spark, name, args, results), results, checkpoint)
     finally:
         spark.stop()
     results["meta"]["load_average_at_end"] = list(os.getloadavg())

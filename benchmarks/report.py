@@ -96,8 +96,8 @@ def _save(fig: Any, out_dir: Path, stem: str) -> str:
     return f"{stem}.svg"
 
 
-def plot_all(results: Dict[str, Any], out_dir: Path) -> List[str]:
-    """Write the plots (PNG and SVG); return the names of the SVGs the report shows."""
+def _matplotlib() -> Any:
+    """pyplot, set up for diff-stable SVGs (also used by benchmarks/agg_report.py)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -105,47 +105,70 @@ def plot_all(results: Dict[str, Any], out_dir: Path) -> List[str]:
     matplotlib.rcParams["svg.hashsalt"] = "featurespark"  # stable ids across runs
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def bar_chart(stats: Dict[str, Dict[str, Tuple[float, float, float]]], order: Sequence[str], title: str,
+              out_dir: Path, stem: str, colors: Dict[str, str]) -> str:
+    """Bars of median seconds (min–max whiskers) per size and system, log scale; returns the SVG's name."""
+    plt = _matplotlib()
+    sizes = list(stats)
+    systems = [s for s in order if any(s in stats[z] for z in sizes)]
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    width = 0.8 / len(systems)
+    for i, system in enumerate(systems):
+        xs, ys, lo, hi = [], [], [], []
+        for j, size in enumerate(sizes):
+            if system in stats[size]:
+                med, mn, mx = stats[size][system]
+                xs.append(j + i * width)
+                ys.append(med)
+                lo.append(med - mn)
+                hi.append(mx - med)
+        ax.bar(xs, ys, width, yerr=[lo, hi], label=system, color=colors.get(system), capsize=2)
+    ax.set_xticks([j + width * (len(systems) - 1) / 2 for j in range(len(sizes))])
+    ax.set_xticklabels(sizes)
+    ax.set_yscale("log")
+    ax.set_ylabel("seconds (median, min–max; log scale)")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    return _save(fig, out_dir, stem)
+
+
+def scaling_chart(series: Dict[str, List[Tuple[float, float]]], xlabel: str, title: str, out_dir: Path, stem: str,
+                  colors: Dict[str, str]) -> str:
+    """Log-log lines of median seconds against size, one per system with two points or more."""
+    plt = _matplotlib()
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    for system, pts in series.items():
+        if len(pts) >= 2:
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=system, color=colors.get(system))
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("seconds (median)")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    return _save(fig, out_dir, stem)
+
+
+def plot_all(results: Dict[str, Any], out_dir: Path) -> List[str]:
+    """Write the plots (PNG and SVG); return the names of the SVGs the report shows."""
+    plt = _matplotlib()
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     tstats = training_stats(results)
     if tstats:
         sizes = list(tstats)
-        systems = [s for s in TRAINING_ORDER if any(s in tstats[z] for z in sizes)]
-        fig, ax = plt.subplots(figsize=(9, 4.5))
-        width = 0.8 / len(systems)
-        for i, system in enumerate(systems):
-            xs, ys, lo, hi = [], [], [], []
-            for j, size in enumerate(sizes):
-                if system in tstats[size]:
-                    med, mn, mx = tstats[size][system]
-                    xs.append(j + i * width)
-                    ys.append(med)
-                    lo.append(med - mn)
-                    hi.append(mx - med)
-            ax.bar(xs, ys, width, yerr=[lo, hi], label=system, color=COLORS.get(system), capsize=2)
-        ax.set_xticks([j + width * (len(systems) - 1) / 2 for j in range(len(sizes))])
-        ax.set_xticklabels(sizes)
-        ax.set_yscale("log")
-        ax.set_ylabel("seconds (median, min–max; log scale)")
-        ax.set_title("Training set: point-in-time join of 3 views, written to Parquet")
-        ax.legend(fontsize=8)
-        written.append(_save(fig, out_dir, "training"))
-
+        written.append(bar_chart(tstats, TRAINING_ORDER, "Training set: point-in-time join of 3 views, written to Parquet",
+                                 out_dir, "training", COLORS))
         plain = [z for z in sizes if not z.endswith("_skew") and _entity_rows(results, z)]
         if len(plain) >= 2:
-            fig, ax = plt.subplots(figsize=(6.5, 4.5))
-            for system in systems:
-                pts = [(int(_entity_rows(results, z) or 0), tstats[z][system][0]) for z in plain if system in tstats[z]]
-                if len(pts) >= 2:
-                    ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=system,
-                            color=COLORS.get(system))
-            ax.set_xscale("log")
-            ax.set_yscale("log")
-            ax.set_xlabel("entity rows")
-            ax.set_ylabel("seconds (median)")
-            ax.set_title("Training set time vs size (log-log; slope 1 = linear)")
-            ax.legend(fontsize=8)
-            written.append(_save(fig, out_dir, "scaling"))
+            systems = [s for s in TRAINING_ORDER if any(s in tstats[z] for z in sizes)]
+            series = {s: [(float(_entity_rows(results, z) or 0), tstats[z][s][0]) for z in plain if s in tstats[z]]
+                      for s in systems}
+            written.append(scaling_chart(series, "entity rows", "Training set time vs size (log-log; slope 1 = linear)",
+                                         out_dir, "scaling", COLORS))
 
     mstats = materialize_stats(results)
     if mstats:
@@ -421,10 +444,25 @@ def render(results: Dict[str, Any], plots: Sequence[str], plot_dir: str) -> str:
 
 
 def write_report(results: Dict[str, Any], report: Path, results_dir: Path) -> None:
-    """Write the plots into ``results_dir`` and the Markdown report to ``report``."""
+    """Write the plots into ``results_dir`` and the Markdown report to ``report``.
+
+    The windowed-aggregation section (:mod:`benchmarks.agg_report`, from ``aggregations.json`` in
+    ``results_dir``) follows the Feast sections when that benchmark has run.
+    """
+    from benchmarks import agg_report
+
     plots = plot_all(results, results_dir)
     try:
         plot_dir = str(results_dir.resolve().relative_to(report.resolve().parent))
     except ValueError:
         plot_dir = str(results_dir.resolve())
-    report.write_text(render(results, plots, plot_dir) + "\n")
+    sections = [render(results, plots, plot_dir), agg_report.section(results_dir, plot_dir)]
+    report.write_text("\n".join(s for s in sections if s) + "\n")
+
+
+def regenerate(report: Path, results_dir: Path) -> None:
+    """Rewrite ``report`` from the results files in ``results_dir`` (``results.json``, ``aggregations.json``)."""
+    import json
+
+    path = results_dir / "results.json"
+    write_report(json.loads(path.read_text()) if path.exists() else {}, report, results_dir)

@@ -10,6 +10,8 @@
 # benchmark in one process and one Spark session, and stops DynamoDB Local on exit.
 # Data, registries and outputs go to .featurespark/bench/ (git-ignored). Sizes: XS, S, M, L and
 # NAME_skew (e.g. M_skew). Not part of the test suite.
+#   bash benchmarks/run.sh aggregations [--sizes S,M] [--runs 3] [other options of python -m benchmarks.agg_bench]
+# runs the windowed-aggregation benchmark instead (no DynamoDB, no Feast; data in .featurespark/bench-agg/).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -18,14 +20,23 @@ cd "$ROOT"
 for arg in "$@"; do
   case "$arg" in
     -h|--help)
-      sed -n '2,12p' "$0"
+      sed -n '2,14p' "$0"
       echo
-      if [ -x .venv-bench/bin/python ]; then .venv-bench/bin/python -m benchmarks.bench --help; fi
+      module=benchmarks.bench
+      if [ "${1:-}" = "aggregations" ]; then module=benchmarks.agg_bench; fi
+      if [ -x .venv-bench/bin/python ]; then .venv-bench/bin/python -m "$module" --help; fi
       exit 0 ;;
   esac
 done
 
 bash benchmarks/setup.sh
+
+# The windowed-aggregation benchmark (issue #13) needs neither DynamoDB nor Feast.
+if [ "${1:-}" = "aggregations" ]; then
+  shift
+  export TZ=UTC PYSPARK_PYTHON="$ROOT/.venv-bench/bin/python"
+  exec .venv-bench/bin/python -m benchmarks.agg_bench "$@"
+fi
 
 WORK="$ROOT/.featurespark/bench"
 mkdir -p "$WORK"

@@ -13,8 +13,10 @@ from featurespark._lazy import lazy_exports
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from featurespark.aggregations import Aggregation, window_aggregate_as_of
     from featurespark.config import Config, load_config, parse_config
     from featurespark.definitions import (
+        AggregationView,
         DeltaSource,
         Entity,
         FeatureView,
@@ -64,8 +66,11 @@ _EXPORTS = {
     "Config": "featurespark.config",
     "load_config": "featurespark.config",
     "parse_config": "featurespark.config",
+    "Aggregation": "featurespark.aggregations",
+    "window_aggregate_as_of": "featurespark.aggregations",
     **{name: "featurespark.definitions" for name in (
-        "DeltaSource", "Entity", "FeatureView", "Field", "ManagedSource", "ParquetSource", "QuerySource", "TableSource",
+        "AggregationView", "DeltaSource", "Entity", "FeatureView", "Field", "ManagedSource", "ParquetSource",
+        "QuerySource", "TableSource",
     )},
     # Every domain error, so callers catch them without knowing the module.
     **{name: "featurespark.errors" for name in (

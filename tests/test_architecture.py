@@ -19,7 +19,7 @@ import featurespark
 
 PACKAGE = Path(featurespark.__file__).resolve().parent
 REPO = PACKAGE.parent
-TOOLKITS = ("definitions", "pit", "offline", "online", "registry", "streaming")
+TOOLKITS = ("definitions", "pit", "aggregations", "offline", "online", "registry", "streaming")
 FORBIDDEN_FOR_TOOLKITS = ("featurespark.config", "featurespark.services", "featurespark.store", "featurespark.cli")
 
 

@@ -1,4 +1,5 @@
-"""Definitions in code: entities, fields, sources and feature views."""
+"""Definitions in code: entities, fields, sources, feature views and aggregation views."""
+from featurespark.definitions.aggregation_view import AggregationView
 from featurespark.definitions.entity import Entity
 from featurespark.definitions.feature_view import FeatureView
 from featurespark.definitions.field import Field
@@ -12,6 +13,7 @@ from featurespark.definitions.sources import (
 )
 
 __all__ = [
+    "AggregationView",
     "DeltaSource",
     "Entity",
     "FeatureView",
