@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Optional
+from typing import Optional, Union
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -11,6 +11,9 @@ from pyspark.sql import types as T
 from featurespark.definitions import (
     DeltaSource,
     FeatureView,
+    HudiSource,
+    IcebergSource,
+    JdbcSource,
     ManagedSource,
     ParquetSource,
     QuerySource,
@@ -18,6 +21,8 @@ from featurespark.definitions import (
 )
 from featurespark.definitions.types import from_spark_type, is_safe_cast
 from featurespark.errors import InvalidArgumentError, SchemaMismatchError, SourceSchemaError
+from featurespark.offline.formats import read_hudi, read_iceberg
+from featurespark.offline.jdbc import RedshiftConnection, read_jdbc
 from featurespark.offline.layout import ManagedTable
 from featurespark.offline.timestamps import timestamp_column, with_utc_timestamps
 
@@ -28,7 +33,8 @@ __all__ = [
 ]
 
 def read_source(spark: SparkSession, view: FeatureView, *, managed: Optional[ManagedTable] = None,
-                version: Optional[int] = None) -> DataFrame:
+                version: Optional[Union[int, str]] = None,
+                redshift: Optional[RedshiftConnection] = None) -> DataFrame:
     """Read a view's source as a lazy DataFrame.
 
     Parameters
@@ -37,15 +43,18 @@ def read_source(spark: SparkSession, view: FeatureView, *, managed: Optional[Man
     view : FeatureView
     managed : ManagedTable, optional
         Where the view's Delta table is (see :func:`managed_table`); required for a ``ManagedSource``.
-    version : int, optional
-        Delta version to time-travel to (managed and Delta sources only).
+    version : int or str, optional
+        Version to time-travel to: a Delta version (managed and Delta sources), an Iceberg snapshot id
+        or a Hudi commit instant (see :mod:`featurespark.offline.formats`).
+    redshift : RedshiftConnection, optional
+        URL, S3 temp dir and IAM role of a ``RedshiftSource`` (from the ``redshift`` config section).
 
     Returns
     -------
     DataFrame
         The source rows, columns as stored (no projection).
     """
-    df = _read_raw(spark, view, managed, version=version)
+    df = _read_raw(spark, view, managed, version=version, redshift=redshift)
     needs_conversion = view.source.timestamp_encoding is not None or any(
         isinstance(df.schema[c].dataType, T.TimestampNTZType) for c in timestamp_columns(view) if c in df.columns
     )
@@ -56,18 +65,24 @@ def read_source(spark: SparkSession, view: FeatureView, *, managed: Optional[Man
 
 
 def _read_raw(spark: SparkSession, view: FeatureView, managed: Optional[ManagedTable],
-              *, version: Optional[int]) -> DataFrame:
+              *, version: Optional[Union[int, str]], redshift: Optional[RedshiftConnection]) -> DataFrame:
     src = view.source
     if isinstance(src, (ManagedSource, DeltaSource)):
         reader = spark.read.format("delta")
         if version is not None:
             reader = reader.option("versionAsOf", version)
         return reader.load(source_location(view, managed))
+    if isinstance(src, IcebergSource):
+        return read_iceberg(spark, src, snapshot_id=None if version is None else int(version))
+    if isinstance(src, HudiSource):
+        return read_hudi(spark, src, instant=None if version is None else str(version))
     if version is not None:
         raise SourceSchemaError(
             f"FeatureView '{view.name}': its {src.kind} source has no versions to time-travel to; "
-            "only managed and Delta sources do."
+            "only managed, Delta, Iceberg and Hudi sources do."
         )
+    if isinstance(src, JdbcSource):
+        return read_jdbc(spark, src, redshift=redshift)
     if isinstance(src, ParquetSource):
         try:
             return spark.read.parquet(src.path)
@@ -158,6 +173,10 @@ def source_location(view: FeatureView, managed: Optional[ManagedTable] = None) -
         return managed.path
     if isinstance(src, (DeltaSource, ParquetSource)):
         return src.path
+    if isinstance(src, (IcebergSource, HudiSource)):
+        return src.table or src.path or ""
+    if isinstance(src, JdbcSource):
+        return src.describe()
     if isinstance(src, TableSource):
         return src.table
     if isinstance(src, QuerySource):

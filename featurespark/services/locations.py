@@ -5,11 +5,17 @@ explicit locations the toolkits take.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Optional
+
 from featurespark.config import Config
 from featurespark.definitions import FeatureView
+from featurespark.errors import ConfigError
 from featurespark.offline.layout import ManagedTable, managed_table
 
-__all__ = ["managed_table_of", "online_table_name", "registry_path"]
+if TYPE_CHECKING:
+    from featurespark.offline.jdbc import RedshiftConnection
+
+__all__ = ["managed_table_of", "online_table_name", "redshift_connection", "registry_path"]
 
 
 def managed_table_of(config: Config, view: FeatureView) -> ManagedTable:
@@ -37,3 +43,24 @@ def online_table_name(config: Config, view: FeatureView) -> str:
 def registry_path(config: Config) -> str:
     """Location of the registry Delta table (``<offline_store.root>/_registry``)."""
     return config.offline_store.registry_path
+
+
+def redshift_connection(config: Config) -> Optional[RedshiftConnection]:
+    """The ``redshift`` section as the Redshift reader's parameters; None when the config has none.
+
+    Raises
+    ------
+    ConfigError
+        If the section lacks ``url``, ``temp_dir`` or ``iam_role``.
+    """
+    from featurespark.offline.jdbc import RedshiftConnection  # Spark-free lookups (serving) import this module
+
+    section = config.redshift
+    if section is None:
+        return None
+    missing = [k for k in ("url", "temp_dir", "iam_role") if getattr(section, k) is None]
+    if missing:
+        raise ConfigError(f"{config.source or '<config>'}: the redshift section needs {', '.join(missing)} "
+                          "(see docs/config.md).")
+    return RedshiftConnection(url=str(section.url), temp_dir=str(section.temp_dir), iam_role=str(section.iam_role),
+                              user_env=section.user_env, password_env=section.password_env)

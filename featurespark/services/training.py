@@ -19,15 +19,16 @@ from pyspark.sql import types as T
 
 from featurespark._compat import dataframe_from_pandas
 from featurespark.config import Config
-from featurespark.definitions import DeltaSource, FeatureView, ManagedSource
+from featurespark.definitions import DeltaSource, FeatureView, HudiSource, IcebergSource, ManagedSource
 from featurespark.errors import InvalidArgumentError, SchemaMismatchError
+from featurespark.offline.formats import current_version
 from featurespark.offline.sources import read_source, source_location
 from featurespark.offline.time_travel import resolve_version
 from featurespark.offline.timestamps import normalize_pandas_timestamps, timestamp_column
 from featurespark.options import Algorithm, check_option
 from featurespark.pit import EntityTimeRange, PitView, entity_time_range, point_in_time_join_many
 from featurespark.registry.references import ViewSelection, resolve_references
-from featurespark.services.locations import managed_table_of
+from featurespark.services.locations import managed_table_of, redshift_connection
 
 logger = logging.getLogger(__name__)
 
@@ -55,8 +56,9 @@ class SourceRead:
         Source kind (``managed``, ``delta``, ``parquet``, ``table``, ``query``).
     location : str
         Path, table name or query.
-    version : int or None
-        Delta version read (None for sources without versions).
+    version : int, str or None
+        Version read: Delta version, Iceberg snapshot id or Hudi commit instant (None for sources without
+        versions).
     window : tuple
         ``(lower, upper)`` feature timestamps kept by pruning, ISO strings or None.
     """
@@ -64,7 +66,7 @@ class SourceRead:
     view: str
     kind: str
     location: str
-    version: Optional[int]
+    version: Optional[Union[int, str]]
     window: tuple[Optional[str], Optional[str]]
 
 
@@ -133,7 +135,7 @@ def retrieve(
     full_feature_names: bool = False,
     entity_timestamp: str = "event_timestamp",
     algorithm: Algorithm = "auto",
-    source_versions: Optional[Mapping[str, int]] = None,
+    source_versions: Optional[Mapping[str, Union[int, str]]] = None,
     with_feature_timestamps: bool = False,
     hot_key_buckets: Optional[int] = None,
 ) -> HistoricalRetrieval:
@@ -157,7 +159,8 @@ def retrieve(
     algorithm : {"auto", "range", "asof"}
         See :func:`featurespark.pit.point_in_time_join_many`.
     source_versions : mapping, optional
-        Delta version to read per view (from an earlier manifest) instead of the latest.
+        Version to read per view (from an earlier manifest) instead of the latest: Delta version, Iceberg
+        snapshot id or Hudi commit instant.
     with_feature_timestamps : bool
         Also return ``_fs_feature_ts__<view>``: the event timestamp of the matched row (for statistics).
     hot_key_buckets : int, optional
@@ -178,7 +181,7 @@ def retrieve(
         view = sel.view
         managed = managed_table_of(config, view) if isinstance(view.source, ManagedSource) else None
         version = _version_to_read(spark, view, source_location(view, managed), pinned.get(view.name))
-        source = read_source(spark, view, managed=managed, version=version)
+        source = read_source(spark, view, managed=managed, version=version, redshift=redshift_connection(config))
         source = source.where(time_range.feature_filter(view.timestamp_field, view.ttl))
         lower, upper = time_range.feature_window(view.ttl)
         reads.append(SourceRead(view.name, view.source.kind, source_location(view, managed), version,
@@ -207,9 +210,12 @@ def retrieve(
     return HistoricalRetrieval(df, tuple(selections), tuple(reads), entity_timestamp, time_range)
 
 
-def _version_to_read(spark: SparkSession, view: FeatureView, location: str, pinned: Optional[int]) -> Optional[int]:
+def _version_to_read(spark: SparkSession, view: FeatureView, location: str,
+                     pinned: Optional[Union[int, str]]) -> Optional[Union[int, str]]:
     if isinstance(view.source, (ManagedSource, DeltaSource)):
-        return resolve_version(spark, location, version=pinned)
+        return resolve_version(spark, location, version=None if pinned is None else int(pinned))
+    if isinstance(view.source, (IcebergSource, HudiSource)):
+        return pinned if pinned is not None else current_version(spark, view.source)
     if pinned is not None:
         raise InvalidArgumentError(
             f"A version was given for view '{view.name}', but its {view.source.kind} source has no versions."
