@@ -19,7 +19,7 @@ from pyspark.sql import types as T
 
 from featurespark._compat import dataframe_from_pandas
 from featurespark.config import Config
-from featurespark.definitions import DeltaSource, FeatureView, HudiSource, IcebergSource, ManagedSource
+from featurespark.definitions import DeltaSource, FeatureView, HudiSource, IcebergSource, ManagedSource, RedshiftSource
 from featurespark.errors import InvalidArgumentError, SchemaMismatchError
 from featurespark.offline.formats import current_version
 from featurespark.offline.sources import read_source, source_location
@@ -181,7 +181,8 @@ def retrieve(
         view = sel.view
         managed = managed_table_of(config, view) if isinstance(view.source, ManagedSource) else None
         version = _version_to_read(spark, view, source_location(view, managed), pinned.get(view.name))
-        source = read_source(spark, view, managed=managed, version=version, redshift=redshift_connection(config))
+        redshift = redshift_connection(config) if isinstance(view.source, RedshiftSource) else None
+        source = read_source(spark, view, managed=managed, version=version, redshift=redshift)
         source = source.where(time_range.feature_filter(view.timestamp_field, view.ttl))
         lower, upper = time_range.feature_window(view.ttl)
         reads.append(SourceRead(view.name, view.source.kind, source_location(view, managed), version,
