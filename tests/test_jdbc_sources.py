@@ -19,7 +19,7 @@ from pyspark.sql import functions as F
 from featurespark import FeatureStore
 from featurespark.config import parse_config
 from featurespark.definitions import DeltaSource, Entity, FeatureView, Field, JdbcSource, RedshiftSource, Source
-from featurespark.errors import ConfigError, DefinitionError, SourceNotFoundError
+from featurespark.errors import ConfigError, DefinitionError, SourceNotFoundError, SourceSchemaError
 from featurespark.offline.jdbc import REDSHIFT_FORMAT, RedshiftConnection, reader_options
 from featurespark.offline.sources import read_source
 from featurespark.services.locations import redshift_connection
@@ -171,3 +171,19 @@ def test_redshift_settings_come_from_the_config() -> None:
 ])
 def test_registry_form_round_trips(source: Source) -> None:
     assert Source.from_dict(source.to_dict()) == source
+
+
+def test_redshift_views_take_the_config_section(spark: SparkSession, tmp_path: Path) -> None:
+    # Nothing answers on these URLs: what is checked is that apply reaches the connector with the config's
+    # settings (an incomplete section is named before any connection is tried).
+    view = FeatureView(name="rs", entities=[driver], schema=[Field("conv_rate", "float64")],
+                       source=RedshiftSource(table="analytics.trips"))
+    store = FeatureStore(spark, make_config(tmp_path))
+    with pytest.raises(SourceSchemaError, match="A RedshiftSource needs the redshift section of the config"):
+        store.apply([driver, view])
+    incomplete = parse_config({"project": {"name": "t"}, "offline_store": {"root": str(tmp_path / "o")},
+                               "online_store": {"manage_tables": False}, "redshift": {"url": CONNECTION.url}})
+    with pytest.raises(SourceSchemaError, match=r"FeatureView 'rs': cannot read its source \(redshift table "
+                                                r"analytics.trips\): <config>: the redshift section needs temp_dir, "
+                                                r"iam_role"):
+        FeatureStore(spark, incomplete).apply([driver, view])

@@ -15,7 +15,7 @@ from featurespark.offline.layout import ManagedTable, managed_table
 if TYPE_CHECKING:
     from featurespark.offline.jdbc import RedshiftConnection
 
-__all__ = ["managed_table_of", "online_table_name", "redshift_connection", "registry_path"]
+__all__ = ["managed_table_of", "online_table_name", "redshift_connection", "redshift_for", "registry_path"]
 
 
 def managed_table_of(config: Config, view: FeatureView) -> ManagedTable:
@@ -64,3 +64,9 @@ def redshift_connection(config: Config) -> Optional[RedshiftConnection]:
                           "(see docs/config.md).")
     return RedshiftConnection(url=str(section.url), temp_dir=str(section.temp_dir), iam_role=str(section.iam_role),
                               user_env=section.user_env, password_env=section.password_env)
+
+
+def redshift_for(config: Config, view: FeatureView) -> Optional[RedshiftConnection]:
+    """The Redshift reader's parameters when ``view`` reads a ``RedshiftSource``, else None (the section
+    is then not looked at)."""
+    return redshift_connection(config) if view.source.kind == "redshift" else None

@@ -19,7 +19,7 @@ from pyspark.sql import types as T
 
 from featurespark._compat import dataframe_from_pandas
 from featurespark.config import Config
-from featurespark.definitions import DeltaSource, FeatureView, HudiSource, IcebergSource, ManagedSource, RedshiftSource
+from featurespark.definitions import DeltaSource, FeatureView, HudiSource, IcebergSource, ManagedSource
 from featurespark.errors import InvalidArgumentError, SchemaMismatchError
 from featurespark.offline.formats import current_version
 from featurespark.offline.sources import read_source, source_location
@@ -28,7 +28,7 @@ from featurespark.offline.timestamps import normalize_pandas_timestamps, timesta
 from featurespark.options import Algorithm, check_option
 from featurespark.pit import EntityTimeRange, PitView, entity_time_range, point_in_time_join_many
 from featurespark.registry.references import ViewSelection, resolve_references
-from featurespark.services.locations import managed_table_of, redshift_connection
+from featurespark.services.locations import managed_table_of, redshift_for
 
 logger = logging.getLogger(__name__)
 
@@ -181,8 +181,7 @@ def retrieve(
         view = sel.view
         managed = managed_table_of(config, view) if isinstance(view.source, ManagedSource) else None
         version = _version_to_read(spark, view, source_location(view, managed), pinned.get(view.name))
-        redshift = redshift_connection(config) if isinstance(view.source, RedshiftSource) else None
-        source = read_source(spark, view, managed=managed, version=version, redshift=redshift)
+        source = read_source(spark, view, managed=managed, version=version, redshift=redshift_for(config, view))
         source = source.where(time_range.feature_filter(view.timestamp_field, view.ttl))
         lower, upper = time_range.feature_window(view.ttl)
         reads.append(SourceRead(view.name, view.source.kind, source_location(view, managed), version,
