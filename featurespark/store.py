@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional, Sequence, Union
 
-from featurespark._session_checks import require_utc_session
+from featurespark._session_checks import require_delta, require_utc_session
 from featurespark.config import Config, load_config, online_region
 from featurespark.definitions import DeltaSource, Entity, FeatureView, ManagedSource
 from featurespark.errors import InvalidArgumentError
@@ -74,6 +74,7 @@ class FeatureStore:
         require_utc_session(spark, what="FeatureStore")
         self.spark = spark
         self.config = config if isinstance(config, Config) else load_config(config)
+        require_delta(spark, config_source=self.config.source)
         self.registry = Registry(spark, registry_path(self.config))
         self._reader: Optional[OnlineReader] = None
         self._server: Optional[FeatureServer] = None
