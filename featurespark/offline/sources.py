@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import logging
-from typing import Optional, Union
+from typing import Optional
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from featurespark.definitions import (
-    AggregationView,
     DeltaSource,
     FeatureView,
     ManagedSource,
@@ -18,6 +17,7 @@ from featurespark.definitions import (
     TableSource,
 )
 from featurespark.definitions.types import from_spark_type, is_safe_cast
+from featurespark.definitions.views import AnyView
 from featurespark.errors import InvalidArgumentError, SchemaMismatchError, SourceSchemaError
 from featurespark.offline.layout import ManagedTable
 from featurespark.offline.timestamps import timestamp_column, with_utc_timestamps
@@ -25,14 +25,10 @@ from featurespark.offline.timestamps import timestamp_column, with_utc_timestamp
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "SourceView", "check_source_schema", "read_source", "source_location", "source_schema_problems",
-    "timestamp_columns",
+    "check_source_schema", "read_source", "source_location", "source_schema_problems", "timestamp_columns",
 ]
 
-#: A definition that reads a source: a feature view, or an aggregation view (its events).
-SourceView = Union[FeatureView, AggregationView]
-
-def read_source(spark: SparkSession, view: SourceView, *, managed: Optional[ManagedTable] = None,
+def read_source(spark: SparkSession, view: AnyView, *, managed: Optional[ManagedTable] = None,
                 version: Optional[int] = None) -> DataFrame:
     """Read a view's source as a lazy DataFrame.
 
@@ -60,7 +56,7 @@ def read_source(spark: SparkSession, view: SourceView, *, managed: Optional[Mana
     return with_utc_timestamps(df, {c: encoding for c in timestamp_columns(view)}, where=f"source of '{view.name}'")
 
 
-def _read_raw(spark: SparkSession, view: SourceView, managed: Optional[ManagedTable],
+def _read_raw(spark: SparkSession, view: AnyView, managed: Optional[ManagedTable],
               *, version: Optional[int]) -> DataFrame:
     src = view.source
     if isinstance(src, (ManagedSource, DeltaSource)):
@@ -94,7 +90,7 @@ def _read_raw(spark: SparkSession, view: SourceView, managed: Optional[ManagedTa
     raise SourceSchemaError(f"FeatureView '{view.name}': unsupported source {src!r}.")  # pragma: no cover
 
 
-def source_schema_problems(view: SourceView, schema: T.StructType) -> list[str]:
+def source_schema_problems(view: AnyView, schema: T.StructType) -> list[str]:
     """List what in ``schema`` does not fit the view: missing columns and incompatible types.
 
     Types are compatible when the source type equals the declared one or widens safely
@@ -132,12 +128,12 @@ def source_schema_problems(view: SourceView, schema: T.StructType) -> list[str]:
     return problems
 
 
-def timestamp_columns(view: SourceView) -> list[str]:
+def timestamp_columns(view: AnyView) -> list[str]:
     """The event and (if any) created timestamp columns of a view."""
     return [t for t in (view.timestamp_field, view.created_timestamp_field) if t]
 
 
-def check_source_schema(view: SourceView, df: DataFrame) -> None:
+def check_source_schema(view: AnyView, df: DataFrame) -> None:
     """Raise :class:`SourceSchemaError` listing every mismatch between a view and its source."""
     problems = source_schema_problems(view, df.schema)
     if problems:
@@ -149,7 +145,7 @@ def check_source_schema(view: SourceView, df: DataFrame) -> None:
 
 
 
-def source_location(view: SourceView, managed: Optional[ManagedTable] = None) -> str:
+def source_location(view: AnyView, managed: Optional[ManagedTable] = None) -> str:
     """Where a view reads from: the Delta path of a managed or Delta source, the path of a Parquet
     source, the table name or the query text.
 

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Generic, Mapping, Sequence, TypeVar, Union
+from typing import Generic, Mapping, Sequence, TypeVar
 
 from featurespark.definitions import AggregationView, FeatureView
+from featurespark.definitions.views import AnyView
 from featurespark.errors import InvalidArgumentError, NotRegisteredError
 
 logger = logging.getLogger(__name__)
@@ -17,7 +18,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["ViewSelection", "resolve_references"]
 
 #: The kind of view a mapping holds (a caller passing feature views only gets selections of feature views).
-V = TypeVar("V", bound=Union[FeatureView, AggregationView])
+V = TypeVar("V", bound=AnyView)
 
 
 @dataclass(frozen=True)

@@ -9,16 +9,17 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Iterable, Mapping, Optional, Sequence, Union
+from typing import Any, Iterable, Mapping, Optional, Sequence
 
 from featurespark.definitions import AggregationView, Entity, FeatureView
+from featurespark.definitions.views import AnyView
 from featurespark.errors import DefinitionError, NotRegisteredError
 from featurespark.registry.diff import Change, Plan, spec_diff
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "AGGREGATION_VIEW", "ENTITY", "FEATURE_VIEW", "MATERIALIZATION", "VIEW_KINDS", "AnyView", "RegistryRecord",
+    "AGGREGATION_VIEW", "ENTITY", "FEATURE_VIEW", "MATERIALIZATION", "VIEW_KINDS", "RegistryRecord",
     "RegistryState", "fold_records", "plan_changes", "records_after", "view_kind",
 ]
 
@@ -27,8 +28,6 @@ FEATURE_VIEW = "feature_view"
 AGGREGATION_VIEW = AggregationView.kind
 MATERIALIZATION = "materialization"
 
-#: A registered view of either kind: both name features, read a source and are keyed by entities.
-AnyView = Union[FeatureView, AggregationView]
 #: The view classes by registry kind. Feature views and aggregation views share one namespace: a feature
 #: reference ``"name:feature"`` must name one view.
 VIEW_KINDS: Mapping[str, type] = {FEATURE_VIEW: FeatureView, AGGREGATION_VIEW: AggregationView}

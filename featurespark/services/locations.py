@@ -5,10 +5,11 @@ explicit locations the toolkits take.
 """
 from __future__ import annotations
 
-from typing import Optional, Union
+from typing import Optional
 
 from featurespark.config import Config
 from featurespark.definitions import AggregationView, FeatureView, ManagedSource
+from featurespark.definitions.views import AnyView
 from featurespark.errors import DefinitionError
 from featurespark.offline.layout import ManagedTable, managed_table
 
@@ -32,7 +33,7 @@ def managed_table_of(config: Config, view: FeatureView) -> ManagedTable:
     return managed_table(offline.root, offline.database, view.name, database_location=offline.database_location)
 
 
-def read_table_of(config: Config, view: Union[FeatureView, AggregationView]) -> Optional[ManagedTable]:
+def read_table_of(config: Config, view: AnyView) -> Optional[ManagedTable]:
     """The managed table a view's source reads (None for other sources), for ``read_source``.
 
     Raises

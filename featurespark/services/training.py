@@ -23,11 +23,12 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from featurespark._compat import dataframe_from_pandas
-from featurespark.config import Config
 from featurespark.aggregations import Aggregation
+from featurespark.config import Config
 from featurespark.definitions import AggregationView, DeltaSource, FeatureView, ManagedSource
+from featurespark.definitions.views import AnyView
 from featurespark.errors import InvalidArgumentError, SchemaMismatchError
-from featurespark.offline.sources import SourceView, read_source, source_location
+from featurespark.offline.sources import read_source, source_location
 from featurespark.offline.time_travel import resolve_version
 from featurespark.offline.timestamps import normalize_pandas_timestamps, timestamp_column
 from featurespark.options import Algorithm, check_option
@@ -136,7 +137,7 @@ def to_entity_frame(spark: SparkSession, entity: EntityInput, entity_timestamp: 
 def retrieve(
     spark: SparkSession,
     config: Config,
-    views: Mapping[str, SourceView],
+    views: Mapping[str, AnyView],
     entity: EntityInput,
     features: Sequence[str],
     *,
@@ -239,11 +240,12 @@ def retrieve(
     for agg_view, sel, events in aggregated:
         df = _aggregate(df, events, agg_view, sel, entity_timestamp=entity_timestamp, time_range=time_range,
                         as_known_at_query_time=as_known_at_query_time, hot_key_buckets=hot_key_buckets)
-    df = df.select(*[F.col(f"`{c}`") for c in columns])
+    # Entity columns may hold any characters (dots, backticks): quoted, so each names one top-level column.
+    df = df.select(*[F.col("`" + c.replace("`", "``") + "`") for c in columns])
     return HistoricalRetrieval(df, tuple(selections), tuple(reads), entity_timestamp, time_range)
 
 
-def _keys(view: SourceView) -> dict[str, str]:
+def _keys(view: AnyView) -> dict[str, str]:
     """``{entity column: view key}`` for the join (``join_key_map`` renames the entity side)."""
     return {entity_col: key for key, entity_col in view.entity_columns.items()}
 
@@ -291,7 +293,7 @@ def _check_as_known(selections: Sequence[ViewSelection], as_known_at_query_time:
         )
 
 
-def _version_to_read(spark: SparkSession, view: SourceView, location: str, pinned: Optional[int]) -> Optional[int]:
+def _version_to_read(spark: SparkSession, view: AnyView, location: str, pinned: Optional[int]) -> Optional[int]:
     if isinstance(view.source, (ManagedSource, DeltaSource)):
         return resolve_version(spark, location, version=pinned)
     if pinned is not None:
