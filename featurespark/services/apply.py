@@ -2,8 +2,8 @@
 
 ``plan`` compares definitions with the registry and reads every changed view's source to check it
 (join keys, timestamps and features, or an aggregation view's event columns, exist with compatible
-types), so a plan that succeeds is one ``apply`` accepts. ``apply`` then creates the managed Delta tables and the DynamoDB tables, and
-only then commits the registry.
+types), so a plan that succeeds is one ``apply`` accepts. ``apply`` then creates the managed Delta
+tables and the DynamoDB tables, and only then commits the registry.
 """
 from __future__ import annotations
 
