@@ -165,9 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
     drop.add_argument("--yes", action="store_true", help="confirm: the data cannot be recovered")
     add("refresh-snapshot", "rebuild the registry snapshot (the file online lookups and list/describe read) from "
                             "the registry's log")
-    lst = add("list", "list registered entities and feature views")
+    lst = add("list", "list registered entities, feature views and aggregation views")
     lst.add_argument("--json", action="store_true", help="print JSON")
-    desc = add("describe", "show the registered spec of an entity or feature view")
+    desc = add("describe", "show the registered spec of an entity, feature view or aggregation view")
     desc.add_argument("name")
     hist = add("history", "list the registry's versions, newest last")
     hist.add_argument("name", nargs="?", help="only this object")
@@ -351,9 +351,11 @@ def _list(args: argparse.Namespace) -> int:
     _, state = _snapshot(args)
     entities = [e for _, e in sorted(state.entities.items())]
     views = [v for _, v in sorted(state.views.items())]
+    aggregation_views = [v for _, v in sorted(state.aggregation_views.items())]
     if args.json:
         print(json.dumps({"entities": [e.to_dict() for e in entities],
-                          "feature_views": [v.to_dict() for v in views]}, indent=2))
+                          "feature_views": [v.to_dict() for v in views],
+                          "aggregation_views": [v.to_dict() for v in aggregation_views]}, indent=2))
         return EXIT_OK
     print("ENTITIES")
     for e in entities:
@@ -364,6 +366,13 @@ def _list(args: argparse.Namespace) -> int:
         print(f"  {v.name:<28} entities: {', '.join(e.name for e in v.entities):<18} "
               f"features: {len(v.schema):<3} ttl: {ttl:<16} online: {str(v.online).lower():<6} "
               f"source: {v.source.describe()}")
+    print("AGGREGATION VIEWS")
+    for a in aggregation_views:
+        windows = sorted({w for agg in a.aggregations for w in agg.parsed_windows()},
+                         key=lambda w: (w.micros is None, w.micros or 0))
+        print(f"  {a.name:<28} entities: {', '.join(e.name for e in a.entities):<18} "
+              f"features: {len(a.feature_names):<3} windows: {', '.join(w.label for w in windows):<16} "
+              f"source: {a.source.describe()}")
     return EXIT_OK
 
 

@@ -1,4 +1,4 @@
-"""Reading feature view sources and checking them against the view's definition."""
+"""Reading the sources of feature views and aggregation views and checking them against the definition."""
 from __future__ import annotations
 
 import logging
@@ -17,6 +17,7 @@ from featurespark.definitions import (
     TableSource,
 )
 from featurespark.definitions.types import from_spark_type, is_safe_cast
+from featurespark.definitions.views import AnyView
 from featurespark.errors import InvalidArgumentError, SchemaMismatchError, SourceSchemaError
 from featurespark.offline.layout import ManagedTable
 from featurespark.offline.timestamps import timestamp_column, with_utc_timestamps
@@ -27,14 +28,14 @@ __all__ = [
     "check_source_schema", "read_source", "source_location", "source_schema_problems", "timestamp_columns",
 ]
 
-def read_source(spark: SparkSession, view: FeatureView, *, managed: Optional[ManagedTable] = None,
+def read_source(spark: SparkSession, view: AnyView, *, managed: Optional[ManagedTable] = None,
                 version: Optional[int] = None) -> DataFrame:
     """Read a view's source as a lazy DataFrame.
 
     Parameters
     ----------
     spark : SparkSession
-    view : FeatureView
+    view : FeatureView or AggregationView
     managed : ManagedTable, optional
         Where the view's Delta table is (see :func:`managed_table`); required for a ``ManagedSource``.
     version : int, optional
@@ -55,7 +56,7 @@ def read_source(spark: SparkSession, view: FeatureView, *, managed: Optional[Man
     return with_utc_timestamps(df, {c: encoding for c in timestamp_columns(view)}, where=f"source of '{view.name}'")
 
 
-def _read_raw(spark: SparkSession, view: FeatureView, managed: Optional[ManagedTable],
+def _read_raw(spark: SparkSession, view: AnyView, managed: Optional[ManagedTable],
               *, version: Optional[int]) -> DataFrame:
     src = view.source
     if isinstance(src, (ManagedSource, DeltaSource)):
@@ -89,16 +90,21 @@ def _read_raw(spark: SparkSession, view: FeatureView, managed: Optional[ManagedT
     raise SourceSchemaError(f"FeatureView '{view.name}': unsupported source {src!r}.")  # pragma: no cover
 
 
-def source_schema_problems(view: FeatureView, schema: T.StructType) -> list[str]:
+def source_schema_problems(view: AnyView, schema: T.StructType) -> list[str]:
     """List what in ``schema`` does not fit the view: missing columns and incompatible types.
 
     Types are compatible when the source type equals the declared one or widens safely
-    into it (int32 to int64, float32 to float64). Timestamp columns must be timestamps.
+    into it (int32 to int64, float32 to float64). Timestamp columns must be timestamps. The declared
+    columns are a feature view's join keys and features, or an aggregation view's join keys and
+    aggregated event columns (``event_schema``).
     """
     columns = {f.name: f.dataType for f in schema.fields}
     problems = []
+    declared = [(f, "feature") for f in view.schema] if isinstance(view, FeatureView) else [
+        (f, "event column") for f in view.event_schema
+    ]
     wanted = [(k.name, k.dtype, "join key") for k in view.join_key_fields] + [
-        (f.name, f.dtype, "feature") for f in view.schema
+        (f.name, f.dtype, role) for f, role in declared
     ]
     for name, dtype, role in wanted:
         if name not in columns:
@@ -122,24 +128,24 @@ def source_schema_problems(view: FeatureView, schema: T.StructType) -> list[str]
     return problems
 
 
-def timestamp_columns(view: FeatureView) -> list[str]:
+def timestamp_columns(view: AnyView) -> list[str]:
     """The event and (if any) created timestamp columns of a view."""
     return [t for t in (view.timestamp_field, view.created_timestamp_field) if t]
 
 
-def check_source_schema(view: FeatureView, df: DataFrame) -> None:
+def check_source_schema(view: AnyView, df: DataFrame) -> None:
     """Raise :class:`SourceSchemaError` listing every mismatch between a view and its source."""
     problems = source_schema_problems(view, df.schema)
     if problems:
         raise SourceSchemaError(
-            f"FeatureView '{view.name}' does not match its source ({view.source.describe()}):\n  - "
+            f"{type(view).__name__} '{view.name}' does not match its source ({view.source.describe()}):\n  - "
             + "\n  - ".join(problems)
         )
 
 
 
 
-def source_location(view: FeatureView, managed: Optional[ManagedTable] = None) -> str:
+def source_location(view: AnyView, managed: Optional[ManagedTable] = None) -> str:
     """Where a view reads from: the Delta path of a managed or Delta source, the path of a Parquet
     source, the table name or the query text.
 
