@@ -236,3 +236,17 @@ def test_the_documented_example_is_what_the_codec_writes_and_the_lookup_reads() 
     assert got == {20: 15, 21: 14, 22: 12, 26: 8, 30: None}
     with pytest.raises(StaleItemError):
         evaluate(layout, layout.decode(item), 23)
+
+
+def test_a_key_with_too_much_data_fails_the_write_with_its_key_never_truncated(
+    spark: SparkSession, spark_aws_env: None, dynamodb_local: DynamoDBLocal, table: str,  # noqa: F811
+) -> None:
+    layout = TiledLayout.build({"k": "string"}, {"s": "string"}, [Aggregation("s", "last_k", ["1h"], k=1000)],
+                               horizon=HOUR)  # the horizon covers the whole window: every event stays raw
+    rows = [("big", T0 + timedelta(seconds=i), f"{i:04d}" + "v" * 1000) for i in range(450)]
+    rows.append(("small", T0, "x"))
+    events = spark.createDataFrame(rows, "k string, ts timestamp, s string")
+    where = {"table_name": table, "region": dynamodb_local.region, "endpoint_url": dynamodb_local.endpoint_url}
+    with pytest.raises(ItemTooLargeError) as info:
+        materialize_tiles(events, layout=layout, event_timestamp="ts", end=T0 + HOUR, threads=1, **where)
+    assert "key (k='big')" in str(info.value) and "450 raw edge events" in str(info.value)
