@@ -250,3 +250,15 @@ def test_a_key_with_too_much_data_fails_the_write_with_its_key_never_truncated(
     with pytest.raises(ItemTooLargeError) as info:
         materialize_tiles(events, layout=layout, event_timestamp="ts", end=T0 + HOUR, threads=1, **where)
     assert "key (k='big')" in str(info.value) and "450 raw edge events" in str(info.value)
+
+
+def test_tile_rows_is_two_shuffles_and_no_python(spark: SparkSession) -> None:
+    layout = TiledLayout.build({"k": "string"}, {"x": "int64", "s": "string"},
+                               [Aggregation("x", f, ["1h", "1d", "lifetime"], k=3 if f == "last_k" else None)
+                                for f in ("sum", "variance", "last", "last_k")]
+                               + [Aggregation("s", "approx_count_distinct", ["1d"])], horizon=HOUR)
+    events = spark.createDataFrame([("a", T0, 1, "u")], "k string, ts timestamp, x bigint, s string")
+    rows = tile_rows(events, layout=layout, event_timestamp="ts", end=T0 + HOUR)
+    plan = str(rows._jdf.queryExecution().executedPlan().toString())
+    assert "EvalPython" not in plan and "PythonUDF" not in plan, plan
+    assert plan.count("Exchange hashpartitioning") == 2, plan  # by (key, tile set, tile), then by key
