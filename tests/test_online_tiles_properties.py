@@ -7,7 +7,8 @@ builds the items with Spark as of a drawn ``end``, writes them to DynamoDB Local
 whole second, half seconds, and random microseconds). The oracle sees the events before ``end``: what
 the item covers (an online value at ``t > end`` misses the events of ``[end, t)`` until the next
 materialization; at ``t == end`` the two are the same values). Every function is checked over two
-tiled windows and lifetime; the windows empty out as ``t`` moves on.
+tiled windows and lifetime; the windows empty out as ``t`` moves on. Past the horizon, lookups must
+either agree with the oracle or raise :class:`StaleItemError`.
 """
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ from agg_oracle import OracleAgg, assert_same_rows, oracle_window_aggregates
 from featurespark.aggregations import Aggregation
 from featurespark.online.reader import OnlineReader
 from featurespark.online.tables import create_table, delete_table
-from featurespark.online.tiles import TiledLayout, get_aggregates, tile_rows, write_tiles
+from featurespark.errors import StaleItemError
+from featurespark.online.tiles import TiledLayout, evaluate, get_aggregates, tile_rows, write_tiles
 
 BASE = datetime(2026, 3, 1, tzinfo=timezone.utc)
 SECOND = timedelta(seconds=1)
@@ -118,3 +120,19 @@ def test_online_lookups_equal_the_oracle(
     expected = oracle_window_aggregates(entity_pd, events_pd, keys={"k": "k"}, entity_timestamp="t",
                                         event_timestamp="ts", aggregations=ORACLE_AGGS)
     assert_same_rows(got, expected, ["rid"], OUTPUTS, label="online")
+
+    # Past the horizon an item answers exactly or refuses (StaleItemError); it is never silently wrong.
+    late_times = [end + HORIZON + timedelta(seconds=n) for n in (1, 2, 5, 9, 13, 26)]
+    late = [(n, prefix + k, t) for n, (k, t) in enumerate(itertools.product("abc", late_times))]
+    items = reader.get_items(table, {"k": "string"}, [{"k": k} for _, k, _ in late])
+    answered = []
+    for (rid, _, t), item in zip(late, items):
+        try:
+            answered.append({"rid": rid, **evaluate(LAYOUT, LAYOUT.decode(item) if item else None, t)})
+        except StaleItemError:
+            continue
+    late_pd = pd.DataFrame([row for row in late if row[0] in {a["rid"] for a in answered}],
+                           columns=["rid", "k", "t"], dtype=object)
+    expected_late = oracle_window_aggregates(late_pd, events_pd, keys={"k": "k"}, entity_timestamp="t",
+                                             event_timestamp="ts", aggregations=ORACLE_AGGS)
+    assert_same_rows(answered, expected_late, ["rid"], OUTPUTS, label="online past the horizon")
