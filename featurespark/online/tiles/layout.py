@@ -18,7 +18,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Iterable, Mapping, Optional, Sequence
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
 
 from featurespark.aggregations.spec import Aggregation, output_dtype
 from featurespark.errors import DefinitionError, InvalidArgumentError, ItemEncodingError, ItemTooLargeError
@@ -398,10 +400,9 @@ class TiledLayout:
                     f"reads version {LAYOUT_VERSION}. Materialize the view again or upgrade featurespark."
                 )
             end = int(item[EVENT_TS_ATTRIBUTE]["N"])
-            types = dict(self.column_types)
-            raw_types = [types[c] if kind == "value" else "int64" for c, kind in self.raw_inputs]
+            raw_decoders, partial_decoders = _decoders(self)
             raw = [
-                (int(e["L"][0]["N"]), *(decode_value(v, t) for v, t in zip(e["L"][1:], raw_types)))
+                (_int(e["L"][0]["N"]), *(d(v) for d, v in zip(raw_decoders, e["L"][1:])))
                 for e in item[RAW_ATTRIBUTE]["L"]
             ]
             sets = item[TILES_ATTRIBUTE]["L"]
@@ -413,15 +414,15 @@ class TiledLayout:
                 )
             tile_sets = []
             for (window, _), s in zip(self.tile_sizes, sets):
-                outs = self.set_outputs(window)
+                decoders = [partial_decoders[o.name] for o in self.set_outputs(window)]
                 tiles = [
-                    (int(t["L"][0]["N"]), *(_decode_partial(o, p) for o, p in zip(outs, t["L"][1:])))
+                    (_int(t["L"][0]["N"]), *(d(p) for d, p in zip(decoders, t["L"][1:])))
                     for t in s["L"][3]["L"]
                 ]
                 tile_sets.append((int(s["L"][2]["N"]), tiles))
             life_outputs = self.set_outputs(None)
             lifetime = (
-                tuple(_decode_partial(o, p) for o, p in zip(life_outputs, item[LIFETIME_ATTRIBUTE]["L"]))
+                tuple(partial_decoders[o.name](p) for o, p in zip(life_outputs, item[LIFETIME_ATTRIBUTE]["L"]))
                 if life_outputs else ()
             )
         except (KeyError, IndexError, TypeError, ValueError) as exc:
@@ -495,28 +496,56 @@ def _encode_partial(output: TiledOutput, partial: Any) -> AttributeValue:
     raise ItemEncodingError(f"Output {name!r}: unknown function {f!r}.")  # pragma: no cover
 
 
+def _int(text: str) -> int:
+    """An integer N as DynamoDB returns it (plain digits, or an exponent form)."""
+    try:
+        return int(text)
+    except ValueError:
+        return int(Decimal(text))
+
+
+def _scalar(type_name: str) -> Callable[[AttributeValue], Any]:
+    """A decoder of one scalar attribute written by this module (faster than the general decode_value)."""
+    if type_name in ("int32", "int64"):
+        return lambda a: None if "NULL" in a else _int(a["N"])
+    if type_name == "float64":
+        return lambda a: None if "NULL" in a else float(a["N"] if "N" in a else a["S"])
+    if type_name == "string":
+        return lambda a: None if "NULL" in a else a["S"]
+    return lambda a: decode_value(a, type_name)
+
+
+@lru_cache(maxsize=64)
+def _decoders(layout: TiledLayout) -> tuple[list[Callable[[AttributeValue], Any]], dict[str, Callable[[AttributeValue], Any]]]:
+    """Per layout (cached): decoders of the raw inputs, and of each output's partial by output name."""
+    types = dict(layout.column_types)
+    raw = [_scalar(types[c] if kind == "value" else "int64") for c, kind in layout.raw_inputs]
+    partials = {o.name: _partial_decoder(o) for o in layout.outputs}
+    return raw, partials
+
+
+def _partial_decoder(output: TiledOutput) -> Callable[[AttributeValue], Any]:
+    f = output.function
+    if f == "count":
+        return lambda a: None if "NULL" in a else _int(a["N"])
+    if f in ("sum", "min", "max"):
+        return _scalar(output.partial_type)
+    value = _scalar(output.column_type)
+    if f == "mean":
+        total = _scalar(_sum_type(output))
+        return lambda a: None if "NULL" in a else (_int(a["L"][0]["N"]), total(a["L"][1]))
+    if f in ("variance", "stddev"):
+        real = _scalar("float64")
+        return lambda a: None if "NULL" in a else (_int(a["L"][0]["N"]), real(a["L"][1]), real(a["L"][2]))
+    if f in ("first", "last"):
+        return lambda a: None if "NULL" in a else (_int(a["L"][0]["N"]), value(a["L"][1]))
+    if f == "last_k":
+        return lambda a: None if "NULL" in a else [(_int(p["L"][0]["N"]), value(p["L"][1])) for p in a["L"]]
+    if f == "approx_count_distinct":
+        return lambda a: None if "NULL" in a else [_int(p["N"]) for p in a["L"]]
+    raise ItemEncodingError(f"Output {output.name!r}: unknown function {f!r}.")  # pragma: no cover
+
+
 def _sum_type(output: TiledOutput) -> str:
     return "int64" if output.column_type.startswith("int") else "float64"
-
-
-def _decode_partial(output: TiledOutput, attribute: AttributeValue) -> Any:
-    f = output.function
-    if "NULL" in attribute:
-        return None
-    if f == "count":
-        return int(attribute["N"])
-    if f in ("sum", "min", "max"):
-        return decode_value(attribute, output.partial_type)
-    parts = attribute["L"]
-    if f == "mean":
-        return int(parts[0]["N"]), decode_value(parts[1], _sum_type(output))
-    if f in ("variance", "stddev"):
-        return int(parts[0]["N"]), decode_value(parts[1], "float64"), decode_value(parts[2], "float64")
-    if f in ("first", "last"):
-        return int(parts[0]["N"]), decode_value(parts[1], output.column_type)
-    if f == "last_k":
-        return [(int(p["L"][0]["N"]), decode_value(p["L"][1], output.column_type)) for p in parts]
-    if f == "approx_count_distinct":
-        return [int(p["N"]) for p in parts]
-    raise ItemEncodingError(f"Output {output.name!r}: unknown function {f!r}.")  # pragma: no cover
 

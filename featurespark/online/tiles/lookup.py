@@ -11,7 +11,10 @@ from __future__ import annotations
 import heapq
 import logging
 import math
+import operator
+from bisect import bisect_left
 from datetime import datetime
+from functools import lru_cache, reduce
 from typing import Any, Optional, Union
 
 from featurespark.errors import StaleItemError
@@ -191,38 +194,73 @@ def evaluate(
             f"{item.key!r} covers ({from_epoch_micros(item.end).isoformat()}); online items answer lookups from "
             f"their end on. Use the offline store for earlier times."
         )
-    inputs = {entry: index + 1 for index, entry in enumerate(layout.raw_inputs)}
+    plan = _plan(layout)
+    raw_times = [event[0] for event in item.raw]
+    starts = [[tile[0] for tile in tiles] for _, tiles in item.tile_sets]  # bisect has key= only from 3.10
     result: dict[str, Any] = {}
-    windows = [w for w, _ in layout.tile_sizes]
-    sizes = dict(layout.tile_sizes)
-    life_index = 0
-    for output in layout.outputs:
-        if output.window is None:
-            result[output.name] = _finish(output, item.lifetime[life_index])
-            life_index += 1
+    for output, set_index, position, column in plan:
+        if set_index is None:
+            result[output.name] = _finish(output, item.lifetime[position - 1])
             continue
         window = output.window
-        set_index = windows.index(window)
+        assert window is not None
         bound, tiles = item.tile_sets[set_index]
         low = t - window
-        size = sizes[window]
-        position = layout.set_outputs(window).index(output) + 1
-        partial: Any = None
-        for tile in tiles:
-            start = tile[0]
-            if start < low < start + size and tile[position] is not None:
-                raise StaleItemError(
-                    f"The item of key {item.key!r} (events before {from_epoch_micros(item.end).isoformat()}) cannot "
-                    f"give {output.name!r} exactly at {from_epoch_micros(t).isoformat()}: the window's edge falls in a "
-                    f"tile of {size} us that holds events. Materialize more often than the layout's horizon "
-                    f"({layout.horizon_micros} us) or lengthen the horizon."
-                )
-            if start >= low:
-                partial = merge_partials(output.function, partial, tile[position], output.k)
-        column = inputs[(output.column, "hash" if output.function == "approx_count_distinct" else "value")]
-        for event in item.raw:
-            ts, value = event[0], event[column]
-            if value is not None and low <= ts < bound:
-                partial = merge_partials(output.function, partial, _single(output, ts, value), output.k)
-        result[output.name] = _finish(output, partial)
+        first = bisect_left(starts[set_index], low)
+        if first > 0 and low < tiles[first - 1][0] + layout.tile_sizes[set_index][1] \
+                and tiles[first - 1][position] is not None:
+            raise StaleItemError(
+                f"The item of key {item.key!r} (events before {from_epoch_micros(item.end).isoformat()}) cannot "
+                f"give {output.name!r} exactly at {from_epoch_micros(t).isoformat()}: the window's edge falls in a "
+                f"tile of {layout.tile_sizes[set_index][1]} us that holds events. Materialize more often than the "
+                f"layout's horizon ({layout.horizon_micros} us) or lengthen the horizon."
+            )
+        partials = [tile[position] for tile in tiles[first:] if tile[position] is not None]
+        low_raw, high_raw = bisect_left(raw_times, low), bisect_left(raw_times, bound)
+        partials += [_single(output, event[0], event[column]) for event in item.raw[low_raw:high_raw]
+                     if event[column] is not None]
+        result[output.name] = _finish(output, _merge_all(output, partials))
     return result
+
+
+@lru_cache(maxsize=64)
+def _plan(layout: TiledLayout) -> list[tuple[TiledOutput, Optional[int], int, int]]:
+    """Per output: its tile set index (None: lifetime), its position in a tile (or lifetime index + 1), and
+    its raw input position (cached per layout: lookups repeat it for every key)."""
+    inputs = {entry: index + 1 for index, entry in enumerate(layout.raw_inputs)}
+    windows = [w for w, _ in layout.tile_sizes]
+    lifetime = list(layout.set_outputs(None))
+    plan: list[tuple[TiledOutput, Optional[int], int, int]] = []
+    for output in layout.outputs:
+        if output.window is None:
+            plan.append((output, None, lifetime.index(output) + 1, 0))
+            continue
+        column = inputs[(output.column, "hash" if output.function == "approx_count_distinct" else "value")]
+        plan.append((output, windows.index(output.window), layout.set_outputs(output.window).index(output) + 1,
+                     column))
+    return plan
+
+
+def _merge_all(output: TiledOutput, partials: list[Any]) -> Any:
+    """Merge non-null partials in one pass per function (the lookup's hot loop)."""
+    if not partials:
+        return None
+    f = output.function
+    if f in ("count", "sum"):
+        return reduce(operator.add, partials)
+    if f == "mean":
+        return sum(p[0] for p in partials), reduce(operator.add, (p[1] for p in partials))
+    if f == "min":
+        return min(partials, key=spark_order)
+    if f == "max":
+        return max(partials, key=spark_order)
+    if f == "first":
+        return min(partials, key=_event_order)
+    if f == "last":
+        return max(partials, key=_event_order)
+    if f == "last_k":
+        assert output.k is not None
+        return heapq.nlargest(output.k, (pair for p in partials for pair in p), key=_event_order)
+    if f == "approx_count_distinct":
+        return set().union(*partials)
+    return reduce(lambda a, b: merge_partials(f, a, b, output.k), partials)
