@@ -262,3 +262,21 @@ def test_tile_rows_is_two_shuffles_and_no_python(spark: SparkSession) -> None:
     plan = str(rows._jdf.queryExecution().executedPlan().toString())
     assert "EvalPython" not in plan and "PythonUDF" not in plan, plan
     assert plan.count("Exchange hashpartitioning") == 2, plan  # by (key, tile set, tile), then by key
+
+
+def test_tile_items_go_through_the_writer_retries_on_throttling_and_unprocessed_items() -> None:
+    from test_online_writer import FAST, StubClient  # tests/ is on sys.path; the writer's fault stub
+
+    from featurespark.online.items import ItemLayout
+    from featurespark.online.tiles.build import _TileEncoder
+    from featurespark.online.writer import WriterConfig, write_partition
+
+    layout = small_layout()
+    rows = [(k, [(91, k)], None, [(96, k)]) for k in range(30)]  # as tile_rows: key, raw (B = 92), lifetime, set 0
+    for mode, plan in (("last_writer_wins", ["throttle", 5]), ("monotonic", ["throttle", "ok", "throttle"])):
+        client = StubClient(list(plan))
+        config = WriterConfig(table_name="t", region="us-east-1", layout=ItemLayout.build({"k": "int64"}, {}),
+                              write_mode=mode, threads=1, retry=FAST)  # type: ignore[arg-type]
+        counts = write_partition(iter(rows), config, client=client, encode=_TileEncoder(layout, 100))
+        assert (counts.items, counts.retries) == (30, 2), mode
+        assert evaluate(layout, layout.decode(client.stored["i2:17"]), 100) == {"x_sum_10us": 17 + 17}
