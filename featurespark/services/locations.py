@@ -65,7 +65,7 @@ def read_table_of(config: Config, view: AnyView) -> Optional[ManagedTable]:
     return managed_table_of(config, view)
 
 
-def online_table_name(config: Config, view: FeatureView) -> str:
+def online_table_name(config: Config, view: AnyView) -> str:
     """DynamoDB table name of a view (``online_store.table_name_template``)."""
     return config.online_store.table_name(config.project.name, view.name)
 

@@ -23,15 +23,15 @@ from pyspark.sql import types as T
 
 from featurespark.aggregations import window_aggregate_as_of
 from featurespark.config import Config, online_region
-from featurespark.definitions import AggregationView, ManagedSource
+from featurespark.definitions import AggregationView
 from featurespark.errors import InvalidArgumentError, StaleItemError
-from featurespark.offline.layout import managed_table
 from featurespark.offline.sources import read_source
 from featurespark.online.items import to_epoch_micros
 from featurespark.online.materialize import OnlineWriteSummary
 from featurespark.online.reader import OnlineReader
 from featurespark.online.tiles import TiledLayout, evaluate, tile_rows, write_tiles
 from featurespark.options import OnlineWriteMode
+from featurespark.services.locations import online_table_name, read_table_of
 
 logger = logging.getLogger(__name__)
 
@@ -67,16 +67,12 @@ def aggregation_layout(
 
 def aggregation_table_name(config: Config, view: AggregationView) -> str:
     """DynamoDB table of a view's aggregation items (``online_store.table_name_template``)."""
-    return config.online_store.table_name(config.project.name, view.name)
+    return online_table_name(config, view)
 
 
 def read_aggregation_events(spark: SparkSession, config: Config, view: AggregationView) -> DataFrame:
     """The view's events: its source's join keys, timestamps and aggregated columns."""
-    managed = None
-    if isinstance(view.source, ManagedSource):
-        offline = config.offline_store
-        managed = managed_table(offline.root, offline.database, view.name, database_location=offline.database_location)
-    source = read_source(spark, view, managed=managed)  # type: ignore[arg-type]  # reads view.name and .source
+    source = read_source(spark, view, managed=read_table_of(config, view))
     return source.select(*[F.col(f"`{c}`") for c in view.source_columns])
 
 
