@@ -50,8 +50,24 @@ online_store:
   # region: eu-west-1   # unset: AWS_REGION / AWS_DEFAULT_REGION, else the EC2 instance's region
   endpoint_url: ${{FEATURESPARK_DYNAMODB_ENDPOINT:-http://127.0.0.1:8000}}
 spark:
+{jars_line}
   metastore_dir: ${{FEATURESPARK_HOME:-data}}/metastore
+  conf:
+    # Small local data: a few shuffle partitions, no console progress bars.
+    spark.sql.shuffle.partitions: "8"
+    spark.ui.showConsoleProgress: "false"
+    spark.databricks.delta.snapshotPartitions: "2"
 """
+
+# The jars line of the scaffold: local runs need Delta Lake's jars on the classpath.
+_JARS_FOUND = """\
+  # Delta Lake's jars for local runs, found in the featurespark checkout when this repo was created
+  # (FEATURESPARK_JARS_DIR overrides). Remove the line on EMR, where the cluster ships Delta.
+  jars_dir: ${{FEATURESPARK_JARS_DIR:-{folder}}}"""
+_JARS_MISSING = """\
+  # Local runs need Delta Lake's jars: `bash bootstrap/setup-local.sh` in a featurespark checkout resolves
+  # them into its .jars folder; point jars_dir there. Leave it unset on EMR, where the cluster ships Delta.
+  # jars_dir: /path/to/featurespark/.jars"""
 
 _DEFINITIONS_TEMPLATE = '''\
 """Feature definitions of this repo: edit, then run `featurespark plan` and `featurespark apply`."""
@@ -67,7 +83,45 @@ driver_stats = FeatureView(
     schema=[Field("conv_rate", "float64"), Field("avg_daily_trips", "int64")],
     source=ManagedSource(timestamp_field="event_timestamp"),
     ttl=timedelta(days=1),
+    # online=True serves the view from DynamoDB (online_store in featurespark.yaml; locally DynamoDB Local).
+    online=False,
 )
+'''
+
+_QUICKSTART_TEMPLATE = '''\
+"""Ingest a few rows into driver_stats and build a point-in-time training set.
+
+Run from the repo folder after `featurespark apply`:  python scripts/quickstart.py
+"""
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+
+from featurespark import FeatureStore, load_config
+from featurespark.session import start_session
+
+config = load_config(Path(__file__).resolve().parent.parent / "featurespark.yaml")
+spark = start_session(config, "quickstart")
+store = FeatureStore(spark, config)
+
+
+def at(hour: int) -> datetime:
+    return datetime(2026, 1, 1, hour, tzinfo=timezone.utc)
+
+
+stats = pd.DataFrame({
+    "driver_id": [1, 1, 2],
+    "event_timestamp": [at(8), at(10), at(9)],
+    "conv_rate": [0.5, 0.7, 0.4],
+    "avg_daily_trips": [10, 12, 7],
+})
+print(store.write_features("driver_stats", stats, mode="upsert"))
+
+labels = pd.DataFrame({"driver_id": [1, 1, 2], "event_timestamp": [at(9), at(11), at(12)], "label": [0, 1, 1]})
+training = store.get_historical_features(labels, ["driver_stats:conv_rate", "driver_stats:avg_daily_trips"])
+training.orderBy("driver_id", "event_timestamp").show()
+spark.stop()
 '''
 
 
@@ -111,9 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
     drop.add_argument("--yes", action="store_true", help="confirm: the data cannot be recovered")
     add("refresh-snapshot", "rebuild the registry snapshot (the file online lookups and list/describe read) from "
                             "the registry's log")
-    lst = add("list", "list registered entities and feature views")
+    lst = add("list", "list registered entities, feature views and aggregation views")
     lst.add_argument("--json", action="store_true", help="print JSON")
-    desc = add("describe", "show the registered spec of an entity or feature view")
+    desc = add("describe", "show the registered spec of an entity, feature view or aggregation view")
     desc.add_argument("name")
     hist = add("history", "list the registry's versions, newest last")
     hist.add_argument("name", nargs="?", help="only this object")
@@ -223,12 +277,30 @@ def _init(args: argparse.Namespace) -> int:
         raise FeaturesparkError(f"{folder} exists and is not empty; choose a new folder for the feature repo.")
     name = args.name or folder.resolve().name.replace("-", "_")
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "featurespark.yaml").write_text(_CONFIG_TEMPLATE.format(name=name), encoding="utf-8")
+    jars = _checkout_jars_dir()
+    jars_line = _JARS_FOUND.format(folder=jars) if jars else _JARS_MISSING
+    (folder / "featurespark.yaml").write_text(_CONFIG_TEMPLATE.format(name=name, jars_line=jars_line),
+                                              encoding="utf-8")
     (folder / "definitions.py").write_text(_DEFINITIONS_TEMPLATE, encoding="utf-8")
+    # In a subfolder: `featurespark plan` imports every .py file at the top of the repo.
+    (folder / "scripts").mkdir()
+    (folder / "scripts" / "quickstart.py").write_text(_QUICKSTART_TEMPLATE, encoding="utf-8")
     load_config(folder / "featurespark.yaml")  # the scaffold must itself be valid
-    print(f"Created feature repo {folder} (featurespark.yaml, definitions.py). Next: "
-          f"cd {folder} && featurespark plan")
+    print(f"Created feature repo {folder} (featurespark.yaml, definitions.py, scripts/quickstart.py). Next: "
+          f"cd {folder} && featurespark plan && featurespark apply && python scripts/quickstart.py")
+    if not jars:
+        print("Note: no Delta Lake jars were found for local runs; see the jars_dir comment in featurespark.yaml.")
     return EXIT_OK
+
+
+def _checkout_jars_dir() -> Optional[str]:
+    """The jars folder local sessions of this installation use, if it holds Delta Lake (else None)."""
+    try:
+        from featurespark.session import default_jars_dir
+    except ImportError:  # no pyspark here: the repo is for another machine
+        return None
+    folder = default_jars_dir()
+    return str(folder) if any(folder.glob("delta-spark*.jar")) else None
 
 
 def _plan(args: argparse.Namespace) -> int:
@@ -279,9 +351,11 @@ def _list(args: argparse.Namespace) -> int:
     _, state = _snapshot(args)
     entities = [e for _, e in sorted(state.entities.items())]
     views = [v for _, v in sorted(state.views.items())]
+    aggregation_views = [v for _, v in sorted(state.aggregation_views.items())]
     if args.json:
         print(json.dumps({"entities": [e.to_dict() for e in entities],
-                          "feature_views": [v.to_dict() for v in views]}, indent=2))
+                          "feature_views": [v.to_dict() for v in views],
+                          "aggregation_views": [v.to_dict() for v in aggregation_views]}, indent=2))
         return EXIT_OK
     print("ENTITIES")
     for e in entities:
@@ -292,6 +366,13 @@ def _list(args: argparse.Namespace) -> int:
         print(f"  {v.name:<28} entities: {', '.join(e.name for e in v.entities):<18} "
               f"features: {len(v.schema):<3} ttl: {ttl:<16} online: {str(v.online).lower():<6} "
               f"source: {v.source.describe()}")
+    print("AGGREGATION VIEWS")
+    for a in aggregation_views:
+        windows = sorted({w for agg in a.aggregations for w in agg.parsed_windows()},
+                         key=lambda w: (w.micros is None, w.micros or 0))
+        print(f"  {a.name:<28} entities: {', '.join(e.name for e in a.entities):<18} "
+              f"features: {len(a.feature_names):<3} windows: {', '.join(w.label for w in windows):<16} "
+              f"source: {a.source.describe()}")
     return EXIT_OK
 
 

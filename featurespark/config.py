@@ -29,6 +29,7 @@ import difflib
 import logging
 import os
 import re
+import string
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -464,6 +465,7 @@ def parse_config(raw: Any, *, source: str = "<config>", base_dir: Optional[Path]
     if not _NAME_PATTERN.match(cfg.project.name):
         raise ConfigError(f"{source}: key 'project.name': expected letters, digits and '_' "
                           f"(starting with a letter), found {cfg.project.name!r}.")
+    _check_table_name_template(cfg.online_store.table_name_template, cfg.project.name, source)
     base = base_dir or Path.cwd()
     offline = dataclasses.replace(cfg.offline_store, root=_absolute(cfg.offline_store.root, base))
     spark = dataclasses.replace(
@@ -472,6 +474,31 @@ def parse_config(raw: Any, *, source: str = "<config>", base_dir: Optional[Path]
         metastore_dir=_absolute(cfg.spark.metastore_dir, base) if cfg.spark.metastore_dir else None,
     )
     return dataclasses.replace(cfg, offline_store=offline, spark=spark, source=source)
+
+
+#: DynamoDB table names: 3 to 255 of letters, digits, '_', '-' and '.'.
+_DYNAMODB_TABLE_NAME = re.compile(r"^[A-Za-z0-9_.\-]{3,255}$")
+
+
+def _check_table_name_template(template: str, project: str, source: str) -> None:
+    """Refuse a ``table_name_template`` that could not name a DynamoDB table, before anything is written."""
+    key = "online_store.table_name_template"
+    try:
+        fields = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+    except ValueError as exc:
+        raise ConfigError(f"{source}: key '{key}': {template!r} is not a valid format string ({exc}); write "
+                          "placeholders as {project} and {view}, and a literal brace as {{ or }}.") from exc
+    unknown = sorted(fields - {"project", "view"})
+    if unknown:
+        raise ConfigError(f"{source}: key '{key}': unknown placeholder(s) {', '.join('{' + f + '}' for f in unknown)} "
+                          f"in {template!r}; only {{project}} and {{view}} exist.")
+    if "view" not in fields:
+        raise ConfigError(f"{source}: key '{key}': {template!r} has no {{view}} placeholder, so every view would "
+                          "share one DynamoDB table; add {view}.")
+    sample = template.format(project=project, view="view")
+    if not _DYNAMODB_TABLE_NAME.match(sample):
+        raise ConfigError(f"{source}: key '{key}': {template!r} gives table names like {sample!r}, which DynamoDB "
+                          "refuses (3-255 characters of letters, digits, '_', '-' and '.').")
 
 
 def _absolute(path: str, base: Path) -> str:

@@ -10,7 +10,8 @@ __all__ = [
     "ConfigError", "DefinitionError", "DynamoEndpointError", "EntityKeyError", "FeaturesparkError",
     "InvalidArgumentError", "InvalidRowsError", "ItemEncodingError", "ItemTooLargeError",
     "NotRegisteredError", "NullValueError", "OnlineStoreError", "RegistryError", "RetriesExhaustedError",
-    "SchemaMismatchError", "SourceNotFoundError", "SourceSchemaError", "StreamFailedError", "TableNotFoundError",
+    "SchemaMismatchError", "SourceNotFoundError", "SourceSchemaError", "StaleItemError", "StreamFailedError",
+    "TableNotFoundError",
     "TableSchemaError", "TimeTravelError", "WriteConflictError",
 ]
 
@@ -118,3 +119,12 @@ class DynamoEndpointError(OnlineStoreError):
 
 class RetriesExhaustedError(OnlineStoreError):
     """DynamoDB kept throttling or leaving items unprocessed after the allowed number of retries."""
+
+
+class StaleItemError(OnlineStoreError):
+    """An aggregation item cannot give exact window values at the lookup time asked for.
+
+    It covers events before its ``end`` and keeps raw events for lookups until ``end + horizon``:
+    a lookup before ``end``, or one so late that a window edge cuts through a tile, needs a new
+    materialization (or the offline store).
+    """

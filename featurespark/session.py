@@ -219,12 +219,121 @@ def start_session(config: Config, app_name: str, *, master: Optional[str] = None
 
     Library functions never call this: they receive the session. ``master`` is left to
     ``spark-submit`` unless given (plain ``python`` runs default to ``local[*]``).
+
+    Raises
+    ------
+    ConfigError
+        Before any JVM starts, when this would start a local Spark without Delta Lake (no
+        ``spark.jars_dir`` and nothing else that brings jars); after it starts, when the embedded Derby
+        metastore of ``spark.metastore_dir`` is held by another process.
     """
     use_this_python_for_workers()
+    if not config.spark.jars_dir and _starts_local_jvm_without_jars(config, master):
+        raise ConfigError(
+            f"{config.source or 'The config'} has no spark.jars_dir, so this local Spark would start without "
+            "Delta Lake. Set spark.jars_dir (or $FEATURESPARK_JARS_DIR) to a folder with the Delta jars - "
+            "`bash bootstrap/setup-local.sh` in a featurespark checkout resolves them into its .jars folder - "
+            "or run with spark-submit on a cluster that ships Delta (EMR)."
+        )
+    from pyspark import SparkContext
+
+    metastore = config.spark.metastore_dir
+    if metastore and SparkContext._active_spark_context is None and _derby_locked(metastore):
+        raise _metastore_in_use(metastore)
     builder = SparkSession.builder.appName(app_name)
     if master:
         builder = builder.master(master)
-    return configure_spark(builder, config).getOrCreate()
+    spark = configure_spark(builder, config).getOrCreate()
+    if metastore:
+        require_free_metastore(spark, metastore)
+    return spark
+
+
+def _derby_locked(metastore_dir: str) -> bool:
+    """True when another process holds the embedded Derby database of ``metastore_dir``.
+
+    Derby takes an exclusive file lock on ``metastore_db/dbex.lck`` while a JVM has the database open
+    (on Linux and macOS a POSIX record lock, which ``fcntl.lockf`` sees); the lock goes with the process.
+    """
+    lock = Path(metastore_dir) / "metastore_db" / "dbex.lck"
+    try:
+        import fcntl
+    except ImportError:  # Windows: left to require_free_metastore after the session starts
+        return False
+    try:
+        fd = os.open(lock, os.O_RDWR)
+    except OSError:
+        return False
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    else:
+        fcntl.lockf(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
+
+
+def _metastore_in_use(metastore_dir: str) -> ConfigError:
+    return ConfigError(
+        f"The embedded Hive metastore in {metastore_dir} is in use by another Spark process (Derby allows one "
+        "at a time). Stop the other process (a notebook, a job, a featurespark command), or give this one its "
+        "own spark.metastore_dir (e.g. FEATURESPARK_HOME=/tmp/other); on EMR the Glue Data Catalog has no such "
+        "limit."
+    )
+
+
+def _starts_local_jvm_without_jars(config: Config, master: Optional[str]) -> bool:
+    # True only when this process is about to launch a local JVM with nothing that could bring Delta:
+    # not under spark-submit (which starts the JVM and sets PYSPARK_GATEWAY_PORT), no running context,
+    # no jars or packages in the config's conf or in spark-defaults.conf, and a local master.
+    from pyspark import SparkContext
+
+    if os.environ.get("PYSPARK_GATEWAY_PORT") or SparkContext._active_spark_context is not None:
+        return False
+    settings = dict(_spark_defaults())
+    settings.update(config.spark.conf)
+    if any(settings.get(key) for key in ("spark.jars", "spark.jars.packages")):
+        return False
+    effective = master or settings.get("spark.master") or "local[*]"
+    return effective.startswith("local")
+
+
+def _spark_defaults() -> dict[str, str]:
+    """Settings of the spark-defaults.conf that spark-submit would read (``$SPARK_CONF_DIR`` or
+    ``$SPARK_HOME/conf``, else pyspark's own folder)."""
+    folder = os.environ.get("SPARK_CONF_DIR") or str(Path(os.environ.get("SPARK_HOME") or
+                                                         Path(pyspark.__file__).parent) / "conf")
+    path = Path(folder) / "spark-defaults.conf"
+    settings: dict[str, str] = {}
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            parts = line.strip().split(None, 1)
+            if len(parts) == 2 and not parts[0].startswith("#"):
+                settings[parts[0]] = parts[1].strip()
+    return settings
+
+
+def require_free_metastore(spark: SparkSession, metastore_dir: str) -> None:
+    """Raise a clear error when the embedded Derby metastore is held by another process.
+
+    Derby lets one JVM open a database at a time; a second process (a notebook next to a job, two
+    CLI commands at once) would otherwise fail on its first catalog call with pages of Java errors.
+
+    Raises
+    ------
+    ConfigError
+        Naming the folder and the ways out.
+    """
+    try:
+        spark.catalog.databaseExists("default")
+    except Exception as exc:
+        # The Hive client wraps Derby's error in several layers; the Java stack trace has them all.
+        text = f"{exc} {getattr(exc, '_stackTrace', '')}"
+        if "Another instance of Derby" in text or "XSDB6" in text:
+            raise _metastore_in_use(metastore_dir) from None
+        raise
 
 
 def use_this_python_for_workers() -> None:
@@ -240,5 +349,5 @@ def use_this_python_for_workers() -> None:
 
 __all__ = [
     "DEFAULT_JARS_DIR", "JARS_DIR_ENV", "MAIN_JARS_DIR", "SPARK35_JARS_DIR", "configure_spark", "default_jars_dir",
-    "local_jars", "start_session", "use_this_python_for_workers",
+    "local_jars", "require_free_metastore", "start_session", "use_this_python_for_workers",
 ]

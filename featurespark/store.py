@@ -7,9 +7,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional, Sequence, Union
 
-from featurespark._session_checks import require_utc_session
+from featurespark._session_checks import require_delta, require_utc_session
 from featurespark.config import Config, load_config, online_region
-from featurespark.definitions import DeltaSource, Entity, FeatureView, ManagedSource
+from featurespark.definitions import AggregationView, DeltaSource, Entity, FeatureView, ManagedSource
 from featurespark.errors import InvalidArgumentError
 from featurespark.options import Algorithm, OnInvalid, OnlineWriteMode, StreamOutputMode, WriteMode
 from featurespark.registry import Plan, Registry
@@ -74,6 +74,7 @@ class FeatureStore:
         require_utc_session(spark, what="FeatureStore")
         self.spark = spark
         self.config = config if isinstance(config, Config) else load_config(config)
+        require_delta(spark, config_source=self.config.source)
         self.registry = Registry(spark, registry_path(self.config))
         self._reader: Optional[OnlineReader] = None
         self._server: Optional[FeatureServer] = None
@@ -90,7 +91,7 @@ class FeatureStore:
         return apply_service.plan(self.spark, self.config, self.registry, objects, delete=delete, drop_data=drop_data)
 
     def apply(self, objects: Iterable[object], *, delete: bool = False, drop_data: bool = False) -> Plan:
-        """Register entities and feature views (create or update; delete only with ``delete=True``).
+        """Register entities, feature views and aggregation views (create or update; delete only with ``delete=True``).
 
         Every created or changed view is checked against its source first (join keys, timestamp
         columns and features exist with compatible types); any problem raises before anything is
@@ -248,8 +249,13 @@ class FeatureStore:
         algorithm: Algorithm = "auto",
         source_versions: Optional[Mapping[str, int]] = None,
         hot_key_buckets: Optional[int] = None,
+        as_known_at_query_time: bool = False,
     ) -> DataFrame:
         """Point-in-time correct training set: entity rows with the feature values current at their time.
+
+        Feature views give the values of their newest row at or before each entity row's time (within
+        the TTL); aggregation views give their windowed aggregates of the events before it
+        (``docs/aggregations.md``). Both mix in one call.
 
         Parameters
         ----------
@@ -257,7 +263,8 @@ class FeatureStore:
             Entity rows: the join keys of the requested views (or the columns their
             ``join_key_map`` names) and ``entity_timestamp``. All columns are kept.
         features : list of str
-            ``"view:feature"`` references, or ``"view"`` for all of a view's features.
+            ``"view:feature"`` references, or ``"view"`` for all of a view's features, of feature views
+            and aggregation views (e.g. ``"driver_trip_aggs:fare_sum_7d"``).
         full_feature_names : bool
             Name outputs ``view__feature``; required when two views share a feature name.
         entity_timestamp : str
@@ -269,16 +276,21 @@ class FeatureStore:
         hot_key_buckets : int, optional
             Split each key's timeline into this many time buckets in the as-of join, so a key
             holding a large share of the rows is not sorted by one task. None (default) measures the
-            skew of the entity keys and splits skewed ones automatically; 0 never splits.
+            skew of the entity keys and splits skewed ones automatically; 0 never splits (also for
+            aggregation views).
+        as_known_at_query_time : bool
+            Aggregation views count an event for an entity row only if it was created by the row's
+            time (the values online serving could have seen); needs a ``created_timestamp_field``.
 
         Returns
         -------
         DataFrame
-            Lazy; one row per entity row.
+            Lazy; one row per entity row: its columns, then the features in the order requested.
         """
         return self.retrieve_training_set(
             entity_df, features, full_feature_names=full_feature_names, entity_timestamp=entity_timestamp,
             algorithm=algorithm, source_versions=source_versions, hot_key_buckets=hot_key_buckets,
+            as_known_at_query_time=as_known_at_query_time,
         ).df
 
     def retrieve_training_set(
@@ -292,15 +304,16 @@ class FeatureStore:
         source_versions: Optional[Mapping[str, int]] = None,
         with_feature_timestamps: bool = False,
         hot_key_buckets: Optional[int] = None,
+        as_known_at_query_time: bool = False,
     ) -> HistoricalRetrieval:
         """Like :meth:`get_historical_features`, also returning the sources and versions read."""
         from featurespark.services.training import retrieve
 
         return retrieve(
-            self.spark, self.config, self.registry.state().views, entity_df, features,
+            self.spark, self.config, self.registry.state().all_views, entity_df, features,
             full_feature_names=full_feature_names, entity_timestamp=entity_timestamp, algorithm=algorithm,
             source_versions=source_versions, with_feature_timestamps=with_feature_timestamps,
-            hot_key_buckets=hot_key_buckets,
+            hot_key_buckets=hot_key_buckets, as_known_at_query_time=as_known_at_query_time,
         )
 
     # ------------------------------------------------------------ online store
@@ -415,12 +428,16 @@ class FeatureStore:
         """Registered feature views."""
         return self.registry.list_feature_views()
 
+    def list_aggregation_views(self) -> list[AggregationView]:
+        """Registered aggregation views."""
+        return self.registry.list_aggregation_views()
+
     def get_feature_view(self, name: str) -> FeatureView:
         """A registered feature view by name."""
         return self.registry.get_feature_view(name)
 
     def describe(self, name: str) -> dict[str, Any]:
-        """Spec, version, storage and materialization state of a registered entity or feature view."""
+        """Spec, version, storage and materialization state of a registered entity, feature view or aggregation view."""
         from featurespark.services.catalog import describe_object
 
         return describe_object(self.config, self.registry.state(), name)

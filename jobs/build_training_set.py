@@ -6,7 +6,8 @@
         --output s3://bucket/training/orders_v1 --format parquet
 
 Writes the training set and ``_featurespark_manifest.json`` beside it: feature references, each
-source with the Delta version read, row counts, match rate and staleness per view. Rebuild the
+source with the Delta version read, row counts, match rate and staleness per feature view, filled
+rows per aggregation-view feature. Rebuild the
 same set later with ``--pin-versions <old output or manifest>``.
 """
 from __future__ import annotations
@@ -46,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--full-feature-names", action="store_true", help="name columns view__feature")
     parser.add_argument("--algorithm", default="auto", choices=["auto", "range", "asof"],
                         help="point-in-time join algorithm (default: auto, see docs/point_in_time.md)")
+    parser.add_argument("--as-known-at-query-time", action="store_true",
+                        help="aggregation views: count only events created by each entity row's time")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
     parser.add_argument("--pin-versions", metavar="MANIFEST",
                         help="read the Delta versions recorded in an earlier manifest (a training-set folder or "
@@ -74,7 +77,7 @@ def build(spark: SparkSession, config: Config, args: argparse.Namespace) -> str:
     retrieval = store.retrieve_training_set(
         extract_entities(spark, args), args.features, full_feature_names=args.full_feature_names,
         entity_timestamp=args.entity_timestamp, algorithm=args.algorithm, source_versions=pinned,
-        with_feature_timestamps=True,
+        with_feature_timestamps=True, as_known_at_query_time=args.as_known_at_query_time,
     )
     for source in retrieval.sources:
         logger.info("  %s: %s %s version %s", source.view, source.kind, source.location, source.version)
@@ -82,9 +85,11 @@ def build(spark: SparkSession, config: Config, args: argparse.Namespace) -> str:
     manifest = write_training_set(
         spark, retrieval, args.output, fmt=args.format, overwrite=args.overwrite,
         extra={"job": {"features": args.features, "entities": args.entities, "algorithm": args.algorithm,
-                       "full_feature_names": args.full_feature_names}},
+                       "full_feature_names": args.full_feature_names,
+                       "as_known_at_query_time": args.as_known_at_query_time}},
     )
-    rates = ", ".join(f"{v} {s['match_rate']:.1%}" for v, s in manifest["views"].items() if s["match_rate"] is not None)
+    rates = ", ".join(f"{v} {s['match_rate']:.1%}" for v, s in manifest["views"].items()
+                      if s.get("match_rate") is not None)
     rows, seconds = manifest["output"]["rows"], manifest["write_seconds"]
     return (f"{rows} rows, {len(manifest['output']['columns'])} columns, {rows / seconds if seconds else 0:.0f} rows/s; "
             f"match rate {rates or 'n/a'}")

@@ -31,7 +31,8 @@ from featurespark.services.training_manifest import write_training_set
 logger = logging.getLogger("featurespark.jobs.run_example")
 
 REPO = Path(__file__).resolve().parents[1] / "examples" / "driver_repo"
-FEATURES = ["driver_hourly_stats", "customer_profile:current_balance", "driver_customer_stats:trips_together"]
+FEATURES = ["driver_hourly_stats", "customer_profile:current_balance", "driver_customer_stats:trips_together",
+            "driver_activity_aggs:conv_rate_mean_7d"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -108,6 +108,8 @@ def test_online_lookups_and_the_registry_snapshot_load_without_spark_or_pandas()
         import featurespark
         from featurespark import FeatureServer, load_snapshot, Entity, FeatureView, Field
         from featurespark.online import OnlineReader, ItemLayout
+        from featurespark.online.tiles import TiledLayout, evaluate, get_aggregates
+        from featurespark.online.tiles.read import get_aggregates as _read
         view = FeatureView(name="v", entities=[Entity("e", join_keys={"k": "int64"})], schema=[Field("x", "float64")])
         assert view.feature_names == ["x"]
         assert not [m for m in sys.modules if m.split(".")[0] in {"pyspark", "pandas", "pyarrow"}]

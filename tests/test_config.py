@@ -167,3 +167,22 @@ def test_database_location_is_a_folder_of_its_own_under_the_root(tmp_path: Path)
     cfg = load_config(write(tmp_path, MINIMAL))
     assert cfg.offline_store.database_location == str(tmp_path / "data" / "offline" / "_metastore" /
                                                        "featurespark.db")
+
+
+@pytest.mark.parametrize(("template", "message"), [
+    ("{proj}.{view}", r"unknown placeholder\(s\) \{proj\} in '\{proj\}\.\{view\}'; only \{project\} and \{view\}"),
+    ("{project}", r"has no \{view\} placeholder"),
+    ("fs_{view", r"is not a valid format string"),
+    ("{project}/{view}", r"gives table names like 'demo/view', which DynamoDB refuses"),
+])
+def test_a_bad_table_name_template_is_refused_when_the_config_loads(template: str, message: str) -> None:
+    raw = {"project": {"name": "demo"}, "offline_store": {"root": "/tmp/fs"},
+           "online_store": {"table_name_template": template}}
+    with pytest.raises(ConfigError, match=r"^team\.yaml: key 'online_store\.table_name_template': .*" + message):
+        parse_config(raw, source="team.yaml")
+
+
+def test_a_good_table_name_template_names_tables() -> None:
+    raw = {"project": {"name": "demo"}, "offline_store": {"root": "/tmp/fs"},
+           "online_store": {"table_name_template": "fs-{project}.{view}"}}
+    assert parse_config(raw).online_store.table_name("demo", "stats") == "fs-demo.stats"

@@ -67,7 +67,7 @@ def test_bad_definitions_write_nothing(registry: Registry) -> None:
     with pytest.raises(DefinitionError, match="uses entity 'driver', which is neither in the applied definitions "
                                               "nor registered"):
         registry.apply([stats()])
-    with pytest.raises(DefinitionError, match="only Entity and FeatureView objects are registered"):
+    with pytest.raises(DefinitionError, match="only Entity, FeatureView and AggregationView objects are registered"):
         registry.apply([driver, "not a definition"])
     assert registry.records() == []
 

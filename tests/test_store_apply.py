@@ -30,7 +30,7 @@ def test_example_repo_apply_plan_change_history(spark: SparkSession, tmp_path: P
                                                 example_repo: list[object]) -> None:
     store = FeatureStore(spark, make_config(tmp_path))
     first = store.apply(example_repo)
-    assert sum(c.op == "create" for c in first.changes) == 6  # 2 entities, 4 views
+    assert sum(c.op == "create" for c in first.changes) == 7  # 2 entities, 4 feature views, 1 aggregation view
     assert not store.plan(example_repo).has_changes
 
     # Managed views get a Delta table in the metastore, partitioned by the event date.
@@ -109,7 +109,7 @@ def test_repo_loader_errors(tmp_path: Path) -> None:
     with pytest.raises(DefinitionError, match="is not a folder"):
         load_repo(tmp_path / "missing")
     (tmp_path / "empty.py").write_text("x = 1\n")
-    with pytest.raises(DefinitionError, match="defines no Entity or FeatureView in 1 file"):
+    with pytest.raises(DefinitionError, match="defines no Entity, FeatureView or AggregationView in 1 file"):
         load_repo(tmp_path)
     (tmp_path / "broken.py").write_text("raise RuntimeError('boom')\n")
     with pytest.raises(DefinitionError, match=r"broken.py: failed to load definitions: RuntimeError: boom"):

@@ -1,4 +1,4 @@
-"""Reading feature view sources and checking them against the view's definition."""
+"""Reading the sources of feature views and aggregation views and checking them against the definition."""
 from __future__ import annotations
 
 import logging
@@ -20,6 +20,7 @@ from featurespark.definitions import (
     TableSource,
 )
 from featurespark.definitions.types import from_spark_type, is_safe_cast
+from featurespark.definitions.views import AnyView
 from featurespark.errors import InvalidArgumentError, SchemaMismatchError, SourceSchemaError
 from featurespark.offline.formats import read_hudi, read_iceberg
 from featurespark.offline.jdbc import RedshiftConnection, read_jdbc
@@ -32,7 +33,7 @@ __all__ = [
     "check_source_schema", "read_source", "source_location", "source_schema_problems", "timestamp_columns",
 ]
 
-def read_source(spark: SparkSession, view: FeatureView, *, managed: Optional[ManagedTable] = None,
+def read_source(spark: SparkSession, view: AnyView, *, managed: Optional[ManagedTable] = None,
                 version: Optional[Union[int, str]] = None,
                 redshift: Optional[RedshiftConnection] = None) -> DataFrame:
     """Read a view's source as a lazy DataFrame.
@@ -40,7 +41,7 @@ def read_source(spark: SparkSession, view: FeatureView, *, managed: Optional[Man
     Parameters
     ----------
     spark : SparkSession
-    view : FeatureView
+    view : FeatureView or AggregationView
     managed : ManagedTable, optional
         Where the view's Delta table is (see :func:`managed_table`); required for a ``ManagedSource``.
     version : int or str, optional
@@ -64,7 +65,7 @@ def read_source(spark: SparkSession, view: FeatureView, *, managed: Optional[Man
     return with_utc_timestamps(df, {c: encoding for c in timestamp_columns(view)}, where=f"source of '{view.name}'")
 
 
-def _read_raw(spark: SparkSession, view: FeatureView, managed: Optional[ManagedTable],
+def _read_raw(spark: SparkSession, view: AnyView, managed: Optional[ManagedTable],
               *, version: Optional[Union[int, str]], redshift: Optional[RedshiftConnection]) -> DataFrame:
     src = view.source
     if isinstance(src, (ManagedSource, DeltaSource)):
@@ -78,7 +79,7 @@ def _read_raw(spark: SparkSession, view: FeatureView, managed: Optional[ManagedT
         return read_hudi(spark, src, instant=None if version is None else str(version))
     if version is not None:
         raise SourceSchemaError(
-            f"FeatureView '{view.name}': its {src.kind} source has no versions to time-travel to; "
+            f"{type(view).__name__} '{view.name}': its {src.kind} source has no versions to time-travel to; "
             "only managed, Delta, Iceberg and Hudi sources do."
         )
     if isinstance(src, JdbcSource):
@@ -89,7 +90,7 @@ def _read_raw(spark: SparkSession, view: FeatureView, managed: Optional[ManagedT
         except Exception as exc:  # noqa: BLE001 - Spark raises AnalysisException / SparkException by version
             if "TIMESTAMP(NANOS" in str(exc):
                 raise SourceSchemaError(
-                    f"FeatureView '{view.name}': {src.path} holds timestamps in nanoseconds (INT64 TIMESTAMP(NANOS)), "
+                    f"{type(view).__name__} '{view.name}': {src.path} holds timestamps in nanoseconds (INT64 TIMESTAMP(NANOS)), "
                     "pandas' and pyarrow's default, which Spark cannot read. Write the files with microseconds "
                     "(df.to_parquet(path, coerce_timestamps='us', allow_truncated_timestamps=True), or "
                     "pyarrow.parquet.write_table(..., coerce_timestamps='us')), or read them with pandas and pass "
@@ -101,19 +102,24 @@ def _read_raw(spark: SparkSession, view: FeatureView, managed: Optional[ManagedT
     if isinstance(src, QuerySource):
         # The query is the user's own SQL text from their definition, not built by featurespark.
         return spark.sql(src.query)
-    raise SourceSchemaError(f"FeatureView '{view.name}': unsupported source {src!r}.")  # pragma: no cover
+    raise SourceSchemaError(f"{type(view).__name__} '{view.name}': unsupported source {src!r}.")  # pragma: no cover
 
 
-def source_schema_problems(view: FeatureView, schema: T.StructType) -> list[str]:
+def source_schema_problems(view: AnyView, schema: T.StructType) -> list[str]:
     """List what in ``schema`` does not fit the view: missing columns and incompatible types.
 
     Types are compatible when the source type equals the declared one or widens safely
-    into it (int32 to int64, float32 to float64). Timestamp columns must be timestamps.
+    into it (int32 to int64, float32 to float64). Timestamp columns must be timestamps. The declared
+    columns are a feature view's join keys and features, or an aggregation view's join keys and
+    aggregated event columns (``event_schema``).
     """
     columns = {f.name: f.dataType for f in schema.fields}
     problems = []
+    declared = [(f, "feature") for f in view.schema] if isinstance(view, FeatureView) else [
+        (f, "event column") for f in view.event_schema
+    ]
     wanted = [(k.name, k.dtype, "join key") for k in view.join_key_fields] + [
-        (f.name, f.dtype, "feature") for f in view.schema
+        (f.name, f.dtype, role) for f, role in declared
     ]
     for name, dtype, role in wanted:
         if name not in columns:
@@ -137,24 +143,24 @@ def source_schema_problems(view: FeatureView, schema: T.StructType) -> list[str]
     return problems
 
 
-def timestamp_columns(view: FeatureView) -> list[str]:
+def timestamp_columns(view: AnyView) -> list[str]:
     """The event and (if any) created timestamp columns of a view."""
     return [t for t in (view.timestamp_field, view.created_timestamp_field) if t]
 
 
-def check_source_schema(view: FeatureView, df: DataFrame) -> None:
+def check_source_schema(view: AnyView, df: DataFrame) -> None:
     """Raise :class:`SourceSchemaError` listing every mismatch between a view and its source."""
     problems = source_schema_problems(view, df.schema)
     if problems:
         raise SourceSchemaError(
-            f"FeatureView '{view.name}' does not match its source ({view.source.describe()}):\n  - "
+            f"{type(view).__name__} '{view.name}' does not match its source ({view.source.describe()}):\n  - "
             + "\n  - ".join(problems)
         )
 
 
 
 
-def source_location(view: FeatureView, managed: Optional[ManagedTable] = None) -> str:
+def source_location(view: AnyView, managed: Optional[ManagedTable] = None) -> str:
     """Where a view reads from: the Delta path of a managed or Delta source, the path of a Parquet
     source, the table name or the query text.
 
@@ -167,7 +173,7 @@ def source_location(view: FeatureView, managed: Optional[ManagedTable] = None) -
     if isinstance(src, ManagedSource):
         if managed is None:
             raise InvalidArgumentError(
-                f"FeatureView '{view.name}' has a ManagedSource: pass managed=managed_table(root, database, "
+                f"{type(view).__name__} '{view.name}' has a ManagedSource: pass managed=managed_table(root, database, "
                 f"'{view.name}') to say where its Delta table is."
             )
         return managed.path
@@ -181,4 +187,4 @@ def source_location(view: FeatureView, managed: Optional[ManagedTable] = None) -
         return src.table
     if isinstance(src, QuerySource):
         return src.query
-    raise SourceSchemaError(f"FeatureView '{view.name}': unsupported source {src!r}.")  # pragma: no cover
+    raise SourceSchemaError(f"{type(view).__name__} '{view.name}': unsupported source {src!r}.")  # pragma: no cover

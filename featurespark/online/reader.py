@@ -216,15 +216,7 @@ class OnlineReader:
         layouts = {r.table_name: r.layout for r in reads}
         row_pks = {r.table_name: self._row_keys(r, layouts[r.table_name], entity_rows) for r in reads}
         wanted = [(table, pk) for table, pks in row_pks.items() for pk in dict.fromkeys(pks)]
-        chunks = [wanted[i : i + MAX_BATCH_GET_KEYS] for i in range(0, len(wanted), MAX_BATCH_GET_KEYS)]
-        found: dict[tuple[str, str], Item] = {}
-        projections = {r.table_name: r.projection for r in reads}
-        if len(chunks) == 1:  # one request: no hand-off to the pool's threads on the latency path
-            found.update(self._fetch(chunks[0], projections=projections))
-        else:
-            for part in self._pool.map(partial(self._fetch, projections=projections), chunks):
-                found.update(part)
-        logger.debug("Read %d of %d keys in %d requests", len(found), len(wanted), len(chunks))
+        found = self._fetch_all(wanted, {r.table_name: r.projection for r in reads})
         results: dict[str, list[FeatureRow]] = {}
         for read in reads:
             layout = layouts[read.table_name]
@@ -240,6 +232,49 @@ class OnlineReader:
                     rows.append(dict(decoded.values))  # one dict per row, even for repeated keys
             results[read.table_name] = rows
         return results
+
+    def get_items(
+        self, table_name: str, keys: Mapping[str, str], entity_rows: Sequence[Mapping[str, Any]]
+    ) -> list[Optional[Item]]:
+        """Read whole items of one table for entity rows (aggregation items are decoded by their layout).
+
+        Parameters
+        ----------
+        table_name : str
+            The table.
+        keys : mapping of str to str
+            Join-key name to type, in join-key order.
+        entity_rows : sequence of mappings
+            Join-key values per entity.
+
+        Returns
+        -------
+        list of dict or None
+            The item of each entity row, in order; None for keys without an item.
+
+        Raises
+        ------
+        EntityKeyError, TableNotFoundError, DynamoEndpointError, RetriesExhaustedError, OnlineStoreError
+            See :meth:`get`.
+        """
+        read = TableRead(table_name=table_name, keys=keys, features={})
+        pks = self._row_keys(read, read.layout, entity_rows)
+        found = self._fetch_all([(table_name, pk) for pk in dict.fromkeys(pks)], {table_name: {}})
+        return [found.get((table_name, pk)) for pk in pks]
+
+    def _fetch_all(
+        self, wanted: Sequence[tuple[str, str]], projections: Mapping[str, Mapping[str, Any]]
+    ) -> dict[tuple[str, str], Item]:
+        """Fetch (table, pk) pairs in parallel requests of at most 100 keys."""
+        chunks = [wanted[i : i + MAX_BATCH_GET_KEYS] for i in range(0, len(wanted), MAX_BATCH_GET_KEYS)]
+        found: dict[tuple[str, str], Item] = {}
+        if len(chunks) == 1:  # one request: no hand-off to the pool's threads on the latency path
+            found.update(self._fetch(chunks[0], projections=projections))
+        else:
+            for part in self._pool.map(partial(self._fetch, projections=projections), chunks):
+                found.update(part)
+        logger.debug("Read %d of %d keys in %d requests", len(found), len(wanted), len(chunks))
+        return found
 
     @staticmethod
     def _row_keys(read: TableRead, layout: ItemLayout, entity_rows: Sequence[Mapping[str, Any]]) -> list[str]:

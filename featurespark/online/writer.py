@@ -48,7 +48,7 @@ from featurespark.online.items import (
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "BatchWriter", "MAX_BATCH_ITEMS", "MONOTONIC_CONDITION", "WriteAccumulators", "WriteCounts",
+    "BatchWriter", "MAX_BATCH_ITEMS", "MONOTONIC_CONDITION", "RowEncoder", "WriteAccumulators", "WriteCounts",
     "TaskFault", "WriterConfig", "partition_writer", "rows_to_items", "write_partition",
 ]
 
@@ -319,6 +319,10 @@ class BatchWriter:
         )
 
 
+#: Turns a partition's rows into items (picklable: it travels to the executors).
+RowEncoder = Callable[[Iterable[Sequence[Any]]], Iterator[Item]]
+
+
 def rows_to_items(rows: Iterable[Sequence[Any]], layout: ItemLayout) -> Iterator[Item]:
     """Encode rows shaped ``(*keys, event_us, created_us, *features)`` as items.
 
@@ -344,6 +348,7 @@ def write_partition(
     config: WriterConfig,
     accumulators: Optional[WriteAccumulators] = None,
     client: Optional[Any] = None,
+    encode: Optional[RowEncoder] = None,
 ) -> WriteCounts:
     """Write one partition's rows (the body of ``foreachPartition``).
 
@@ -358,6 +363,9 @@ def write_partition(
     client : DynamoDB client, optional
         For tests; by default a client from the default credential chain shared by the tasks of a
         Python worker that have the same settings, its connection pool sized to ``config.threads``.
+    encode : callable, optional
+        Turns the partition's rows into items (default: :func:`rows_to_items` with ``config.layout``);
+        aggregation items use their own encoder (:mod:`featurespark.online.tiles`).
 
     Returns
     -------
@@ -381,7 +389,8 @@ def write_partition(
         rate_limiter=limiter,
     )
     started = time.monotonic()
-    counts = writer.write(rows_to_items(rows, config.layout))
+    items = encode(rows) if encode is not None else rows_to_items(rows, config.layout)
+    counts = writer.write(items)
     logger.debug(
         "Wrote %d items to %s in %.2f s (%d requests, %d retries, %d skipped older)",
         counts.items, config.table_name, time.monotonic() - started, counts.requests, counts.retries,
@@ -397,7 +406,7 @@ TaskFault = tuple[str, str]
 
 
 def partition_writer(
-    config: WriterConfig, accumulators: Optional[WriteAccumulators] = None
+    config: WriterConfig, accumulators: Optional[WriteAccumulators] = None, encode: Optional[RowEncoder] = None
 ) -> Callable[[Iterable[Sequence[Any]]], Iterator[TaskFault]]:
     """A picklable per-partition writer for ``rdd.mapPartitions(...).collect()``.
 
@@ -411,16 +420,17 @@ def partition_writer(
     --------
     >>> failures = prepared.rdd.mapPartitions(partition_writer(config, accumulators)).collect()  # doctest: +SKIP
     """
-    return _PartitionWriter(config, accumulators)
+    return _PartitionWriter(config, accumulators, encode)
 
 
 @dataclass(frozen=True)
 class _PartitionWriter:
     config: WriterConfig
     accumulators: Optional[WriteAccumulators] = None
+    encode: Optional[RowEncoder] = None
 
     def __call__(self, rows: Iterable[Sequence[Any]]) -> Iterator[TaskFault]:
         try:
-            write_partition(rows, self.config, self.accumulators)
+            write_partition(rows, self.config, self.accumulators, encode=self.encode)
         except OnlineStoreError as exc:
             yield type(exc).__name__, str(exc)

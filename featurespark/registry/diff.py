@@ -18,6 +18,9 @@ def spec_diff(old: Any, new: Any, path: str = "") -> list[dict[str, Any]]:
     --------
     >>> spec_diff({"ttl_seconds": 60}, {"ttl_seconds": 120})
     [{'path': 'ttl_seconds', 'old': 60, 'new': 120}]
+    >>> spec_diff({"aggregations": [{"name": None, "windows": ["1h"]}, {"name": None, "windows": ["1d"]}]},
+    ...           {"aggregations": [{"name": None, "windows": ["2h"]}, {"name": None, "windows": ["1d"]}]})
+    [{'path': 'aggregations', 'old': [{'name': None, 'windows': ['1h']}, {'name': None, 'windows': ['1d']}], 'new': [{'name': None, 'windows': ['2h']}, {'name': None, 'windows': ['1d']}]}]
     """
     if isinstance(old, dict) and isinstance(new, dict):
         out: list[dict[str, Any]] = []
@@ -35,7 +38,12 @@ def spec_diff(old: Any, new: Any, path: str = "") -> list[dict[str, Any]]:
 
 
 def _named_list(value: Any) -> bool:
-    return isinstance(value, list) and all(isinstance(v, dict) and "name" in v for v in value) and bool(value)
+    """A non-empty list of dicts with distinct string names (an aggregation's ``name`` may be None: such
+    lists are compared position by position)."""
+    if not isinstance(value, list) or not value or not all(isinstance(v, dict) for v in value):
+        return False
+    names = [v.get("name") for v in value]
+    return all(isinstance(n, str) for n in names) and len(set(names)) == len(names)
 
 
 def _order_change(old: list[dict[str, Any]], new: list[dict[str, Any]], path: str) -> list[dict[str, Any]]:
@@ -54,7 +62,7 @@ class Change:
     Attributes
     ----------
     kind : str
-        ``entity``, ``feature_view`` or ``materialization`` (a view's watermark, reset when the view is
+        ``entity``, ``feature_view``, ``aggregation_view`` or ``materialization`` (a view's watermark, reset when the view is
         deleted or a new view reuses its name).
     name : str
         Object name.

@@ -1,23 +1,32 @@
-"""Feature references (``"view:feature"`` or ``"view"``) and output column names."""
+"""Feature references (``"view:feature"`` or ``"view"``) and output column names.
+
+A reference names a feature view or an aggregation view (one namespace): ``"driver_hourly_stats:conv_rate"``,
+``"driver_trip_aggs:fare_sum_7d"``, or a bare view name for all of its features.
+"""
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Generic, Mapping, Sequence, TypeVar
 
-from featurespark.definitions import FeatureView
+from featurespark.definitions import AggregationView, FeatureView
+from featurespark.definitions.views import AnyView
 from featurespark.errors import InvalidArgumentError, NotRegisteredError
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["ViewSelection", "resolve_references"]
 
+#: The kind of view a mapping holds (a caller passing feature views only gets selections of feature views).
+V = TypeVar("V", bound=AnyView)
+
 
 @dataclass(frozen=True)
-class ViewSelection:
-    """The features requested from one view and their output column names, in request order."""
+class ViewSelection(Generic[V]):
+    """The features requested from one view (a feature view or an aggregation view) and their output column
+    names, in request order."""
 
-    view: FeatureView
+    view: V
     features: tuple[str, ...]
     output_names: tuple[str, ...]
 
@@ -29,10 +38,10 @@ class ViewSelection:
 
 def resolve_references(
     references: Sequence[str],
-    views: Mapping[str, FeatureView],
+    views: Mapping[str, V],
     *,
     full_feature_names: bool = False,
-) -> list[ViewSelection]:
+) -> list[ViewSelection[V]]:
     """Group feature references by view and name the output columns.
 
     Parameters
@@ -40,7 +49,7 @@ def resolve_references(
     references : sequence of str
         ``"view:feature"``, or ``"view"`` for all of its features. Repeats are ignored.
     views : mapping
-        Registered views by name.
+        Registered feature views and aggregation views by name.
     full_feature_names : bool
         Name outputs ``view__feature`` instead of ``feature``.
 
@@ -65,6 +74,12 @@ def resolve_references(
     [('rate',)]
     >>> [s.output_names for s in resolve_references(["stats"], {"stats": stats}, full_feature_names=True)]
     [('stats__rate', 'stats__trips')]
+    >>> from featurespark.aggregations import Aggregation
+    >>> from featurespark.definitions import ManagedSource
+    >>> aggs = AggregationView("aggs", [Entity("d", join_keys={"d_id": "int64"})], ManagedSource(),
+    ...                        [Field("fare", "float64")], [Aggregation("fare", "sum", windows=["1h", "7d"])])
+    >>> [s.features for s in resolve_references(["aggs:fare_sum_7d", "stats:rate"], {"stats": stats, "aggs": aggs})]
+    [('fare_sum_7d',), ('rate',)]
     """
     if isinstance(references, str) or not references:
         raise InvalidArgumentError(
@@ -103,7 +118,7 @@ def resolve_references(
     return selections
 
 
-def _check_clashes(selections: Sequence[ViewSelection]) -> None:
+def _check_clashes(selections: Sequence[ViewSelection[V]]) -> None:
     owners: dict[str, str] = {}
     for sel in selections:
         for out in sel.output_names:

@@ -31,7 +31,7 @@ from pyspark.sql import types as T
 from featurespark._compat import execute_merge
 from featurespark._delta import is_conflict, latest_version
 from featurespark._files import HadoopFiles
-from featurespark.definitions import Entity, FeatureView
+from featurespark.definitions import AggregationView, Entity, FeatureView
 from featurespark.errors import NotRegisteredError, RegistryError
 from featurespark.registry.diff import Plan
 from featurespark.registry.snapshot import is_current, read_snapshot, snapshot_path, to_json
@@ -159,6 +159,10 @@ class Registry:
         """Registered feature views, by name."""
         return [v for _, v in sorted(self.state().views.items())]
 
+    def list_aggregation_views(self) -> list[AggregationView]:
+        """Registered aggregation views, by name."""
+        return [v for _, v in sorted(self.state().aggregation_views.items())]
+
     def get_feature_view(self, name: str) -> FeatureView:
         """One registered feature view.
 
@@ -195,7 +199,7 @@ class Registry:
 
         Parameters
         ----------
-        objects : iterable of Entity and FeatureView
+        objects : iterable of Entity, FeatureView and AggregationView
             The complete set of definitions (typically a feature repo).
         delete : bool
             Whether registered objects missing from ``objects`` are to be deleted. Without it
@@ -208,7 +212,8 @@ class Registry:
         Raises
         ------
         DefinitionError
-            On duplicate names, unknown entities, or an entity defined differently in two places.
+            On duplicate names, unknown entities, an entity defined differently in two places, or a
+            feature view and an aggregation view of the same name.
         """
         return plan_changes(self.state(), objects, delete=delete)
 

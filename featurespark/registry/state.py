@@ -11,20 +11,31 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
-from featurespark.definitions import Entity, FeatureView
+from featurespark.definitions import AggregationView, Entity, FeatureView
+from featurespark.definitions.views import AnyView
 from featurespark.errors import DefinitionError, NotRegisteredError
 from featurespark.registry.diff import Change, Plan, spec_diff
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "ENTITY", "FEATURE_VIEW", "MATERIALIZATION", "RegistryRecord", "RegistryState", "fold_records",
-    "plan_changes", "records_after",
+    "AGGREGATION_VIEW", "ENTITY", "FEATURE_VIEW", "MATERIALIZATION", "VIEW_KINDS", "RegistryRecord",
+    "RegistryState", "fold_records", "plan_changes", "records_after", "view_kind",
 ]
 
 ENTITY = "entity"
 FEATURE_VIEW = "feature_view"
+AGGREGATION_VIEW = AggregationView.kind
 MATERIALIZATION = "materialization"
+
+#: The view classes by registry kind. Feature views and aggregation views share one namespace: a feature
+#: reference ``"name:feature"`` must name one view.
+VIEW_KINDS: Mapping[str, type] = {FEATURE_VIEW: FeatureView, AGGREGATION_VIEW: AggregationView}
+
+
+def view_kind(view: AnyView) -> str:
+    """The registry kind of a view: ``feature_view`` or ``aggregation_view``."""
+    return AGGREGATION_VIEW if isinstance(view, AggregationView) else FEATURE_VIEW
 
 
 @dataclass(frozen=True)
@@ -34,7 +45,7 @@ class RegistryRecord:
     Attributes
     ----------
     kind : str
-        ``entity``, ``feature_view`` or ``materialization``.
+        ``entity``, ``feature_view``, ``aggregation_view`` or ``materialization``.
     name : str
         The object's name.
     version : int
@@ -67,8 +78,8 @@ class RegistryState:
 
     Attributes
     ----------
-    entities, views : dict
-        Live entities and feature views by name.
+    entities, views, aggregation_views : dict
+        Live entities, feature views and aggregation views by name.
     versions : dict
         Newest version per ``(kind, name)``, deleted objects included (a re-created object goes on
         from there).
@@ -84,6 +95,7 @@ class RegistryState:
 
     entities: dict[str, Entity] = field(default_factory=dict)
     views: dict[str, FeatureView] = field(default_factory=dict)
+    aggregation_views: dict[str, AggregationView] = field(default_factory=dict)
     versions: dict[tuple[str, str], int] = field(default_factory=dict)
     specs: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     materialization: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -104,6 +116,14 @@ class RegistryState:
                 f"{', '.join(sorted(self.views)) or '(none)'}. Run `featurespark apply` first."
             )
         return self.views[name]
+
+    @property
+    def all_views(self) -> dict[str, AnyView]:
+        """Feature views and aggregation views by name (one namespace, see :data:`VIEW_KINDS`)."""
+        return {**self.views, **self.aggregation_views}
+
+    def _views_of(self, kind: str) -> dict[str, Any]:
+        return self.views if kind == FEATURE_VIEW else self.aggregation_views
 
 
 def fold_records(records: Iterable[RegistryRecord], *, log_version: Optional[int] = None) -> RegistryState:
@@ -138,8 +158,8 @@ def fold_records(records: Iterable[RegistryRecord], *, log_version: Optional[int
         if kind == ENTITY:
             state.entities[name] = Entity.from_dict(spec)
     for (kind, name), spec in state.specs.items():
-        if kind == FEATURE_VIEW:
-            state.views[name] = FeatureView.from_dict(spec, state.entities)
+        if kind in VIEW_KINDS:
+            state._views_of(kind)[name] = VIEW_KINDS[kind].from_dict(spec, state.entities)  # type: ignore[attr-defined]
     return state
 
 
@@ -149,49 +169,40 @@ def plan_changes(state: RegistryState, objects: Iterable[object], *, delete: boo
     Raises
     ------
     DefinitionError
-        On duplicate names with different specs, unknown entities, or an entity defined
-        differently in two places.
+        On duplicate names with different specs, unknown entities, an entity defined differently in
+        two places, or a feature view and an aggregation view of the same name.
     """
-    entities: dict[str, Entity] = {}
-    views: dict[str, FeatureView] = {}
+    wanted: dict[str, dict[str, Any]] = {ENTITY: {}, **{kind: {} for kind in VIEW_KINDS}}
     for obj in objects:
-        if isinstance(obj, Entity):
-            target: dict[str, Any] = entities
-        elif isinstance(obj, FeatureView):
-            target = views
-        else:
-            raise DefinitionError(f"Cannot apply {obj!r}: only Entity and FeatureView objects are registered.")
-        if obj.name in target and target[obj.name] != obj:
+        kinds = [kind for kind, cls in (*VIEW_KINDS.items(), (ENTITY, Entity)) if isinstance(obj, cls)]
+        if not kinds:
+            raise DefinitionError(f"Cannot apply {obj!r}: only Entity, FeatureView and AggregationView objects "
+                                  "are registered.")
+        target = wanted[kinds[0]]
+        if obj.name in target and target[obj.name] != obj:  # type: ignore[attr-defined]
             raise DefinitionError(
-                f"{type(obj).__name__} '{obj.name}' is defined twice with different specs. "
+                f"{type(obj).__name__} '{obj.name}' is defined twice with different specs. "  # type: ignore[attr-defined]
                 "Names must be unique: rename or remove one of them."
             )
-        target[obj.name] = obj
+        target[obj.name] = obj  # type: ignore[attr-defined]
 
-    known_entities = dict(entities)
+    known_entities = dict(wanted[ENTITY])
     if not delete:
         for name, ent in state.entities.items():
             known_entities.setdefault(name, ent)
-    for view in views.values():
-        for ent in view.entities:
-            if ent.name not in known_entities:
-                raise DefinitionError(
-                    f"FeatureView '{view.name}' uses entity '{ent.name}', which is neither in the applied "
-                    "definitions nor registered. Add the Entity to the definitions you apply."
-                )
-            if known_entities[ent.name] != ent:
-                raise DefinitionError(
-                    f"FeatureView '{view.name}' uses entity '{ent.name}' with a different definition from the "
-                    "one being applied or registered. Use the same Entity object everywhere."
-                )
+    for kind in VIEW_KINDS:
+        for view in wanted[kind].values():
+            _check_view_entities(view, known_entities)
+    _check_view_names(state, wanted, delete=delete)
 
     changes: list[Change] = []
-    registered: Mapping[str, Mapping[str, object]] = {ENTITY: state.entities, FEATURE_VIEW: state.views}
-    for kind, wanted in ((ENTITY, entities), (FEATURE_VIEW, views)):
-        for name in sorted(set(wanted) | set(registered[kind])):
+    registered: Mapping[str, Mapping[str, object]] = {ENTITY: state.entities, **{
+        kind: state._views_of(kind) for kind in VIEW_KINDS}}
+    for kind in (ENTITY, FEATURE_VIEW, AGGREGATION_VIEW):
+        for name in sorted(set(wanted[kind]) | set(registered[kind])):
             old = state.specs.get((kind, name))
-            if name in wanted:
-                new = wanted[name].to_dict()
+            if name in wanted[kind]:
+                new = wanted[kind][name].to_dict()
                 if old is None:
                     changes.append(Change(kind, name, "create", spec=new))
                 else:
@@ -207,6 +218,38 @@ def plan_changes(state: RegistryState, objects: Iterable[object], *, delete: boo
         if change.name in state.materialization:
             changes.append(Change(MATERIALIZATION, change.name, "delete"))
     return Plan(tuple(changes))
+
+
+def _check_view_entities(view: AnyView, known: Mapping[str, Entity]) -> None:
+    kind = type(view).__name__
+    for ent in view.entities:
+        if ent.name not in known:
+            raise DefinitionError(
+                f"{kind} '{view.name}' uses entity '{ent.name}', which is neither in the applied "
+                "definitions nor registered. Add the Entity to the definitions you apply."
+            )
+        if known[ent.name] != ent:
+            raise DefinitionError(
+                f"{kind} '{view.name}' uses entity '{ent.name}' with a different definition from the "
+                "one being applied or registered. Use the same Entity object everywhere."
+            )
+
+
+def _check_view_names(state: RegistryState, wanted: Mapping[str, Mapping[str, Any]], *, delete: bool) -> None:
+    """Refuse a feature view and an aggregation view of one name, applied or left registered."""
+    after = {}
+    for kind in VIEW_KINDS:
+        names = set(wanted[kind]) if delete else set(wanted[kind]) | set(state._views_of(kind))
+        after[kind] = names
+    clash = sorted(after[FEATURE_VIEW] & after[AGGREGATION_VIEW])
+    if clash:
+        name = clash[0]
+        where = {kind: "applied" if name in wanted[kind] else "registered" for kind in VIEW_KINDS}
+        raise DefinitionError(
+            f"'{name}' names both a feature view ({where[FEATURE_VIEW]}) and an aggregation view "
+            f"({where[AGGREGATION_VIEW]}). Feature references 'view:feature' need one view per name: rename one "
+            "of them (or delete the registered one with apply(..., delete=True))."
+        )
 
 
 def records_after(state: RegistryState, rows: Sequence[RegistryRecord]) -> RegistryState:

@@ -1,9 +1,9 @@
 """Apply service: plan and register definitions, and create the tables they need.
 
 ``plan`` compares definitions with the registry and reads every changed view's source to check it
-(join keys, timestamps and features exist with compatible types), so a plan that succeeds is one
-``apply`` accepts. ``apply`` then creates the managed Delta tables and the DynamoDB tables, and
-only then commits the registry.
+(join keys, timestamps and features, or an aggregation view's event columns, exist with compatible
+types), so a plan that succeeds is one ``apply`` accepts. ``apply`` then creates the managed Delta
+tables and the DynamoDB tables, and only then commits the registry.
 """
 from __future__ import annotations
 
@@ -14,14 +14,14 @@ from typing import Iterable, Sequence
 from pyspark.sql import SparkSession
 
 from featurespark.config import Config, online_region
-from featurespark.definitions import FeatureView, ManagedSource
+from featurespark.definitions import AggregationView, FeatureView, ManagedSource
 from featurespark.errors import InvalidArgumentError, SourceSchemaError
 from featurespark.log_store import ensure_log_store_table
 from featurespark.offline.sources import check_source_schema, read_source
 from featurespark.offline.tables import drop_table, ensure_managed_table, plan_table_evolution
 from featurespark.registry import Plan, Registry
-from featurespark.registry.state import FEATURE_VIEW, RegistryState
-from featurespark.services.locations import managed_table_of, online_table_name, redshift_for
+from featurespark.registry.state import FEATURE_VIEW, VIEW_KINDS, RegistryState, view_kind
+from featurespark.services.locations import managed_table_of, online_table_name, read_table_of, redshift_for
 from featurespark.services.materialize import ensure_online_tables
 
 logger = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ def plan(spark: SparkSession, config: Config, registry: Registry, objects: Itera
 
 def apply(spark: SparkSession, config: Config, registry: Registry, objects: Iterable[object], *,
           delete: bool = False, drop_data: bool = False) -> Plan:
-    """Register entities and feature views and make sure their tables exist.
+    """Register entities, feature views and aggregation views and make sure the feature views' tables exist.
 
     Everything is validated first (definitions, sources), then the tables of every applied view are
     created or checked (the DynamoDB table of Delta's S3 log store when the offline root is on S3,
@@ -58,6 +58,9 @@ def apply(spark: SparkSession, config: Config, registry: Registry, objects: Iter
     and only then is the registry committed. A failure leaves the registry as it was, and applying
     the same definitions again converges: tables missing since (a failed earlier apply, a table
     deleted by hand) are created even when the registry has nothing to change.
+
+    An aggregation view owns no tables: applying it registers the definition after its event source
+    was checked, and deleting it only records the deletion.
 
     Views deleted with ``delete=True`` keep their data (Delta table, quarantine table, DynamoDB
     table) unless ``drop_data=True``, which drops them before the registry forgets the view (a
@@ -168,7 +171,7 @@ def create_tables(spark: SparkSession, config: Config, views: Sequence[FeatureVi
 
 
 def check_sources(spark: SparkSession, config: Config, result: Plan, objects: Sequence[object]) -> list[str]:
-    """Read and check the source of every created or updated view of a plan.
+    """Read and check the source of every created or updated view (feature or aggregation view) of a plan.
 
     A managed view whose table exists is compared with the table instead: added features become
     added columns, removed ones are kept in the table (see
@@ -183,16 +186,18 @@ def check_sources(spark: SparkSession, config: Config, result: Plan, objects: Se
     ------
     SourceSchemaError
         Naming the view, its source and every mismatch (or why the source cannot be read).
+    DefinitionError
+        For an aggregation view with a ``ManagedSource`` (it owns no table to read).
     """
     from delta.tables import DeltaTable
 
-    changed = {c.name for c in result.changes if c.kind == "feature_view" and c.op in ("create", "update")}
+    changed = {(c.kind, c.name) for c in result.changes if c.kind in VIEW_KINDS and c.op in ("create", "update")}
     storage: list[str] = []
     for obj in objects:
-        if not isinstance(obj, FeatureView) or obj.name not in changed:
+        if not isinstance(obj, (FeatureView, AggregationView)) or (view_kind(obj), obj.name) not in changed:
             continue
-        managed = managed_table_of(config, obj) if isinstance(obj.source, ManagedSource) else None
-        if managed is not None:
+        managed = read_table_of(config, obj)
+        if managed is not None and isinstance(obj, FeatureView):
             if DeltaTable.isDeltaTable(spark, managed.path):
                 table_schema = spark.read.format("delta").load(managed.path).schema
                 storage += plan_table_evolution(obj, table_schema, managed.name).describe()
@@ -203,7 +208,7 @@ def check_sources(spark: SparkSession, config: Config, result: Plan, objects: Se
             raise
         except Exception as exc:  # noqa: BLE001  # Spark raises many types for unreadable paths and tables
             raise SourceSchemaError(
-                f"FeatureView '{obj.name}': cannot read its source ({obj.source.describe()}): "
+                f"{type(obj).__name__} '{obj.name}': cannot read its source ({obj.source.describe()}): "
                 f"{_first_line(exc)}. Check the path, table or query."
             ) from exc
         check_source_schema(obj, df)

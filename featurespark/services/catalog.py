@@ -10,14 +10,16 @@ from typing import Any
 from featurespark.config import Config
 from featurespark.definitions import ManagedSource
 from featurespark.errors import NotRegisteredError
-from featurespark.registry.state import ENTITY, FEATURE_VIEW, RegistryState
+from featurespark.registry.state import AGGREGATION_VIEW, ENTITY, FEATURE_VIEW, RegistryState
 from featurespark.services.locations import managed_table_of, online_table_name
 
 __all__ = ["describe_object"]
 
 
 def describe_object(config: Config, state: RegistryState, name: str) -> dict[str, Any]:
-    """Spec, version, storage and materialization state of a registered entity or feature view.
+    """Spec, version, storage and materialization state of a registered entity, feature view or aggregation view.
+
+    An aggregation view also lists its features with their types (one per aggregation and window).
 
     Raises
     ------
@@ -32,7 +34,7 @@ def describe_object(config: Config, state: RegistryState, name: str) -> dict[str
     ...
     featurespark.errors.NotRegisteredError: 'v' is not registered. Registered objects: (none).
     """
-    for kind in (FEATURE_VIEW, ENTITY):
+    for kind in (FEATURE_VIEW, AGGREGATION_VIEW, ENTITY):
         if (kind, name) not in state.specs:
             continue
         out: dict[str, Any] = {"kind": kind, "version": state.versions[(kind, name)], "spec": state.specs[(kind, name)]}
@@ -44,8 +46,10 @@ def describe_object(config: Config, state: RegistryState, name: str) -> dict[str
                 out["location"] = table.path
             if view.online:
                 out["online_table"] = online_table_name(config, view)
+        if kind == AGGREGATION_VIEW:
+            out["features"] = [f.to_dict() for f in state.aggregation_views[name].features]
         if name in state.materialization:
             out["materialization"] = state.materialization[name]
         return out
-    known = sorted(state.views) + sorted(state.entities)
+    known = sorted(state.views) + sorted(state.aggregation_views) + sorted(state.entities)
     raise NotRegisteredError(f"'{name}' is not registered. Registered objects: {', '.join(known) or '(none)'}.")

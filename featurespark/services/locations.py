@@ -8,14 +8,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Optional
 
 from featurespark.config import Config
-from featurespark.definitions import FeatureView
-from featurespark.errors import ConfigError
+from featurespark.definitions import AggregationView, FeatureView, ManagedSource
+from featurespark.definitions.views import AnyView
+from featurespark.errors import ConfigError, DefinitionError
 from featurespark.offline.layout import ManagedTable, managed_table
 
 if TYPE_CHECKING:
     from featurespark.offline.jdbc import RedshiftConnection
 
-__all__ = ["managed_table_of", "online_table_name", "redshift_connection", "redshift_for", "registry_path"]
+__all__ = ["managed_table_of", "online_table_name", "read_table_of", "redshift_connection", "redshift_for",
+           "registry_path"]
 
 
 def managed_table_of(config: Config, view: FeatureView) -> ManagedTable:
@@ -35,7 +37,39 @@ def managed_table_of(config: Config, view: FeatureView) -> ManagedTable:
     return managed_table(offline.root, offline.database, view.name, database_location=offline.database_location)
 
 
-def online_table_name(config: Config, view: FeatureView) -> str:
+def read_table_of(config: Config, view: AnyView) -> Optional[ManagedTable]:
+    """The managed table a view's source reads (None for other sources), for ``read_source``.
+
+    Raises
+    ------
+    DefinitionError
+        For an aggregation view with a ``ManagedSource``: it owns no table to read its events from.
+
+    Examples
+    --------
+    >>> from featurespark.aggregations import Aggregation
+    >>> from featurespark.config import parse_config
+    >>> from featurespark.definitions import Entity, Field
+    >>> config = parse_config({"project": {"name": "demo"}, "offline_store": {"root": "s3://b/offline"}})
+    >>> aggs = AggregationView("trip_aggs", [Entity("d", join_keys={"d_id": "int64"})], ManagedSource(),
+    ...                        [Field("fare", "float64")], [Aggregation("fare", "sum", windows=["1d"])])
+    >>> read_table_of(config, aggs)
+    Traceback (most recent call last):
+    ...
+    featurespark.errors.DefinitionError: AggregationView 'trip_aggs' has a ManagedSource, but an aggregation view owns no table to read its events from. To aggregate the rows of a managed feature view, read its table: TableSource(table='<database>.<view>') or DeltaSource(path='<offline_store.root>/<view>').
+    """
+    if not isinstance(view.source, ManagedSource):
+        return None
+    if isinstance(view, AggregationView):
+        raise DefinitionError(
+            f"AggregationView '{view.name}' has a ManagedSource, but an aggregation view owns no table to read its "
+            "events from. To aggregate the rows of a managed feature view, read its table: "
+            "TableSource(table='<database>.<view>') or DeltaSource(path='<offline_store.root>/<view>')."
+        )
+    return managed_table_of(config, view)
+
+
+def online_table_name(config: Config, view: AnyView) -> str:
     """DynamoDB table name of a view (``online_store.table_name_template``)."""
     return config.online_store.table_name(config.project.name, view.name)
 
@@ -66,7 +100,7 @@ def redshift_connection(config: Config) -> Optional[RedshiftConnection]:
                               user_env=section.user_env, password_env=section.password_env)
 
 
-def redshift_for(config: Config, view: FeatureView) -> Optional[RedshiftConnection]:
+def redshift_for(config: Config, view: AnyView) -> Optional[RedshiftConnection]:
     """The Redshift reader's parameters when ``view`` reads a ``RedshiftSource``, else None (the section
     is then not looked at)."""
     return redshift_connection(config) if view.source.kind == "redshift" else None

@@ -1,5 +1,9 @@
 """Writing a training set with its manifest: sources and versions read, counts, match rates, staleness.
 
+Feature views get match rates and staleness (the age of the matched row); aggregation views get, per
+feature, the rows whose window held at least one value (a count above 0 for ``count`` and
+``approx_count_distinct``, a non-null value otherwise).
+
 Statistics are gathered while the training set is written (``DataFrame.observe``), so the join
 runs once. The manifest is JSON at ``<output>/_featurespark_manifest.json`` (files starting with
 ``_`` are ignored by Parquet and Delta readers).
@@ -16,8 +20,10 @@ from pyspark.sql import Column, DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
 from featurespark._files import HadoopFiles
+from featurespark.definitions import AggregationView, FeatureView
 from featurespark.errors import InvalidArgumentError
 from featurespark.options import TrainingSetFormat, check_option
+from featurespark.registry.references import ViewSelection
 from featurespark.services.training import FEATURE_TS_PREFIX, HistoricalRetrieval
 
 logger = logging.getLogger(__name__)
@@ -26,6 +32,18 @@ __all__ = ["MANIFEST_NAME", "read_manifest", "write_training_set"]
 
 MANIFEST_NAME = "_featurespark_manifest.json"
 _QUANTILES = (0.5, 0.9, 0.99)
+#: Functions whose empty window gives 0 rather than null.
+_ZERO_WHEN_EMPTY = ("count", "approx_count_distinct")
+
+
+def _filled_columns(view: AggregationView, sel: ViewSelection) -> list[Column]:
+    """Per requested feature, the rows whose window held a value."""
+    out = []
+    for agg, column in zip(view.aggregations_for(sel.features), sel.output_names):
+        value = F.col(f"`{column}`")
+        filled = value > 0 if agg.function in _ZERO_WHEN_EMPTY else value.isNotNull()
+        out.append(F.count(F.when(filled, F.lit(1))).alias(f"{view.name}.{column}.filled"))
+    return out
 
 
 def _stat_columns(retrieval: HistoricalRetrieval) -> list[Column]:
@@ -33,6 +51,9 @@ def _stat_columns(retrieval: HistoricalRetrieval) -> list[Column]:
     aggs: list[Column] = [F.count(F.lit(1)).alias("rows")]
     for sel in retrieval.selections:
         name = sel.view.name
+        if isinstance(sel.view, AggregationView):
+            aggs += _filled_columns(sel.view, sel)
+            continue
         ts = F.col(FEATURE_TS_PREFIX + name)
         age = (ets - F.unix_micros(ts)) / 1e6
         aggs += [
@@ -77,7 +98,7 @@ def write_training_set(
     check_option(fmt, TrainingSetFormat, "fmt")
     files = HadoopFiles(spark)
     missing = [s.view.name for s in retrieval.selections
-               if FEATURE_TS_PREFIX + s.view.name not in retrieval.df.columns]
+               if isinstance(s.view, FeatureView) and FEATURE_TS_PREFIX + s.view.name not in retrieval.df.columns]
     if missing:
         raise InvalidArgumentError("write_training_set needs a retrieval built with with_feature_timestamps=True.")
     if not overwrite and files.exists(output):
@@ -98,13 +119,11 @@ def write_training_set(
         "entity_time_range": {"min": _iso(retrieval.time_range.min_ts), "max": _iso(retrieval.time_range.max_ts)},
         "features": retrieval.feature_references,
         "sources": [
-            {"view": s.view, "kind": s.kind, "location": s.location, "version": s.version,
+            {"view": s.view, "view_kind": s.view_kind, "kind": s.kind, "location": s.location, "version": s.version,
              "feature_window": {"lower": s.window[0], "upper": s.window[1]}}
             for s in retrieval.sources
         ],
-        "views": {
-            sel.view.name: _view_stats(sel.view.name, stats, rows) for sel in retrieval.selections
-        },
+        "views": {sel.view.name: _view_stats(sel, stats, rows) for sel in retrieval.selections},
         "write_seconds": round(seconds, 3),
         **(extra or {}),
     }
@@ -114,7 +133,12 @@ def write_training_set(
     return manifest
 
 
-def _view_stats(name: str, stats: dict[str, Any], rows: int) -> dict[str, Any]:
+def _view_stats(sel: ViewSelection, stats: dict[str, Any], rows: int) -> dict[str, Any]:
+    name = sel.view.name
+    if isinstance(sel.view, AggregationView):
+        filled = {out: int(stats[f"{name}.{out}.filled"]) for out in sel.output_names}
+        return {"kind": AggregationView.kind, "filled_rows": filled,
+                "fill_rate": {out: round(n / rows, 6) if rows else None for out, n in filled.items()}}
     matched = int(stats[f"{name}.matched"])
     return {
         "matched_rows": matched,
