@@ -38,7 +38,7 @@ PYTHON="$(find_python39)" || { echo "[setup-compat] error: see above." >&2; exit
 
 inputs_hash() {
   cat setup.cfg pyproject.toml bootstrap/jars-spark35/pom.xml bootstrap/dynamodb-local/pom.xml bootstrap/kafka/pom.xml \
-      bootstrap/dynamodb-local/LoopbackServerRunner.java bootstrap/setup-compat.sh bootstrap/python39.sh \
+      bootstrap/dynamodb-local/LoopbackServerRunner.java bootstrap/setup-compat.sh bootstrap/python39.sh bootstrap/postgresql/install.sh \
     | sha256sum | cut -c1-16
 }
 STAMP="$VENV/.featurespark-setup-$(inputs_hash)"
@@ -85,6 +85,8 @@ if [ ! -d "$ROOT/.kafka/lib" ]; then
   log "resolving a Kafka broker with Maven (streaming tests run one on 127.0.0.1)"
   bash bootstrap/kafka/start.sh --resolve-only
 fi
+# JdbcSource tests read a PostgreSQL the suite starts on 127.0.0.1 (tests/postgres_local.py); idempotent.
+bash bootstrap/postgresql/install.sh
 
 rm -f "$VENV"/.featurespark-setup-*
 touch "$STAMP"

@@ -2,7 +2,8 @@
 # Set up everything featurespark needs on a fresh machine for the embedded local default:
 #   - a virtualenv in .venv with featurespark and its spark + dev extras (from PyPI),
 #   - the JVM jars (Delta Lake, the Kafka connector, ...) resolved by Maven from bootstrap/jars/pom.xml into .jars/,
-#   - DynamoDB Local and a Kafka broker (for the tests and the example) into .dynamodb-local/ and .kafka/.
+#   - DynamoDB Local and a Kafka broker (for the tests and the example) into .dynamodb-local/ and .kafka/,
+#   - PostgreSQL from Debian's packages (bootstrap/postgresql/install.sh; the JdbcSource tests start one).
 # Idempotent: a stamp records the inputs, so a second run only checks and returns.
 # Needs: python3 (>= 3.9) with venv, Java 17, Maven. Nothing binary is committed to the repo.
 set -euo pipefail
@@ -21,7 +22,7 @@ done
 
 inputs_hash() {
   cat setup.cfg pyproject.toml bootstrap/jars/pom.xml bootstrap/dynamodb-local/pom.xml bootstrap/kafka/pom.xml \
-      bootstrap/dynamodb-local/LoopbackServerRunner.java bootstrap/setup-local.sh | sha256sum | cut -c1-16
+      bootstrap/dynamodb-local/LoopbackServerRunner.java bootstrap/setup-local.sh bootstrap/postgresql/install.sh | sha256sum | cut -c1-16
 }
 STAMP="$VENV/.featurespark-setup-$(inputs_hash)"
 
@@ -49,6 +50,9 @@ bash bootstrap/dynamodb-local/start.sh --resolve-only
 
 log "resolving a Kafka broker with Maven (streaming tests run one on 127.0.0.1)"
 bash bootstrap/kafka/start.sh --resolve-only
+
+# JdbcSource tests read a PostgreSQL the suite starts on 127.0.0.1 (tests/postgres_local.py).
+bash bootstrap/postgresql/install.sh
 
 # The shellcheck linter checks the shell scripts in the test suite; install it from Debian when we can.
 if ! command -v shellcheck >/dev/null 2>&1; then

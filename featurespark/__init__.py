@@ -21,9 +21,13 @@ if TYPE_CHECKING:
         Entity,
         FeatureView,
         Field,
+        HudiSource,
+        IcebergSource,
+        JdbcSource,
         ManagedSource,
         ParquetSource,
         QuerySource,
+        RedshiftSource,
         TableSource,
     )
     from featurespark.errors import (
@@ -42,6 +46,7 @@ if TYPE_CHECKING:
         RegistryError,
         RetriesExhaustedError,
         SchemaMismatchError,
+        SourceNotFoundError,
         SourceSchemaError,
         StaleItemError,
         StreamFailedError,
@@ -71,14 +76,15 @@ _EXPORTS = {
     "window_aggregate_as_of": "featurespark.aggregations",
     **{name: "featurespark.definitions" for name in (
         "AggregationView", "DeltaSource", "Entity", "FeatureView", "Field", "ManagedSource", "ParquetSource",
-        "QuerySource", "TableSource",
+        "QuerySource", "TableSource", "IcebergSource", "HudiSource", "JdbcSource", "RedshiftSource",
     )},
     # Every domain error, so callers catch them without knowing the module.
     **{name: "featurespark.errors" for name in (
         "ConfigError", "DefinitionError", "DynamoEndpointError", "EntityKeyError", "FeaturesparkError",
         "InvalidArgumentError", "InvalidRowsError", "ItemEncodingError", "ItemTooLargeError", "NotRegisteredError",
         "NullValueError", "OnlineStoreError", "RegistryError", "RetriesExhaustedError", "SchemaMismatchError",
-        "SourceSchemaError", "StaleItemError", "StreamFailedError", "TableNotFoundError", "TableSchemaError", "TimeTravelError",
+        "SourceNotFoundError", "SourceSchemaError", "StaleItemError", "StreamFailedError", "TableNotFoundError",
+        "TableSchemaError", "TimeTravelError",
         "WriteConflictError",
     )},
     "OfflineWriteSummary": "featurespark.offline.writer",

@@ -201,6 +201,30 @@ class SparkConfig:
 
 
 @dataclass(frozen=True)
+class RedshiftConfig:
+    """The ``redshift`` section: how ``RedshiftSource`` views are read (docs/config.md).
+
+    Attributes
+    ----------
+    url : str or None
+        JDBC URL of the cluster or workgroup, without credentials.
+    temp_dir : str or None
+        S3 folder Redshift UNLOADs query results to, for Spark to read.
+    iam_role : str or None
+        ARN of the IAM role Redshift assumes to write to ``temp_dir``.
+    user_env, password_env : str or None
+        Names of environment variables holding the database user and password (for URLs that do not
+        authenticate with IAM).
+    """
+
+    url: Optional[str] = None
+    temp_dir: Optional[str] = None
+    iam_role: Optional[str] = None
+    user_env: Optional[str] = None
+    password_env: Optional[str] = None
+
+
+@dataclass(frozen=True)
 class Config:
     """A whole featurespark configuration (see :func:`load_config`)."""
 
@@ -208,6 +232,7 @@ class Config:
     offline_store: OfflineStoreConfig
     online_store: OnlineStoreConfig = field(default_factory=OnlineStoreConfig)
     spark: SparkConfig = field(default_factory=SparkConfig)
+    redshift: Optional[RedshiftConfig] = None
     source: Optional[str] = None  # file the config was read from, for messages
 
 
@@ -565,6 +590,7 @@ def _coerce(tp: Any, value: Any, source: str, key: str) -> Any:
 
 
 __all__ = [
-    "Config", "LogStoreConfig", "OfflineStoreConfig", "OnlineStoreConfig", "ProjectConfig", "SparkConfig", "expand_env",
+    "Config", "LogStoreConfig", "OfflineStoreConfig", "OnlineStoreConfig", "ProjectConfig", "RedshiftConfig", "SparkConfig",
+    "expand_env",
     "is_uri", "join_path", "load_config", "load_yaml", "log_store_region", "online_region", "parse_config",
 ]

@@ -10,7 +10,8 @@ __all__ = [
     "ConfigError", "DefinitionError", "DynamoEndpointError", "EntityKeyError", "FeaturesparkError",
     "InvalidArgumentError", "InvalidRowsError", "ItemEncodingError", "ItemTooLargeError",
     "NotRegisteredError", "NullValueError", "OnlineStoreError", "RegistryError", "RetriesExhaustedError",
-    "SchemaMismatchError", "SourceSchemaError", "StaleItemError", "StreamFailedError", "TableNotFoundError",
+    "SchemaMismatchError", "SourceNotFoundError", "SourceSchemaError", "StaleItemError", "StreamFailedError",
+    "TableNotFoundError",
     "TableSchemaError", "TimeTravelError", "WriteConflictError",
 ]
 
@@ -40,6 +41,10 @@ class NotRegisteredError(RegistryError, KeyError):
 
 class SourceSchemaError(FeaturesparkError, ValueError):
     """A feature view does not match the schema of its source (missing column, wrong type)."""
+
+
+class SourceNotFoundError(FeaturesparkError, ValueError):
+    """A feature view's source (a table, a path, a database) does not exist or cannot be reached."""
 
 
 class SchemaMismatchError(FeaturesparkError, ValueError):

@@ -25,6 +25,7 @@ from featurespark._compat import PYSPARK_VERSION
 from featurespark.config import Config
 from featurespark.errors import ConfigError
 from featurespark.log_store import LOG_STORE_CLASS, LOG_STORE_JAR_PREFIX, log_store_conf
+from featurespark.offline.formats import table_format_conf
 
 logger = logging.getLogger(__name__)
 
@@ -183,6 +184,8 @@ def configure_spark(
                 "offline_store.log_store.enabled: false when only one writer uses these tables at a time."
             )
         builder = builder.config("spark.jars", ",".join(jar_files))
+        for key, value in table_format_conf(jar_files, metastore).items():  # Iceberg / Hudi when their jars are there
+            builder = builder.config(key, value)
     if metastore:
         home = Path(metastore).resolve()
         home.mkdir(parents=True, exist_ok=True)

@@ -57,3 +57,18 @@ def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
         pytest.fail(str(exc), pytrace=False)
     yield broker
     stop_kafka(broker)
+
+
+# --- PostgreSQL (JdbcSource tests) ---------------------------------------------------------------
+from postgres_local import PostgresServer, start_postgres, stop_postgres  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One PostgreSQL server on a free 127.0.0.1 port for the session (fails, never skips)."""
+    try:
+        server = start_postgres()
+    except RuntimeError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    yield server
+    stop_postgres(server)

@@ -112,3 +112,13 @@ def test_the_region_placeholder_renders_as_docs_emr_md_says(configurations: list
     rendered = json.loads(CONFIGURATIONS.read_text().replace("@REGION@", "eu-west-1"))
     assert "@REGION@" not in json.dumps(rendered)
     assert shape_errors(rendered) == []
+
+
+def test_iceberg_and_hudi_use_the_cluster_jars(configurations: list[dict[str, Any]]) -> None:
+    # EMR puts its own Iceberg runtime on the classpath with iceberg-defaults (docs/offline_store.md);
+    # hudi-defaults writes /etc/hudi/conf/hudi-defaults.conf, read by every Hudi reader on the cluster.
+    sections = by_classification(configurations)
+    assert sections["iceberg-defaults"]["Properties"] == {"iceberg.enabled": "true"}
+    assert sections["hudi-defaults"]["Properties"] == {"hoodie.metadata.enable": "true"}
+    docs = (CONFIGURATIONS.parents[1] / "docs" / "offline_store.md").read_text()
+    assert "iceberg-defaults" in docs and "hudi-defaults" in docs

@@ -5,9 +5,13 @@ from featurespark.definitions.feature_view import FeatureView
 from featurespark.definitions.field import Field
 from featurespark.definitions.sources import (
     DeltaSource,
+    HudiSource,
+    IcebergSource,
+    JdbcSource,
     ManagedSource,
     ParquetSource,
     QuerySource,
+    RedshiftSource,
     Source,
     TableSource,
 )
@@ -18,9 +22,13 @@ __all__ = [
     "Entity",
     "FeatureView",
     "Field",
+    "HudiSource",
+    "IcebergSource",
+    "JdbcSource",
     "ManagedSource",
     "ParquetSource",
     "QuerySource",
+    "RedshiftSource",
     "Source",
     "TableSource",
 ]

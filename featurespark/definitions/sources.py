@@ -8,6 +8,11 @@ Every source names its event-time column (``timestamp_field``) and optionally a
 - :class:`DeltaSource` / :class:`ParquetSource`: files at a path or URI.
 - :class:`TableSource`: a metastore table (Hive locally, Glue on EMR).
 - :class:`QuerySource`: a Spark SQL query, written by the user.
+- :class:`IcebergSource` / :class:`HudiSource`: an Apache Iceberg or Apache Hudi table, by catalog name or
+  by path; training sets record the snapshot (Iceberg) or commit instant (Hudi) they read.
+- :class:`JdbcSource` / :class:`RedshiftSource`: a table or query of a database, read through Spark's JDBC
+  reader or the Spark Redshift connector EMR ships (credentials come from the environment, never from
+  the definition).
 """
 from __future__ import annotations
 
@@ -19,8 +24,8 @@ from featurespark.definitions.field import check_name
 from featurespark.errors import DefinitionError
 
 __all__ = [
-    "DeltaSource", "ManagedSource", "ParquetSource", "QuerySource", "Source", "TIMESTAMP_ENCODINGS",
-    "TableSource",
+    "DeltaSource", "HudiSource", "IcebergSource", "JdbcSource", "ManagedSource", "ParquetSource", "QuerySource",
+    "RedshiftSource", "Source", "TIMESTAMP_ENCODINGS", "TableSource",
 ]
 
 
@@ -103,7 +108,8 @@ class Source:
         """Inverse of :meth:`to_dict`."""
         fields = dict(data)
         kind = fields.pop("kind")
-        classes = {cls.kind: cls for cls in (ManagedSource, DeltaSource, ParquetSource, TableSource, QuerySource)}
+        classes = {cls.kind: cls for cls in (ManagedSource, DeltaSource, ParquetSource, TableSource, QuerySource,
+                                             IcebergSource, HudiSource, JdbcSource, RedshiftSource)}
         if kind not in classes:
             raise DefinitionError(f"Unknown source kind {kind!r} in the registry; expected one of {sorted(classes)}.")
         return classes[kind](**fields)
@@ -193,3 +199,204 @@ class QuerySource(Source):
 
     def describe(self) -> str:
         return f"query: {' '.join(self.query.split())[:60]}"
+
+
+def _check_options(owner: str, options: Optional[dict[str, str]], allowed: tuple[str, ...], hint: str) -> None:
+    if options is None:
+        return
+    if not isinstance(options, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in options.items()):
+        raise DefinitionError(f"{owner}.options must map option names to string values; found {options!r}.")
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise DefinitionError(
+            f"{owner}.options has unknown option(s) {', '.join(map(repr, unknown))}; allowed: "
+            f"{', '.join(allowed)}. {hint}"
+        )
+
+
+def _one_of(owner: str, values: dict[str, Optional[str]], example: str) -> None:
+    given = [name for name, value in values.items() if value is not None]
+    names = " or ".join(values)
+    if len(given) != 1:
+        raise DefinitionError(
+            f"{owner} needs exactly one of {names}, e.g. {owner}({example}, timestamp_field='event_timestamp'); "
+            f"found {', '.join(given) if given else 'neither'}."
+        )
+    _require_text(values[given[0]], what=f"{owner}.{given[0]}", example=example.split("=", 1)[1])
+
+
+#: Read options an Iceberg source may set; time travel (``snapshot-id``, ``as-of-timestamp``, ...) is
+#: featurespark's own (training sets pin the snapshot they read), so it is not among them.
+ICEBERG_READ_OPTIONS = ("split-size", "lookback", "file-open-cost", "vectorization-enabled", "batch-size")
+#: Read options a Hudi source may set; ``as.of.instant`` is featurespark's own (pinned rebuilds).
+HUDI_READ_OPTIONS = ("hoodie.metadata.enable", "hoodie.file.index.enable", "hoodie.schema.on.read.enable",
+                     "hoodie.datasource.read.extract.partition.from.path")
+#: Options of Spark's JDBC reader a JDBC or Redshift source may set. Credentials are not among them:
+#: ``user_env`` / ``password_env`` name environment variables instead.
+JDBC_READ_OPTIONS = ("fetchsize", "partitionColumn", "lowerBound", "upperBound", "numPartitions", "queryTimeout",
+                     "sessionInitStatement", "pushDownPredicate", "customSchema", "driver")
+
+
+@_keyword_only
+@dataclass(frozen=True)
+class _TableFormatSource(Source):
+    """A table of an open table format (Iceberg, Hudi), by catalog name or by path."""
+
+    table: Optional[str] = None
+    path: Optional[str] = None
+    options: Optional[dict[str, str]] = None
+    _example: ClassVar[str] = ""
+    _allowed_options: ClassVar[tuple[str, ...]] = ()
+    _pinned: ClassVar[str] = ""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        owner = type(self).__name__
+        _one_of(owner, {"table": self.table, "path": self.path}, self._example)
+        _check_options(owner, self.options, self._allowed_options,
+                       f"Training sets pin the {self._pinned} themselves (--pin-versions).")
+
+    def describe(self) -> str:
+        return f"{self.kind} table {self.table}" if self.table else f"{self.kind} at {self.path}"
+
+
+@_keyword_only
+@dataclass(frozen=True)
+class IcebergSource(_TableFormatSource):
+    """An Apache Iceberg table, by catalog name or by path.
+
+    Parameters
+    ----------
+    table : str, optional
+        ``catalog.database.table``: ``iceberg.db.t`` locally (the Hadoop catalog ``configure_spark`` sets
+        up), the Glue catalog on EMR (see docs/offline_store.md).
+    path : str, optional
+        The table's folder (a Hadoop table), when it is not in a catalog.
+    options : dict, optional
+        Iceberg read options among :data:`ICEBERG_READ_OPTIONS`.
+
+    Examples
+    --------
+    >>> IcebergSource(table="iceberg.db.trips", timestamp_field="ts").describe()
+    'iceberg table iceberg.db.trips'
+    >>> IcebergSource(timestamp_field="ts")
+    Traceback (most recent call last):
+    ...
+    featurespark.errors.DefinitionError: IcebergSource needs exactly one of table or path, e.g. \
+IcebergSource(table='iceberg.db.trips', timestamp_field='event_timestamp'); found neither.
+    """
+
+    kind: ClassVar[str] = "iceberg"
+    _example: ClassVar[str] = "table='iceberg.db.trips'"
+    _allowed_options: ClassVar[tuple[str, ...]] = ICEBERG_READ_OPTIONS
+    _pinned: ClassVar[str] = "snapshot"
+
+
+@_keyword_only
+@dataclass(frozen=True)
+class HudiSource(_TableFormatSource):
+    """An Apache Hudi table (snapshot query), by metastore name or by path.
+
+    Hudi publishes Spark bundles up to Spark 3.5 (EMR 7.x); see docs/offline_store.md.
+
+    Parameters
+    ----------
+    table : str, optional
+        ``database.table`` in the metastore (Hive locally, Glue on EMR).
+    path : str, optional
+        The table's base path.
+    options : dict, optional
+        Hudi read options among :data:`HUDI_READ_OPTIONS`.
+
+    Examples
+    --------
+    >>> HudiSource(path="s3://bucket/hudi/trips", timestamp_field="ts").describe()
+    'hudi at s3://bucket/hudi/trips'
+    """
+
+    kind: ClassVar[str] = "hudi"
+    _example: ClassVar[str] = "path='s3://bucket/hudi/trips'"
+    _allowed_options: ClassVar[tuple[str, ...]] = HUDI_READ_OPTIONS
+    _pinned: ClassVar[str] = "commit instant"
+
+
+def _check_env_name(owner: str, field: str, value: Optional[str]) -> None:
+    if value is not None and (not isinstance(value, str) or not value.replace("_", "").isalnum()):
+        raise DefinitionError(
+            f"{owner}.{field} names an environment variable holding the credential (e.g. 'PGPASSWORD'), "
+            f"not the credential itself; found a value that is not a variable name."
+        )
+
+
+@_keyword_only
+@dataclass(frozen=True)
+class JdbcSource(Source):
+    """A table or query of a database, read with Spark's JDBC reader.
+
+    Parameters
+    ----------
+    url : str
+        JDBC URL without credentials, e.g. ``jdbc:postgresql://db.internal:5432/features``.
+    table : str, optional
+        Table (or view) to read.
+    query : str, optional
+        A query whose result is read instead of a table.
+    user_env, password_env : str, optional
+        Names of environment variables holding the user and password (never the values themselves).
+    options : dict, optional
+        Options of Spark's JDBC reader among :data:`JDBC_READ_OPTIONS`.
+
+    Examples
+    --------
+    >>> JdbcSource(url="jdbc:postgresql://db:5432/f", table="public.trips", password_env="PGPASSWORD",
+    ...            timestamp_field="ts").describe()
+    'jdbc table public.trips at jdbc:postgresql://db:5432/f'
+    """
+
+    url: str = ""
+    table: Optional[str] = None
+    query: Optional[str] = None
+    user_env: Optional[str] = None
+    password_env: Optional[str] = None
+    options: Optional[dict[str, str]] = None
+    kind: ClassVar[str] = "jdbc"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        owner = type(self).__name__
+        if self.kind == "jdbc":
+            _require_text(self.url, what=f"{owner}.url", example="'jdbc:postgresql://db.internal:5432/features'")
+            if not self.url.startswith("jdbc:"):
+                raise DefinitionError(f"{owner}.url must start with 'jdbc:', e.g. "
+                                      "'jdbc:postgresql://db.internal:5432/features'.")
+            if "password=" in self.url.lower():
+                raise DefinitionError(f"{owner}.url holds a password; remove it and name an environment variable "
+                                      "in password_env instead.")
+        _one_of(owner, {"table": self.table, "query": self.query}, "table='public.trips'")
+        _check_env_name(owner, "user_env", self.user_env)
+        _check_env_name(owner, "password_env", self.password_env)
+        _check_options(owner, self.options, JDBC_READ_OPTIONS,
+                       "Credentials come from user_env / password_env, never from options.")
+
+    def describe(self) -> str:
+        what = f"table {self.table}" if self.table else f"query: {' '.join((self.query or '').split())[:60]}"
+        return f"{self.kind} {what} at {self.url}" if self.url else f"{self.kind} {what}"
+
+
+@_keyword_only
+@dataclass(frozen=True)
+class RedshiftSource(JdbcSource):
+    """A Redshift table or query, read through the Spark Redshift connector EMR ships
+    (``io.github.spark_redshift_community.spark.redshift``): Redshift UNLOADs to an S3 temp dir that
+    Spark then reads.
+
+    The JDBC URL, temp dir and IAM role come from the ``redshift`` section of the config (docs/config.md);
+    ``url`` may override the config's URL for this source.
+
+    Examples
+    --------
+    >>> RedshiftSource(table="analytics.trips", timestamp_field="ts").describe()
+    'redshift table analytics.trips'
+    """
+
+    kind: ClassVar[str] = "redshift"

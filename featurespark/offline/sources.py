@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Optional
+from typing import Optional, Union
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -11,6 +11,9 @@ from pyspark.sql import types as T
 from featurespark.definitions import (
     DeltaSource,
     FeatureView,
+    HudiSource,
+    IcebergSource,
+    JdbcSource,
     ManagedSource,
     ParquetSource,
     QuerySource,
@@ -19,6 +22,8 @@ from featurespark.definitions import (
 from featurespark.definitions.types import from_spark_type, is_safe_cast
 from featurespark.definitions.views import AnyView
 from featurespark.errors import InvalidArgumentError, SchemaMismatchError, SourceSchemaError
+from featurespark.offline.formats import read_hudi, read_iceberg
+from featurespark.offline.jdbc import RedshiftConnection, read_jdbc
 from featurespark.offline.layout import ManagedTable
 from featurespark.offline.timestamps import timestamp_column, with_utc_timestamps
 
@@ -29,7 +34,8 @@ __all__ = [
 ]
 
 def read_source(spark: SparkSession, view: AnyView, *, managed: Optional[ManagedTable] = None,
-                version: Optional[int] = None) -> DataFrame:
+                version: Optional[Union[int, str]] = None,
+                redshift: Optional[RedshiftConnection] = None) -> DataFrame:
     """Read a view's source as a lazy DataFrame.
 
     Parameters
@@ -38,15 +44,18 @@ def read_source(spark: SparkSession, view: AnyView, *, managed: Optional[Managed
     view : FeatureView or AggregationView
     managed : ManagedTable, optional
         Where the view's Delta table is (see :func:`managed_table`); required for a ``ManagedSource``.
-    version : int, optional
-        Delta version to time-travel to (managed and Delta sources only).
+    version : int or str, optional
+        Version to time-travel to: a Delta version (managed and Delta sources), an Iceberg snapshot id
+        or a Hudi commit instant (see :mod:`featurespark.offline.formats`).
+    redshift : RedshiftConnection, optional
+        URL, S3 temp dir and IAM role of a ``RedshiftSource`` (from the ``redshift`` config section).
 
     Returns
     -------
     DataFrame
         The source rows, columns as stored (no projection).
     """
-    df = _read_raw(spark, view, managed, version=version)
+    df = _read_raw(spark, view, managed, version=version, redshift=redshift)
     needs_conversion = view.source.timestamp_encoding is not None or any(
         isinstance(df.schema[c].dataType, T.TimestampNTZType) for c in timestamp_columns(view) if c in df.columns
     )
@@ -57,25 +66,31 @@ def read_source(spark: SparkSession, view: AnyView, *, managed: Optional[Managed
 
 
 def _read_raw(spark: SparkSession, view: AnyView, managed: Optional[ManagedTable],
-              *, version: Optional[int]) -> DataFrame:
+              *, version: Optional[Union[int, str]], redshift: Optional[RedshiftConnection]) -> DataFrame:
     src = view.source
     if isinstance(src, (ManagedSource, DeltaSource)):
         reader = spark.read.format("delta")
         if version is not None:
             reader = reader.option("versionAsOf", version)
         return reader.load(source_location(view, managed))
+    if isinstance(src, IcebergSource):
+        return read_iceberg(spark, src, snapshot_id=None if version is None else int(version))
+    if isinstance(src, HudiSource):
+        return read_hudi(spark, src, instant=None if version is None else str(version))
     if version is not None:
         raise SourceSchemaError(
-            f"FeatureView '{view.name}': its {src.kind} source has no versions to time-travel to; "
-            "only managed and Delta sources do."
+            f"{type(view).__name__} '{view.name}': its {src.kind} source has no versions to time-travel to; "
+            "only managed, Delta, Iceberg and Hudi sources do."
         )
+    if isinstance(src, JdbcSource):
+        return read_jdbc(spark, src, redshift=redshift)
     if isinstance(src, ParquetSource):
         try:
             return spark.read.parquet(src.path)
         except Exception as exc:  # noqa: BLE001 - Spark raises AnalysisException / SparkException by version
             if "TIMESTAMP(NANOS" in str(exc):
                 raise SourceSchemaError(
-                    f"FeatureView '{view.name}': {src.path} holds timestamps in nanoseconds (INT64 TIMESTAMP(NANOS)), "
+                    f"{type(view).__name__} '{view.name}': {src.path} holds timestamps in nanoseconds (INT64 TIMESTAMP(NANOS)), "
                     "pandas' and pyarrow's default, which Spark cannot read. Write the files with microseconds "
                     "(df.to_parquet(path, coerce_timestamps='us', allow_truncated_timestamps=True), or "
                     "pyarrow.parquet.write_table(..., coerce_timestamps='us')), or read them with pandas and pass "
@@ -87,7 +102,7 @@ def _read_raw(spark: SparkSession, view: AnyView, managed: Optional[ManagedTable
     if isinstance(src, QuerySource):
         # The query is the user's own SQL text from their definition, not built by featurespark.
         return spark.sql(src.query)
-    raise SourceSchemaError(f"FeatureView '{view.name}': unsupported source {src!r}.")  # pragma: no cover
+    raise SourceSchemaError(f"{type(view).__name__} '{view.name}': unsupported source {src!r}.")  # pragma: no cover
 
 
 def source_schema_problems(view: AnyView, schema: T.StructType) -> list[str]:
@@ -158,14 +173,18 @@ def source_location(view: AnyView, managed: Optional[ManagedTable] = None) -> st
     if isinstance(src, ManagedSource):
         if managed is None:
             raise InvalidArgumentError(
-                f"FeatureView '{view.name}' has a ManagedSource: pass managed=managed_table(root, database, "
+                f"{type(view).__name__} '{view.name}' has a ManagedSource: pass managed=managed_table(root, database, "
                 f"'{view.name}') to say where its Delta table is."
             )
         return managed.path
     if isinstance(src, (DeltaSource, ParquetSource)):
         return src.path
+    if isinstance(src, (IcebergSource, HudiSource)):
+        return src.table or src.path or ""
+    if isinstance(src, JdbcSource):
+        return src.describe()
     if isinstance(src, TableSource):
         return src.table
     if isinstance(src, QuerySource):
         return src.query
-    raise SourceSchemaError(f"FeatureView '{view.name}': unsupported source {src!r}.")  # pragma: no cover
+    raise SourceSchemaError(f"{type(view).__name__} '{view.name}': unsupported source {src!r}.")  # pragma: no cover

@@ -21,7 +21,7 @@ from featurespark.offline.sources import check_source_schema, read_source
 from featurespark.offline.tables import drop_table, ensure_managed_table, plan_table_evolution
 from featurespark.registry import Plan, Registry
 from featurespark.registry.state import FEATURE_VIEW, VIEW_KINDS, RegistryState, view_kind
-from featurespark.services.locations import managed_table_of, online_table_name, read_table_of
+from featurespark.services.locations import managed_table_of, online_table_name, read_table_of, redshift_for
 from featurespark.services.materialize import ensure_online_tables
 
 logger = logging.getLogger(__name__)
@@ -203,7 +203,7 @@ def check_sources(spark: SparkSession, config: Config, result: Plan, objects: Se
                 storage += plan_table_evolution(obj, table_schema, managed.name).describe()
             continue  # a missing table is created by apply from the definition itself
         try:
-            df = read_source(spark, obj, managed=managed)
+            df = read_source(spark, obj, managed=managed, redshift=redshift_for(config, obj))
         except SourceSchemaError:
             raise
         except Exception as exc:  # noqa: BLE001  # Spark raises many types for unreadable paths and tables

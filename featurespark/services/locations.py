@@ -5,15 +5,19 @@ explicit locations the toolkits take.
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from featurespark.config import Config
 from featurespark.definitions import AggregationView, FeatureView, ManagedSource
 from featurespark.definitions.views import AnyView
-from featurespark.errors import DefinitionError
+from featurespark.errors import ConfigError, DefinitionError
 from featurespark.offline.layout import ManagedTable, managed_table
 
-__all__ = ["managed_table_of", "online_table_name", "read_table_of", "registry_path"]
+if TYPE_CHECKING:
+    from featurespark.offline.jdbc import RedshiftConnection
+
+__all__ = ["managed_table_of", "online_table_name", "read_table_of", "redshift_connection", "redshift_for",
+           "registry_path"]
 
 
 def managed_table_of(config: Config, view: FeatureView) -> ManagedTable:
@@ -73,3 +77,30 @@ def online_table_name(config: Config, view: AnyView) -> str:
 def registry_path(config: Config) -> str:
     """Location of the registry Delta table (``<offline_store.root>/_registry``)."""
     return config.offline_store.registry_path
+
+
+def redshift_connection(config: Config) -> Optional[RedshiftConnection]:
+    """The ``redshift`` section as the Redshift reader's parameters; None when the config has none.
+
+    Raises
+    ------
+    ConfigError
+        If the section lacks ``url``, ``temp_dir`` or ``iam_role``.
+    """
+    from featurespark.offline.jdbc import RedshiftConnection  # Spark-free lookups (serving) import this module
+
+    section = config.redshift
+    if section is None:
+        return None
+    missing = [k for k in ("url", "temp_dir", "iam_role") if getattr(section, k) is None]
+    if missing:
+        raise ConfigError(f"{config.source or '<config>'}: the redshift section needs {', '.join(missing)} "
+                          "(see docs/config.md).")
+    return RedshiftConnection(url=str(section.url), temp_dir=str(section.temp_dir), iam_role=str(section.iam_role),
+                              user_env=section.user_env, password_env=section.password_env)
+
+
+def redshift_for(config: Config, view: AnyView) -> Optional[RedshiftConnection]:
+    """The Redshift reader's parameters when ``view`` reads a ``RedshiftSource``, else None (the section
+    is then not looked at)."""
+    return redshift_connection(config) if view.source.kind == "redshift" else None

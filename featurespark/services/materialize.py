@@ -28,7 +28,7 @@ from featurespark.online.materialize import OnlineWriteSummary, latest_per_key, 
 from featurespark.online.tables import check_table, ensure_table
 from featurespark.options import OnlineWriteMode, check_option
 from featurespark.registry import Registry
-from featurespark.services.locations import managed_table_of, online_table_name
+from featurespark.services.locations import managed_table_of, online_table_name, redshift_for
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ def materialize_view(
 ) -> OnlineWriteSummary:
     """Push the latest row per key of one view with ``start <= event_ts < end`` to its table."""
     ensure_online_tables(config, [view])
-    source = read_source(spark, view, managed=managed_table_of(config, view))
+    source = read_source(spark, view, managed=managed_table_of(config, view), redshift=redshift_for(config, view))
     summary = push_latest(config, view, source, start=start, end=end, write_mode=write_mode,
                           max_items_per_second=max_items_per_second)
     if not isinstance(view.source, ManagedSource):  # managed tables never hold such rows

@@ -31,7 +31,7 @@ from featurespark.online.materialize import OnlineWriteSummary
 from featurespark.online.reader import OnlineReader
 from featurespark.online.tiles import TiledLayout, evaluate, tile_rows, write_tiles
 from featurespark.options import OnlineWriteMode
-from featurespark.services.locations import online_table_name, read_table_of
+from featurespark.services.locations import online_table_name, read_table_of, redshift_for
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ def aggregation_table_name(config: Config, view: AggregationView) -> str:
 
 def read_aggregation_events(spark: SparkSession, config: Config, view: AggregationView) -> DataFrame:
     """The view's events: its source's join keys, timestamps and aggregated columns."""
-    source = read_source(spark, view, managed=read_table_of(config, view))
+    source = read_source(spark, view, managed=read_table_of(config, view), redshift=redshift_for(config, view))
     return source.select(*[F.col(f"`{c}`") for c in view.source_columns])
 
 

@@ -25,9 +25,10 @@ from pyspark.sql import types as T
 from featurespark._compat import dataframe_from_pandas
 from featurespark.aggregations import Aggregation
 from featurespark.config import Config
-from featurespark.definitions import AggregationView, DeltaSource, FeatureView, ManagedSource
+from featurespark.definitions import AggregationView, DeltaSource, FeatureView, HudiSource, IcebergSource, ManagedSource
 from featurespark.definitions.views import AnyView
 from featurespark.errors import InvalidArgumentError, SchemaMismatchError
+from featurespark.offline.formats import current_version
 from featurespark.offline.sources import read_source, source_location
 from featurespark.offline.time_travel import resolve_version
 from featurespark.offline.timestamps import normalize_pandas_timestamps, timestamp_column
@@ -35,7 +36,7 @@ from featurespark.options import Algorithm, check_option
 from featurespark.pit import EntityTimeRange, PitView, entity_time_range, point_in_time_join_many
 from featurespark.registry.references import ViewSelection, resolve_references
 from featurespark.registry.state import FEATURE_VIEW, view_kind
-from featurespark.services.locations import read_table_of
+from featurespark.services.locations import read_table_of, redshift_for
 
 logger = logging.getLogger(__name__)
 
@@ -63,8 +64,9 @@ class SourceRead:
         Source kind (``managed``, ``delta``, ``parquet``, ``table``, ``query``).
     location : str
         Path, table name or query.
-    version : int or None
-        Delta version read (None for sources without versions).
+    version : int, str or None
+        Version read: Delta version, Iceberg snapshot id or Hudi commit instant (None for sources without
+        versions).
     window : tuple
         ``(lower, upper)`` feature (or event) timestamps kept by pruning, ISO strings or None.
     view_kind : str
@@ -74,7 +76,7 @@ class SourceRead:
     view: str
     kind: str
     location: str
-    version: Optional[int]
+    version: Optional[Union[int, str]]
     window: tuple[Optional[str], Optional[str]]
     view_kind: str = FEATURE_VIEW
 
@@ -144,7 +146,7 @@ def retrieve(
     full_feature_names: bool = False,
     entity_timestamp: str = "event_timestamp",
     algorithm: Algorithm = "auto",
-    source_versions: Optional[Mapping[str, int]] = None,
+    source_versions: Optional[Mapping[str, Union[int, str]]] = None,
     with_feature_timestamps: bool = False,
     hot_key_buckets: Optional[int] = None,
     as_known_at_query_time: bool = False,
@@ -169,7 +171,8 @@ def retrieve(
     algorithm : {"auto", "range", "asof"}
         See :func:`featurespark.pit.point_in_time_join_many` (feature views).
     source_versions : mapping, optional
-        Delta version to read per view (from an earlier manifest) instead of the latest.
+        Version to read per view (from an earlier manifest) instead of the latest: Delta version, Iceberg
+        snapshot id or Hudi commit instant.
     with_feature_timestamps : bool
         Also return ``_fs_feature_ts__<view>`` per feature view: the event timestamp of the matched row
         (for statistics).
@@ -203,7 +206,7 @@ def retrieve(
         managed = read_table_of(config, view)
         location = source_location(view, managed)
         version = _version_to_read(spark, view, location, pinned.get(view.name))
-        source = read_source(spark, view, managed=managed, version=version)
+        source = read_source(spark, view, managed=managed, version=version, redshift=redshift_for(config, view))
         reach = view.ttl if isinstance(view, FeatureView) else _longest_window(view, sel.features)
         source = source.where(time_range.feature_filter(view.timestamp_field, reach))
         lower, upper = time_range.feature_window(reach)
@@ -293,9 +296,12 @@ def _check_as_known(selections: Sequence[ViewSelection], as_known_at_query_time:
         )
 
 
-def _version_to_read(spark: SparkSession, view: AnyView, location: str, pinned: Optional[int]) -> Optional[int]:
+def _version_to_read(spark: SparkSession, view: AnyView, location: str,
+                     pinned: Optional[Union[int, str]]) -> Optional[Union[int, str]]:
     if isinstance(view.source, (ManagedSource, DeltaSource)):
-        return resolve_version(spark, location, version=pinned)
+        return resolve_version(spark, location, version=None if pinned is None else int(pinned))
+    if isinstance(view.source, (IcebergSource, HudiSource)):
+        return pinned if pinned is not None else current_version(spark, view.source)
     if pinned is not None:
         raise InvalidArgumentError(
             f"A version was given for view '{view.name}', but its {view.source.kind} source has no versions."
