@@ -208,7 +208,9 @@ def run_size(spark: Any, name: str, args: argparse.Namespace, results: Dict[str,
     cases = {
         "io_floor": training.io_floor,
         "join_floor": training.join_floor,
+        "sort_floor": training.sort_floor,
         "featurespark_auto": training.featurespark_case(fs, "auto"),
+        "featurespark_chained": training.featurespark_chained,
         "featurespark_range": training.featurespark_case(fs, "range"),
         "featurespark_asof": training.featurespark_case(fs, "asof"),
     }
@@ -227,7 +229,7 @@ def run_size(spark: Any, name: str, args: argparse.Namespace, results: Dict[str,
 
     if name in (_csv(args.compare_sizes) or []):
         cmp: Dict[str, Any] = {}
-        for other in ("featurespark_range", "featurespark_asof", "feast"):
+        for other in ("featurespark_range", "featurespark_asof", "featurespark_chained", "feast"):
             if other in cases:
                 logger.info("comparing featurespark_auto with %s", other)
                 cmp[other] = training.compare_outputs(spark, str(outdir / "featurespark_auto"), str(outdir / other))

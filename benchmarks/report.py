@@ -10,11 +10,14 @@ import statistics
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-TRAINING_ORDER = ["featurespark_auto", "featurespark_range", "featurespark_asof", "feast", "join_floor", "io_floor"]
+TRAINING_ORDER = ["featurespark_auto", "featurespark_chained", "featurespark_range", "featurespark_asof", "feast",
+                  "sort_floor", "join_floor", "io_floor"]
+FLOORS = ("sort_floor", "join_floor", "io_floor")
 MATERIALIZE_ORDER = ["featurespark", "feast", "raw_loop"]
 ONLINE_ORDER = ["featurespark", "feast", "raw_batch_get"]
 COLORS = {"featurespark_auto": "#1f77b4", "featurespark_range": "#6baed6", "featurespark_asof": "#08519c",
           "featurespark": "#1f77b4", "feast": "#d62728", "join_floor": "#7f7f7f", "io_floor": "#bdbdbd",
+          "featurespark_chained": "#9467bd", "sort_floor": "#525252",
           "raw_loop": "#7f7f7f", "raw_batch_get": "#7f7f7f"}
 
 
@@ -283,13 +286,17 @@ def render(results: Dict[str, Any], plots: Sequence[str], plot_dir: str) -> str:
         "`FeatureStore.get_historical_features(algorithm=...)`; `feast`: Feast's `get_historical_features` on "
         "its Spark offline store (`SparkSource` over the same files) and `to_spark_df()`; `io_floor`: read every "
         "input once into the `noop` sink; `join_floor`: entity rows left-joined with one row per key of each view "
-        "(`dropDuplicates` on the keys over the full history), written to Parquet.")
+        "(`dropDuplicates` on the keys over the full history), written to Parquet; `sort_floor`: per view, the "
+        "entity rows and the view's rows unioned, shuffled by key and sorted by key and time, entity rows kept, "
+        "written to Parquet; `featurespark_chained`: three chained `point_in_time_join` calls on the same files.")
     add("")
     if tstats:
-        add("| size | system | runs | seconds: median (min–max) | Feast / this | this / join floor | this / I/O floor |")
-        add("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
+        add("| size | system | runs | seconds: median (min–max) | Feast / this | this / sort floor | this / join floor "
+            "| this / I/O floor |")
+        add("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
         for size, per in tstats.items():
             feast = per.get("feast", (None,))[0]
+            sf = per.get("sort_floor", (None,))[0]
             jf = per.get("join_floor", (None,))[0]
             io = per.get("io_floor", (None,))[0]
             for system in TRAINING_ORDER:
@@ -299,7 +306,8 @@ def render(results: Dict[str, Any], plots: Sequence[str], plot_dir: str) -> str:
                             and r["seconds"] is not None)
                     add(f"| {size} | {system} | {n} | {_fmt_s(per[system])} | "
                         f"{_ratio(feast, med) if system.startswith('featurespark') else ''} | "
-                        f"{_ratio(med, jf) if system not in ('join_floor', 'io_floor') else ''} | "
+                        f"{_ratio(med, sf) if system not in FLOORS else ''} | "
+                        f"{_ratio(med, jf) if system not in FLOORS else ''} | "
                         f"{_ratio(med, io) if system != 'io_floor' else ''} |")
         add("")
     timeouts = [r for r in _records(results, "training") if r.get("timed_out")]
@@ -393,6 +401,23 @@ def render(results: Dict[str, Any], plots: Sequence[str], plot_dir: str) -> str:
             f"{size}: " + ", ".join(f"{f} {a['equal']}/{a['rows']}" for f, a in per.items())
             for size, per in agree.items()))
         add("")
+
+    add("## Targets (issue #15)")
+    add("")
+    add("| target | measured | status |")
+    add("| --- | --- | --- |")
+    for size in [k for k in tstats if k in ("M", "M_skew")]:
+        per = tstats[size]
+        sf, jf = per.get("sort_floor", (None,))[0], per.get("join_floor", (None,))[0]
+        for system in ("featurespark_auto", "featurespark_chained"):
+            t = per.get(system, (None,))[0]
+            add(f"| {size} {system} within 1.3x of the sort floor | {_ratio(t, sf)} | "
+                f"{_met(t / sf <= 1.3 if t and sf else None)} |")
+            add(f"| {size} {system} within 2x of the join floor | {_ratio(t, jf)} | "
+                f"{_met(t / jf <= 2 if t and jf else None)} |")
+    plain, skew = (tstats.get(k, {}).get("featurespark_auto", (None,))[0] for k in ("M", "M_skew"))
+    add(f"| M_skew within 1.5x of M (auto) | {_ratio(skew, plain)} | {_met(skew / plain <= 1.5 if skew and plain else None)} |")
+    add("")
 
     add("## Targets (issue #7)")
     add("")

@@ -10,6 +10,11 @@ Parquet; the clock runs from the call to the end of the write (Spark start-up is
 - ``join_floor``: entity rows left-joined with one row per key of each view (``dropDuplicates`` on
   the keys of the full history, so the history is read and shuffled once), written to Parquet:
   the cost of producing an output of the same shape without any point-in-time logic.
+- ``sort_floor``: for each view in turn, the entity rows (carrying the columns gathered so far) and the
+  view's rows unioned, shuffled by the view's keys and sorted by key and time within partitions, the
+  entity rows kept; written to Parquet. What any sort-based as-of join must at least do.
+- ``featurespark_chained``: the DataFrame-level path a user writes without a registry: three chained
+  ``point_in_time_join`` calls over the same Parquet files (``algorithm="auto"``).
 """
 from __future__ import annotations
 
@@ -45,6 +50,33 @@ def join_floor(spark: SparkSession, paths: Mapping[str, str], out: str) -> None:
         keys = list(view.keys)
         one_per_key = spark.read.parquet(paths[view.table]).dropDuplicates(keys).select(*keys, *view.features)
         frame = frame.join(one_per_key, on=keys, how="left")
+    frame.write.mode("overwrite").parquet(out)
+
+
+def sort_floor(spark: SparkSession, paths: Mapping[str, str], out: str) -> None:
+    """One shuffle and sort by (keys, time) per view of the entity rows with the view's rows; no as-of logic."""
+    frame = spark.read.parquet(paths["orders"])
+    for view in VIEWS:
+        keys = list(view.keys)
+        rows = spark.read.parquet(paths[view.table]).select(*keys, "event_timestamp", *view.features)
+        side = frame.withColumn("_entity", F.lit(True))
+        both = side.unionByName(rows.withColumn("_entity", F.lit(False)), allowMissingColumns=True)
+        sorted_rows = both.repartition(*keys).sortWithinPartitions(*keys, "event_timestamp")
+        frame = sorted_rows.where("_entity").drop("_entity")
+    frame.write.mode("overwrite").parquet(out)
+
+
+def featurespark_chained(spark: SparkSession, paths: Mapping[str, str], out: str) -> None:
+    """Three chained ``point_in_time_join`` calls (no registry), as a user writes them."""
+    from featurespark import point_in_time_join
+
+    frame = spark.read.parquet(paths["orders"])
+    for view in VIEWS:
+        frame = point_in_time_join(
+            frame, spark.read.parquet(paths[view.table]), keys=list(view.keys), entity_timestamp="event_timestamp",
+            feature_timestamp="event_timestamp", created_timestamp=view.created, ttl=view.ttl,
+            features=list(view.features),
+        )
     frame.write.mode("overwrite").parquet(out)
 
 
