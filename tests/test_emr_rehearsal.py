@@ -47,7 +47,9 @@ ROOT = Path(__file__).resolve().parents[1]
 BUCKET = "featurespark-rehearsal"
 PREFIX = f"s3://{BUCKET}/featurespark"
 JARS = ROOT / ".jars-spark35"
-T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+# Yesterday at midnight UTC: the view's 2-day TTL gives items an expire_at in the future (DynamoDB Local
+# deletes expired items, as DynamoDB does), and the materialize window below ends before now.
+T0 = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=1)
 DRIVERS = [1001, 1002, 1003]
 
 DEFINITIONS = f'''
@@ -204,7 +206,8 @@ def _rehearse(tmp: Path, dynamodb: DynamoDBLocal, s3_url: str) -> None:
     jobs = {
         "build-training-set": [*config, "--entities", f"{PREFIX}/input/orders/", "--features", "driver_stats",
                                "--output", f"{PREFIX}/training_sets/v1/"],
-        "materialize": [*config, "--start", "2025-12-31T00:00:00", "--end", "2026-01-02T00:00:00"],
+        "materialize": [*config, "--start", (T0 - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%S"),
+                        "--end", (T0 + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%S")],
     }
     for job, job_args in jobs.items():
         printed = _run([str(venv / "bin" / "featurespark"), "emr", "add-steps", "--cluster-id", "j-REHEARSAL",
