@@ -14,7 +14,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Mapping, Optional, Sequence, Union
+from typing import Any, Mapping, Optional, Sequence, Union
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -29,7 +29,7 @@ from featurespark.retry import DYNAMODB_WRITE_RETRY, RetryPolicy
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["OnlineWriteSummary", "TimeBound", "latest_per_key", "write_online"]
+__all__ = ["OnlineWriteSummary", "TimeBound", "latest_per_key", "write_items", "write_online"]
 
 TimeBound = Union[datetime, str]
 _EVENT_US = "__fs_event_us"
@@ -316,12 +316,39 @@ def write_online(
         (F.unix_micros(_col(created_timestamp)) if created_timestamp else F.lit(None).cast("long")).alias(_CREATED_US),
         *[_micros(_col(name), types[name]).alias(name) for name in features],
     )
+    return write_items(
+        prepared.rdd, table_name=table_name, region=region, endpoint_url=endpoint_url, layout=layout,
+        write_mode=write_mode, threads=threads, max_items_per_second=max_items_per_second, retry=retry,
+        progress_interval_s=progress_interval_s,
+    )
+
+
+def write_items(
+    rdd: Any,
+    *,
+    table_name: str,
+    region: str,
+    endpoint_url: Optional[str],
+    layout: ItemLayout,
+    write_mode: OnlineWriteMode,
+    threads: int,
+    max_items_per_second: Optional[float],
+    retry: RetryPolicy,
+    encoder: Optional[Any] = None,
+    progress_interval_s: float = 30.0,
+) -> OnlineWriteSummary:
+    """Write the rows of ``rdd`` with one batch writer per partition; the loop shared by every online write.
+
+    Spreads a few partitions over the task slots, splits the rate limit between partitions, logs
+    progress, turns a failed task into :class:`OnlineStoreError` and the faults the tasks return
+    (:func:`~featurespark.online.writer.partition_writer`) into one error raised on the driver.
+    ``encoder`` (optional) turns a row into an item, as ``partition_writer`` takes it.
+    """
     started = time.monotonic()
     # One RDD object for both calls: with adaptive execution, getNumPartitions runs the upstream
-    # stages once and foreachPartition reuses their output.
-    rdd = prepared.rdd
+    # stages once and mapPartitions reuses their output.
     partitions = rdd.getNumPartitions()
-    sc = df.sparkSession.sparkContext
+    sc = rdd.context
     slots = max(int(sc.defaultParallelism), 1)
     if partitions < slots:
         # Adaptive execution coalesces a small latest-per-key result into few partitions (often one),
@@ -345,11 +372,14 @@ def write_online(
         partitions, table_name, write_mode,
         f"{max_items_per_second:g} items/s" if max_items_per_second else "no rate limit", threads,
     )
+    writer = partition_writer(config, accumulators) if encoder is None else partition_writer(config, accumulators,
+                                                                                             encoder)
     progress = _Progress(table_name, accumulators, progress_interval_s, started)
     progress.start()
     try:
-        faults = rdd.mapPartitions(partition_writer(config, accumulators)).collect()
-    except Exception as exc:
+        # The tasks return only their expected faults (a handful of tuples), never rows.
+        faults = rdd.mapPartitions(writer).collect()
+    except Exception as exc:  # any task failure: Spark wraps it in a Py4J error; re-raised as the domain error
         done = accumulators.items.value
         raise OnlineStoreError(
             f"Writing DynamoDB table {table_name!r} failed in a Spark task ({done} items were written by tasks "

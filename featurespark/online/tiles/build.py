@@ -12,7 +12,6 @@ a run with an older ``end`` never replaces a newer item.
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Iterable, Iterator, Optional, Sequence, Union
@@ -21,11 +20,10 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from featurespark.errors import InvalidArgumentError, OnlineStoreError, SchemaMismatchError
+from featurespark.errors import InvalidArgumentError, SchemaMismatchError
 from featurespark.online.items import Item, ItemLayout, to_epoch_micros
-from featurespark.online.materialize import OnlineWriteSummary, _fault_error, _summary, _task_error
+from featurespark.online.materialize import OnlineWriteSummary, write_items
 from featurespark.online.tiles.layout import TiledLayout, TiledOutput
-from featurespark.online.writer import WriteAccumulators, WriterConfig, partition_writer
 from featurespark.options import OnlineWriteMode, check_option
 from featurespark.retry import DYNAMODB_WRITE_RETRY, RetryPolicy
 
@@ -296,33 +294,11 @@ def write_tiles(
     check_option(write_mode, OnlineWriteMode, "write_mode")
     if max_items_per_second is not None and not max_items_per_second > 0:
         raise InvalidArgumentError(f"max_items_per_second must be positive, got {max_items_per_second!r}.")
-    end_us = _end_micros(end)
-    started = time.monotonic()
-    rdd = rows.rdd
-    partitions = rdd.getNumPartitions()
-    sc = rows.sparkSession.sparkContext
-    slots = max(int(sc.defaultParallelism), 1)
-    if partitions < slots:  # as write_online: keep every task slot's request threads busy
-        rdd = rdd.repartition(slots)
-        partitions = slots
-    accumulators = WriteAccumulators(*(sc.accumulator(0) for _ in range(5)))
-    config = WriterConfig(
-        table_name=table_name, region=region, endpoint_url=endpoint_url,
+    return write_items(
+        rows.rdd, table_name=table_name, region=region, endpoint_url=endpoint_url,
         layout=ItemLayout.build(dict(layout.keys), {}), write_mode=write_mode, threads=threads,
-        items_per_second_per_task=(max_items_per_second / partitions) if max_items_per_second else None, retry=retry,
+        max_items_per_second=max_items_per_second, retry=retry, encoder=_TileEncoder(layout, _end_micros(end)),
     )
-    try:
-        faults = rdd.mapPartitions(partition_writer(config, accumulators, _TileEncoder(layout, end_us))).collect()
-    except Exception as exc:
-        raise OnlineStoreError(
-            f"Writing aggregation items to DynamoDB table {table_name!r} failed in a Spark task "
-            f"({accumulators.items.value} items were written by tasks that finished): {_task_error(exc)}"
-        ) from exc
-    if faults:
-        raise _fault_error(table_name, faults, partitions, int(accumulators.items.value))
-    summary = _summary(table_name, accumulators, partitions, time.monotonic() - started)
-    logger.info("Aggregation items written: %s", summary)
-    return summary
 
 
 def materialize_tiles(
