@@ -152,6 +152,7 @@ def execute_merge(table: DeltaTable, merge: DeltaMergeBuilder) -> Optional[dict[
         return {name: int(row[name]) for name in MERGE_METRICS} if row is not None else None
     before = _latest_version(table)
     merge.execute()
+    # The commits since `before` (a handful of history rows, bounded by _HISTORY_WINDOW) come to the driver.
     commits = (
         table.history(_HISTORY_WINDOW)
         .where(F.col("version") > before)

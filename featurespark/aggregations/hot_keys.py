@@ -194,6 +194,8 @@ def detect_hot_keys(
         *[reference_value(s).alias(slot_col(s.index, "ref")) for s in refs],
     )
     total = F.sum(col(_COUNT)).over(Window.partitionBy())
+    # At most MAX_HOT_KEYS rows reach the driver (they become literals of the split plan). The total uses a
+    # window without partitions: one task sees one count per key, fine for key counts in the millions.
     rows: list[Row] = (
         counts.select("*", total.alias(_TOTAL))
         .where(col(_COUNT) > F.lit(share) * col(_TOTAL))

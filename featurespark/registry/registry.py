@@ -111,6 +111,8 @@ class Registry:
         if version is not None:
             reader = reader.option("versionAsOf", version)
         rows = reader.load(self.path).orderBy("applied_at", "kind", "name", "version")
+        # The log is small metadata (one row per change); it is folded on the driver. Everyday reads use the
+        # snapshot instead (registry/snapshot.py), so this runs for history and snapshot rebuilds only.
         return [
             RegistryRecord(
                 kind=r["kind"],

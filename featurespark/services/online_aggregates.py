@@ -314,6 +314,7 @@ def consistency(
     layout = aggregation_layout(view, horizon=horizon, tile_sizes=tile_sizes)
     data = events if events is not None else read_aggregation_events(spark, config, view)
     keys = view.join_keys
+    # The sample comes to the driver on purpose: at most sample_keys keys, looked up online from here.
     sampled = (data.select(*[F.col(f"`{k}`") for k in keys]).dropna().distinct()
                .orderBy(F.rand(seed)).limit(sample_keys).collect())
     times = [t if t.tzinfo is not None else t.replace(tzinfo=timezone.utc) for t in at]
@@ -323,6 +324,7 @@ def consistency(
         [(n, *row) for n, row in enumerate(entity)],
         T.StructType([T.StructField(_ROW, T.LongType()), *key_fields, T.StructField(_TIME, T.TimestampType())]),
     )
+    # sample_keys x len(at) rows, compared on the driver with the online values.
     offline_rows = entity_df.transform(
         window_aggregate_as_of, data, keys=keys, entity_timestamp=_TIME, event_timestamp=view.timestamp_field,
         aggregations=list(view.aggregations),
