@@ -265,7 +265,7 @@ def _snapshot(args: argparse.Namespace) -> tuple[Config, RegistryState]:
 
     config = resolve_config(args)
     state = load_snapshot(registry_path(config), allow_stale=True)
-    if not is_current(DirectFiles(), registry_path(config), state):
+    if not is_current(DirectFiles(), registry_path(config), state, config.offline_store.format):
         print("warning: the registry snapshot is behind the registry log (a writer stopped early); run "
               "`featurespark refresh-snapshot`", file=sys.stderr)
     return config, state

@@ -24,8 +24,8 @@ from typing import Any, Literal, TypeVar
 from featurespark.errors import InvalidArgumentError
 
 __all__ = [
-    "Algorithm", "BillingMode", "OnInvalid", "OnlineWriteMode", "StreamOutputMode", "TrainingSetFormat",
-    "WriteMode", "check_option", "choices",
+    "Algorithm", "BillingMode", "OfflineFormat", "OnInvalid", "OnlineWriteMode", "StreamOutputMode",
+    "TrainingSetFormat", "WriteMode", "check_option", "choices",
 ]
 
 #: Point-in-time join algorithm (``docs/point_in_time.md``).
@@ -40,6 +40,8 @@ OnlineWriteMode = Literal["last_writer_wins", "monotonic"]
 StreamOutputMode = Literal["update", "append", "complete"]
 #: Billing mode of the DynamoDB tables featurespark creates.
 BillingMode = Literal["PAY_PER_REQUEST", "PROVISIONED"]
+#: Table format of the offline store's managed tables and registry (``offline_store.format``).
+OfflineFormat = Literal["delta", "iceberg"]
 #: Format of a written training set.
 TrainingSetFormat = Literal["parquet", "delta"]
 

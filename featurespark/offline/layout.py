@@ -1,10 +1,16 @@
 """Where a managed view's tables live: names and locations from explicit parameters, no Spark.
 
-A managed view (a view with a :class:`~featurespark.definitions.ManagedSource`) owns a Delta table
-``<database>.<view>`` at ``<root>/<view>``, partitioned by the UTC date of the event timestamp, and
-a quarantine table ``<database>.<view>_quarantine`` at ``<root>/_quarantine/<view>`` for rejected
-rows. :func:`managed_table` names both; the services layer passes the offline store's root and
-database from the config.
+A managed view (a view with a :class:`~featurespark.definitions.ManagedSource`) owns a table
+partitioned by the UTC date of the event timestamp, and a quarantine table for rejected rows:
+
+- Delta: ``<database>.<view>`` at ``<root>/<view>`` and ``<database>.<view>_quarantine`` at
+  ``<root>/_quarantine/<view>`` (metastore entries, Hive locally, Glue on EMR).
+- Iceberg: ``<catalog>.<database>.<view>`` and ``<catalog>.<database>.<view>_quarantine`` in a Hadoop
+  catalog whose warehouse is ``<root>``, so at ``<root>/<database>/<view>`` and
+  ``<root>/<database>/<view>_quarantine`` (a Hadoop catalog places every table itself).
+
+:func:`managed_table` names both; the services layer passes the offline store's root, database,
+format and catalog from the config.
 """
 from __future__ import annotations
 
@@ -12,8 +18,26 @@ from dataclasses import dataclass
 from typing import Optional
 
 from featurespark._paths import join_path
+from featurespark.options import OfflineFormat
 
-__all__ = ["ManagedTable", "managed_table"]
+__all__ = ["ManagedTable", "TableRef", "iceberg_metadata_file", "managed_table"]
+
+
+@dataclass(frozen=True)
+class TableRef:
+    """One table as the table formats address it.
+
+    Attributes
+    ----------
+    path : str
+        Location of the table's folder.
+    name : str, optional
+        Catalog name: ``database.table`` in the metastore (Delta; None for a path-only table such as
+        the registry) or ``catalog.namespace.table`` (Iceberg, where it is required).
+    """
+
+    path: str
+    name: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -32,6 +56,8 @@ class ManagedTable:
         The same for the quarantine table of rejected rows.
     database_location : str, optional
         Where the metastore database is created if it does not exist (None: the metastore's default).
+    format : {"delta", "iceberg"}
+        Table format of both tables.
     """
 
     view: str
@@ -41,9 +67,21 @@ class ManagedTable:
     quarantine_name: str
     quarantine_path: str
     database_location: Optional[str] = None
+    format: OfflineFormat = "delta"
+
+    @property
+    def ref(self) -> TableRef:
+        """The feature table."""
+        return TableRef(self.path, self.name)
+
+    @property
+    def quarantine_ref(self) -> TableRef:
+        """The quarantine table."""
+        return TableRef(self.quarantine_path, self.quarantine_name)
 
 
-def managed_table(root: str, database: str, view: str, *, database_location: Optional[str] = None) -> ManagedTable:
+def managed_table(root: str, database: str, view: str, *, database_location: Optional[str] = None,
+                  table_format: OfflineFormat = "delta", catalog: str = "featurespark") -> ManagedTable:
     """Where a managed view's tables live under an offline root.
 
     Parameters
@@ -55,7 +93,11 @@ def managed_table(root: str, database: str, view: str, *, database_location: Opt
     view : str
         The view's name.
     database_location : str, optional
-        Location for the database when it has to be created.
+        Location for the database when it has to be created (Delta).
+    table_format : {"delta", "iceberg"}
+        Table format.
+    catalog : str
+        Iceberg catalog (a Hadoop catalog whose warehouse is ``root``).
 
     Returns
     -------
@@ -68,7 +110,22 @@ def managed_table(root: str, database: str, view: str, *, database_location: Opt
     ('features.driver_stats', 's3://bucket/offline/driver_stats')
     >>> t.quarantine_name, t.quarantine_path
     ('features.driver_stats_quarantine', 's3://bucket/offline/_quarantine/driver_stats')
+    >>> t = managed_table("s3://bucket/offline", "features", "driver_stats", table_format="iceberg")
+    >>> t.name, t.path
+    ('featurespark.features.driver_stats', 's3://bucket/offline/features/driver_stats')
+    >>> t.quarantine_name, t.quarantine_path
+    ('featurespark.features.driver_stats_quarantine', 's3://bucket/offline/features/driver_stats_quarantine')
     """
+    if table_format == "iceberg":
+        return ManagedTable(
+            view=view,
+            database=database,
+            name=f"{catalog}.{database}.{view}",
+            path=join_path(root, database, view),
+            quarantine_name=f"{catalog}.{database}.{view}_quarantine",
+            quarantine_path=join_path(root, database, f"{view}_quarantine"),
+            format="iceberg",
+        )
     return ManagedTable(
         view=view,
         database=database,
@@ -78,3 +135,15 @@ def managed_table(root: str, database: str, view: str, *, database_location: Opt
         quarantine_path=join_path(root, "_quarantine", view),
         database_location=database_location,
     )
+
+
+def iceberg_metadata_file(location: str, number: int) -> str:
+    """The metadata file ``v<number>.metadata.json`` a Hadoop catalog writes for commit ``number`` of the
+    Iceberg table at ``location`` (``v1`` when the table is created).
+
+    Examples
+    --------
+    >>> iceberg_metadata_file("s3://b/offline/db/_registry", 3)
+    's3://b/offline/db/_registry/metadata/v3.metadata.json'
+    """
+    return join_path(location, "metadata", f"v{number}.metadata.json")

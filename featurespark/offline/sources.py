@@ -25,6 +25,7 @@ from featurespark.errors import InvalidArgumentError, SchemaMismatchError, Sourc
 from featurespark.offline.formats import read_hudi, read_iceberg
 from featurespark.offline.jdbc import RedshiftConnection, read_jdbc
 from featurespark.offline.layout import ManagedTable
+from featurespark.offline.table_format import table_format
 from featurespark.offline.timestamps import timestamp_column, with_utc_timestamps
 
 logger = logging.getLogger(__name__)
@@ -43,10 +44,11 @@ def read_source(spark: SparkSession, view: AnyView, *, managed: Optional[Managed
     spark : SparkSession
     view : FeatureView or AggregationView
     managed : ManagedTable, optional
-        Where the view's Delta table is (see :func:`managed_table`); required for a ``ManagedSource``.
+        Where the view's table is (see :func:`managed_table`); required for a ``ManagedSource``.
     version : int or str, optional
-        Version to time-travel to: a Delta version (managed and Delta sources), an Iceberg snapshot id
-        or a Hudi commit instant (see :mod:`featurespark.offline.formats`).
+        Version to time-travel to: a Delta version (Delta managed tables and Delta sources), an Iceberg
+        snapshot id (Iceberg managed tables and Iceberg sources) or a Hudi commit instant (see
+        :mod:`featurespark.offline.formats`).
     redshift : RedshiftConnection, optional
         URL, S3 temp dir and IAM role of a ``RedshiftSource`` (from the ``redshift`` config section).
 
@@ -68,6 +70,8 @@ def read_source(spark: SparkSession, view: AnyView, *, managed: Optional[Managed
 def _read_raw(spark: SparkSession, view: AnyView, managed: Optional[ManagedTable],
               *, version: Optional[Union[int, str]], redshift: Optional[RedshiftConnection]) -> DataFrame:
     src = view.source
+    if isinstance(src, ManagedSource) and managed is not None:
+        return table_format(managed.format).read(spark, managed.ref, None if version is None else int(version))
     if isinstance(src, (ManagedSource, DeltaSource)):
         reader = spark.read.format("delta")
         if version is not None:

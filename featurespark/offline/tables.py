@@ -1,4 +1,4 @@
-"""Managed feature tables: their schema and partitioning, and creating them (Delta Lake).
+"""Managed feature tables: their schema and partitioning, and creating them (through the table format).
 
 Where they live is :mod:`featurespark.offline.layout`'s (no Spark needed to name them).
 """
@@ -15,16 +15,19 @@ from pyspark.sql import types as T
 from featurespark.definitions import FeatureView
 from featurespark.errors import SourceSchemaError
 from featurespark.offline.layout import ManagedTable
+from featurespark.offline.table_format import DAY_PARTITION_COLUMN
+from featurespark.offline.table_format import table_format as table_format_of
+from featurespark.options import OfflineFormat
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["PARTITION_COLUMN", "ensure_database", "ensure_managed_table", "managed_table_schema"]
+__all__ = ["PARTITION_COLUMN", "ensure_database", "ensure_managed_table", "managed_table_schema", "prepare_namespace"]
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
-#: Partition column of managed tables, generated from the event timestamp (UTC date) so
-#: filters on the event timestamp prune partitions.
-PARTITION_COLUMN = "_event_date"
+#: Partition column of managed Delta tables, generated from the event timestamp (UTC date) so
+#: filters on the event timestamp prune partitions (Iceberg tables partition by days(timestamp), hidden).
+PARTITION_COLUMN = DAY_PARTITION_COLUMN
 
 
 def managed_table_schema(view: FeatureView) -> T.StructType:
@@ -78,7 +81,8 @@ class TableEvolution:
         return lines
 
 
-def plan_table_evolution(view: FeatureView, table_schema: T.StructType, table_name: str) -> TableEvolution:
+def plan_table_evolution(view: FeatureView, table_schema: T.StructType, table_name: str, *,
+                         table_format: OfflineFormat = "delta") -> TableEvolution:
     """Compare an existing managed table with its view: what to add, what to keep, what cannot change.
 
     Adding a feature adds a nullable column; removing one keeps the column (and its data) but stops
@@ -117,7 +121,7 @@ def plan_table_evolution(view: FeatureView, table_schema: T.StructType, table_na
                             f"{field.dataType.simpleString()}")
     if problems:
         raise SourceSchemaError(
-            f"Managed view '{view.name}' no longer fits its Delta table {table_name}:\n  - " + "\n  - ".join(problems)
+            f"Managed view '{view.name}' no longer fits its {table_format_of(table_format).title} table {table_name}:\n  - " + "\n  - ".join(problems)
             + "\nA managed table's columns keep their types, and its join keys and timestamps stay as created. "
             "Keep the old type, or add a new feature with the new type (for example 'rate_v2') and backfill it, "
             "or define a new view."
@@ -128,46 +132,36 @@ def plan_table_evolution(view: FeatureView, table_schema: T.StructType, table_na
 
 
 def ensure_managed_table(spark: SparkSession, view: FeatureView, table: ManagedTable) -> bool:
-    """Create a managed view's Delta table and metastore entry if missing, or evolve it to fit the view.
+    """Create a managed view's table (and metastore entry) if missing, or evolve it to fit the view.
 
-    The table is partitioned by a generated ``_event_date`` column. An existing table gets the
-    feature columns it lacks (see :func:`plan_table_evolution`). Returns True when it was created.
+    The table is partitioned by the UTC day of the event timestamp (Delta: a generated ``_event_date``
+    column; Iceberg: ``days(<timestamp>)``). An existing table gets the feature columns it lacks (see
+    :func:`plan_table_evolution`). Returns True when it was created.
 
     Raises
     ------
     SourceSchemaError
         If an existing table cannot fit the view (a column changes type).
     """
-    from delta.tables import DeltaTable
-
-    ensure_database(spark, table.database, location=table.database_location)
-    if DeltaTable.isDeltaTable(spark, table.path):
-        current = spark.read.format("delta").load(table.path)
-        evolution = plan_table_evolution(view, current.schema, table.name)
+    fmt = table_format_of(table.format)
+    prepare_namespace(spark, table)
+    if fmt.exists(spark, table.ref):
+        evolution = plan_table_evolution(view, fmt.schema(spark, table.ref), table.name, table_format=table.format)
         if evolution.changes_table:
-            _add_columns(spark, view, table, evolution.added)
-        DeltaTable.createIfNotExists(spark).tableName(table.name).location(table.path).execute()
+            fmt.add_columns(spark, table.ref, managed_table_schema(view), evolution.added)
+            logger.info("Added column(s) %s to %s", ", ".join(f.name for f in evolution.added), table.name)
+        fmt.create(spark, table.ref, managed_table_schema(view), day_of=view.timestamp_field)
         return False
-    builder = DeltaTable.createIfNotExists(spark).tableName(table.name).location(table.path)
-    builder = builder.addColumns(managed_table_schema(view)).addColumn(
-        PARTITION_COLUMN,
-        T.DateType(),
-        # Delta's generated-column API takes an SQL expression; the column name was validated
-        # by check_name on the definition, and backticks keep it an identifier.
-        generatedAlwaysAs=f"CAST(`{view.timestamp_field}` AS DATE)",
-    ).partitionedBy(PARTITION_COLUMN)
-    builder.execute()
-    logger.info("Created managed table %s at %s", table.name, table.path)
-    return True
+    created = fmt.create(spark, table.ref, managed_table_schema(view), day_of=view.timestamp_field)
+    if created:
+        logger.info("Created managed %s table %s at %s", table.format, table.name, table.path)
+    return created
 
 
-def _add_columns(spark: SparkSession, view: FeatureView, table: ManagedTable, fields: tuple[T.StructField, ...]) -> None:
-    # An empty append with schema merging is Delta's DataFrame-API way to add nullable columns: one
-    # commit that changes only the schema, leaving the data files and the generated column as they are.
-    # The frame has the view's whole schema: Delta derives the generated column from the timestamp.
-    empty = spark.createDataFrame([], managed_table_schema(view))
-    empty.write.format("delta").mode("append").option("mergeSchema", "true").save(table.path)
-    logger.info("Added column(s) %s to %s", ", ".join(f.name for f in fields), table.name)
+def prepare_namespace(spark: SparkSession, table: ManagedTable) -> None:
+    """Create the metastore database of a Delta table (an Iceberg Hadoop catalog needs none)."""
+    if table.format == "delta":
+        ensure_database(spark, table.database, location=table.database_location)
 
 
 def drop_table(spark: SparkSession, name: str) -> None:

@@ -1,6 +1,6 @@
-"""Writing Spark and pandas DataFrames into a managed view's Delta table.
+"""Writing Spark and pandas DataFrames into a managed view's table (Delta or Iceberg).
 
-``append`` adds rows. ``upsert`` merges on (join keys, event timestamp) with Delta MERGE:
+``append`` adds rows. ``upsert`` merges on (join keys, event timestamp) with the format's MERGE:
 re-ingesting the same batch changes nothing (rows whose values are equal are not rewritten).
 Within one upsert batch, rows sharing (join keys, event timestamp) are reduced to the one with
 the greatest created timestamp (ties: the greatest feature values), and that count is reported
@@ -20,16 +20,16 @@ from dataclasses import dataclass, field
 from typing import Any, Optional, Union
 
 import pandas as pd
-from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from featurespark._compat import dataframe_from_pandas, execute_merge
-from featurespark._delta import is_conflict
+from featurespark._compat import dataframe_from_pandas
 from featurespark.definitions import FeatureView, ManagedSource
 from featurespark.errors import InvalidArgumentError, InvalidRowsError, WriteConflictError
 from featurespark.offline.sources import timestamp_columns
 from featurespark.offline.layout import ManagedTable
-from featurespark.offline.tables import ensure_database, ensure_managed_table
+from featurespark.offline.table_format import TableFormat, table_format
+from featurespark.offline.tables import ensure_managed_table, prepare_namespace
 from featurespark.offline.timestamps import normalize_pandas_timestamps
 from featurespark.offline.validation import REJECT_REASON, conform_to_view, with_reject_reason
 from featurespark.options import OnInvalid, WriteMode, check_option
@@ -44,7 +44,7 @@ _SAMPLE_ROWS = 5
 
 @dataclass(frozen=True)
 class OfflineWriteSummary:
-    """What a write into a managed view's Delta table did.
+    """What a write into a managed view's table did.
 
     Attributes
     ----------
@@ -66,7 +66,7 @@ class OfflineWriteSummary:
     quarantine_table : str or None
         Where rejected rows went.
     table_version : int or None
-        Delta version of the table after the write.
+        Version of the table after the write (Delta version, Iceberg snapshot id).
     seconds : float
     """
 
@@ -129,7 +129,7 @@ def write_features(
     on_invalid: OnInvalid = "fail",
     retry: RetryPolicy = DELTA_CONFLICT_RETRY,
 ) -> OfflineWriteSummary:
-    """Validate rows and write them into a managed view's Delta table.
+    """Validate rows and write them into a managed view's table (Delta or Iceberg, ``table.format``).
 
     Parameters
     ----------
@@ -145,7 +145,7 @@ def write_features(
     on_invalid : {"fail", "quarantine"}
         What to do with rows that have a null join key or event timestamp.
     retry : RetryPolicy
-        Retries of an upsert that conflicted with a concurrent writer (Delta's optimistic concurrency).
+        Retries of an upsert that conflicted with a concurrent writer (the format's optimistic concurrency).
 
     Returns
     -------
@@ -181,6 +181,7 @@ def write_features(
     started = time.monotonic()
     batch = conform_to_view(to_spark(spark, data, view), view, where=f"Batch for '{view.name}'")
     ensure_managed_table(spark, view, table)
+    fmt = table_format(table.format)
 
     # The batch is read by the statistics and by one or two writes: keep it instead of
     # recomputing the caller's lineage (which may be non-deterministic) each time.
@@ -194,15 +195,14 @@ def write_features(
                        .collect()]
             if on_invalid == "fail":
                 raise InvalidRowsError(_invalid_message(view, rejected, samples, stats["rows"]), rejected, samples)
-            quarantine = _quarantine(spark, tagged.where(F.col(REJECT_REASON).isNotNull()), table)
+            quarantine = _quarantine(spark, fmt, tagged.where(F.col(REJECT_REASON).isNotNull()), table)
         valid = tagged.where(F.col(REJECT_REASON).isNull()).drop(REJECT_REASON)
-        path = table.path
         if mode == "append":
-            valid.write.format("delta").mode("append").save(path)
+            fmt.append(valid, table.ref)
             inserted, updated, unchanged, superseded = stats["valid"], 0, 0, 0
         else:
             superseded = stats["valid"] - stats["distinct_keys"]
-            inserted, updated = _merge(spark, _latest_per_event(valid, view), view, path, retry)
+            inserted, updated = _merge(spark, fmt, _latest_per_event(valid, view), view, table, retry)
             unchanged = stats["distinct_keys"] - inserted - updated
     finally:
         tagged.unpersist()
@@ -217,7 +217,7 @@ def write_features(
         rows_rejected=sum(rejected.values()),
         rejected_by_reason=rejected,
         quarantine_table=quarantine,
-        table_version=_latest_version(spark, path),
+        table_version=fmt.latest_version(spark, table.ref),
         seconds=time.monotonic() - started,
     )
     logger.info("Wrote %s", summary.line())
@@ -251,12 +251,12 @@ def _invalid_message(view: FeatureView, rejected: dict[str, int], samples: list[
     )
 
 
-def _quarantine(spark: SparkSession, invalid: DataFrame, table: ManagedTable) -> str:
-    ensure_database(spark, table.database, location=table.database_location)
+def _quarantine(spark: SparkSession, fmt: TableFormat, invalid: DataFrame, table: ManagedTable) -> str:
+    prepare_namespace(spark, table)
     rows = invalid.select(
         "*", F.current_timestamp().alias("_rejected_at"), F.lit(str(uuid.uuid4())).alias("_batch_id")
     )
-    rows.write.format("delta").mode("append").option("path", table.quarantine_path).saveAsTable(table.quarantine_name)
+    fmt.append_or_create(rows, table.quarantine_ref)
     logger.warning("Quarantined invalid rows of '%s' in %s", table.view, table.quarantine_name)
     return table.quarantine_name
 
@@ -270,50 +270,24 @@ def _latest_per_event(valid: DataFrame, view: FeatureView) -> DataFrame:
     return valid.withColumn("_rank", F.row_number().over(window)).where(F.col("_rank") == 1).drop("_rank")
 
 
-def _merge(spark: SparkSession, source: DataFrame, view: FeatureView, path: str, retry: RetryPolicy) -> tuple[int, int]:
+def _merge(spark: SparkSession, fmt: TableFormat, source: DataFrame, view: FeatureView, table: ManagedTable,
+           retry: RetryPolicy) -> tuple[int, int]:
     """MERGE on (keys, event time); update only rows whose values differ. Returns (inserted, updated)."""
-    from delta.tables import DeltaTable
-
-    on = F.lit(True)
-    for k in [*view.join_keys, view.timestamp_field]:
-        on = on & (F.col(f"t.{k}") == F.col(f"s.{k}"))
-    value_columns = [c for c in source.columns if c not in (*view.join_keys, view.timestamp_field)]
-    changed = F.lit(False)
-    for c in value_columns:
-        changed = changed | ~F.col(f"t.{c}").eqNullSafe(F.col(f"s.{c}"))
-    assignments: dict[str, Union[str, Column]] = {c: F.col(f"s.{c}") for c in value_columns}
     conflict: Optional[Exception] = None
     for attempt in retry.attempts(
         on_retry=lambda n, wait: logger.warning(
             "Upsert into '%s' conflicted (attempt %d); retrying in %.1fs", view.name, n, wait)
     ):
         try:
-            target = DeltaTable.forPath(spark, path)
-            metrics = execute_merge(
-                target,
-                target.alias("t")
-                .merge(source.alias("s"), on)
-                .whenMatchedUpdate(condition=changed, set=assignments)
-                # Explicit values: insertAll would ask the source for the generated partition column.
-                .whenNotMatchedInsert(values={c: F.col(f"s.{c}") for c in source.columns}),
-            )
-        except Exception as exc:  # noqa: BLE001 - only Delta's conflicts are retried
-            if not is_conflict(exc):
+            counts = fmt.merge(spark, table.ref, source, [*view.join_keys, view.timestamp_field], update=True)
+        except Exception as exc:  # noqa: BLE001 - only the format's conflicts are retried
+            if not fmt.is_conflict(exc):
                 raise
             conflict = exc
             continue
-        if metrics is None:  # Delta 3.x with concurrent MERGEs: the counts are unknown, the write is done
-            return 0, 0
-        return int(metrics["num_inserted_rows"]), int(metrics["num_updated_rows"])
+        return counts if counts is not None else (0, 0)  # unknown counts (a concurrent commit): the write is done
     raise WriteConflictError(
         f"Upsert into '{view.name}' kept conflicting with concurrent writers ({retry.max_attempts} attempts); "
         "nothing from this batch was written. Rerun it (upserts are idempotent), or pass a RetryPolicy with "
         "more attempts as retry=."
     ) from conflict
-
-
-def _latest_version(spark: SparkSession, path: str) -> int:
-    from delta.tables import DeltaTable
-
-    row = DeltaTable.forPath(spark, path).history(1).select("version").first()
-    return int(row["version"]) if row is not None else 0

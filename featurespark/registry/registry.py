@@ -1,11 +1,13 @@
-"""The registry: specs, version history and materialization state, kept in a Delta table.
+"""The registry: specs, version history and materialization state, kept in a Delta or Iceberg table.
 
 The registry lives with the data at ``<offline_store.root>/_registry``, so it works the same
 on S3 and on local disk. It is an append-only log: every change of an object appends a row
 ``(kind, name, version, op, spec, diff, applied_at)``; the current state is the newest
-version of each object. Writers insert with a Delta MERGE keyed on ``(kind, name, version)``,
-so two concurrent ``apply`` calls cannot both write the same version: Delta's optimistic
-concurrency rejects the later commit and it is re-planned and retried.
+version of each object. Writers insert with a MERGE keyed on ``(kind, name, version)``,
+so two concurrent ``apply`` calls cannot both write the same version: the table format's optimistic
+concurrency rejects the later commit and it is re-planned and retried. The table is Delta, or Iceberg
+(``offline_store.format: iceberg``; then it is ``<catalog>.<database>._registry``), through
+:mod:`featurespark.offline.table_format`.
 
 Per-view materialization state (watermarks) is stored in the same log as ``kind =
 "materialization"`` rows, so it gets the same history and the same atomicity.
@@ -25,14 +27,14 @@ from datetime import datetime, timezone
 from typing import Any, Iterable, Optional, Sequence
 
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from featurespark._compat import execute_merge
-from featurespark._delta import is_conflict, latest_version
 from featurespark._files import HadoopFiles
 from featurespark.definitions import AggregationView, Entity, FeatureView
-from featurespark.errors import NotRegisteredError, RegistryError
+from featurespark.errors import InvalidArgumentError, NotRegisteredError, RegistryError
+from featurespark.offline.layout import TableRef
+from featurespark.offline.table_format import table_format as format_of
+from featurespark.options import OfflineFormat
 from featurespark.registry.diff import Plan
 from featurespark.registry.snapshot import is_current, read_snapshot, snapshot_path, to_json
 from featurespark.registry.state import (
@@ -69,11 +71,16 @@ class Registry:
     Parameters
     ----------
     spark : SparkSession
-        Session used for the Delta reads and writes.
+        Session used for the table's reads and writes.
     path : str
-        Location of the registry Delta table (local path or ``s3://``/``s3a://`` URI).
+        Location of the registry table (local path or ``s3://``/``s3a://`` URI).
     retry : RetryPolicy, optional
         Retries of commits that lost a race with another writer (re-planned each time).
+    table_format : {"delta", "iceberg"}
+        Format of the registry table.
+    table_name : str, optional
+        Its catalog name (``catalog.namespace.table``); required for Iceberg, whose table at ``path`` is
+        the Hadoop catalog's.
 
     Examples
     --------
@@ -88,10 +95,15 @@ class Registry:
     ['driver']
     """
 
-    def __init__(self, spark: SparkSession, path: str, *, retry: RetryPolicy = REGISTRY_COMMIT_RETRY) -> None:
+    def __init__(self, spark: SparkSession, path: str, *, retry: RetryPolicy = REGISTRY_COMMIT_RETRY,
+                 table_format: OfflineFormat = "delta", table_name: Optional[str] = None) -> None:
         self.spark = spark
         self.path = path
         self.retry = retry
+        self._format = format_of(table_format)
+        if table_format == "iceberg" and table_name is None:
+            raise InvalidArgumentError("An Iceberg registry needs table_name (catalog.namespace.table).")
+        self._table = TableRef(path, table_name)
         self._files = HadoopFiles(spark)
         self._cached: Optional[RegistryState] = None
 
@@ -107,10 +119,11 @@ class Registry:
         return self._read_log(None)
 
     def _read_log(self, version: Optional[int]) -> list[RegistryRecord]:
-        reader = self.spark.read.format("delta")
-        if version is not None:
-            reader = reader.option("versionAsOf", version)
-        rows = reader.load(self.path).orderBy("applied_at", "kind", "name", "version")
+        if version is None:
+            log = self._format.read(self.spark, self._table)
+        else:
+            log = self._format.read_log(self.spark, self._table, version)
+        rows = log.orderBy("applied_at", "kind", "name", "version")
         # The log is small metadata (one row per change); it is folded on the driver. Everyday reads use the
         # snapshot instead (registry/snapshot.py), so this runs for history and snapshot rebuilds only.
         return [
@@ -134,10 +147,10 @@ class Registry:
         existence check); otherwise the log is read and the snapshot rewritten.
         """
         cached = self._cached
-        if cached is not None and is_current(self._files, self.path, cached):
+        if cached is not None and self._is_current(cached):
             return cached
         snapshot = read_snapshot(self._files, self.path)
-        if snapshot is not None and is_current(self._files, self.path, snapshot):
+        if snapshot is not None and self._is_current(snapshot):
             self._cached = snapshot
             return snapshot
         return self.refresh_snapshot()
@@ -287,12 +300,13 @@ class Registry:
         raise RegistryError(f"Could not record materialization state of '{view}' at {self.path}.")
 
     def _exists(self) -> bool:
-        from delta.tables import DeltaTable
-
-        return bool(DeltaTable.isDeltaTable(self.spark, self.path))
+        return self._format.exists(self.spark, self._table)
 
     def _latest_version(self) -> int:
-        return latest_version(self.spark, self.path)
+        return self._format.log_version(self.spark, self._table)
+
+    def _is_current(self, state: RegistryState) -> bool:
+        return is_current(self._files, self.path, state, self._format.name)
 
     def _commit(self, state: RegistryState, rows: Sequence[RegistryRecord], attempt: int) -> bool:
         """Insert rows unless their (kind, name, version) exist; False on a concurrent commit.
@@ -300,32 +314,18 @@ class Registry:
         On success the snapshot is rewritten: from ``state`` plus ``rows`` when this commit directly
         follows the version ``state`` reflects, else from the log.
         """
-        from delta.tables import DeltaTable
-
         new: DataFrame = self.spark.createDataFrame([_row_tuple(r) for r in rows], REGISTRY_SCHEMA)
         try:
-            table = (
-                DeltaTable.createIfNotExists(self.spark).location(self.path).addColumns(REGISTRY_SCHEMA).execute()
-            )
-            metrics = execute_merge(
-                table,
-                table.alias("r")
-                .merge(
-                    new.alias("n"),
-                    (F.col("r.kind") == F.col("n.kind"))
-                    & (F.col("r.name") == F.col("n.name"))
-                    & (F.col("r.version") == F.col("n.version")),
-                )
-                .whenNotMatchedInsertAll(),
-            )
-        except Exception as exc:  # noqa: BLE001 - narrowed to Delta's conflicts just below
-            if not is_conflict(exc):
+            self._format.create(self.spark, self._table, REGISTRY_SCHEMA, day_of=None)
+            counts = self._format.merge(self.spark, self._table, new, ("kind", "name", "version"), update=False)
+        except Exception as exc:  # noqa: BLE001 - narrowed to the format's conflicts just below
+            if not self._format.is_conflict(exc):
                 raise
             logger.warning("Registry commit attempt %d lost a race (%s); retrying", attempt + 1,
                            type(exc).__name__)
             self._cached = None
             return False
-        inserted = int(metrics["num_inserted_rows"]) if metrics is not None else 0
+        inserted = counts[0] if counts is not None else 0
         if inserted != len(rows):
             # Another writer committed some of the same versions between our read and our MERGE.
             # The rows we did insert are what we meant to write; re-planning completes the rest.
@@ -347,7 +347,7 @@ class Registry:
         existing = read_snapshot(self._files, self.path)
         if existing is not None and existing.log_version is not None and state.log_version is not None \
                 and existing.log_version > state.log_version:
-            self._cached = existing if is_current(self._files, self.path, existing) else None
+            self._cached = existing if self._is_current(existing) else None
             return  # a later writer already recorded a newer state
         self._files.write_text(snapshot_path(self.path), to_json(state))
         self._cached = state

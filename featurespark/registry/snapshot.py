@@ -1,6 +1,6 @@
 """The registry snapshot: the newest row of every object, in one small JSON file beside the log.
 
-The registry's Delta table is an append-only log (every version of every object, and a row per
+The registry's table (Delta or Iceberg) is an append-only log (every version of every object, and a row per
 materialization watermark), so it grows with every change and every incremental materialize.
 Readers need only the newest row of each object. After each commit the writer stores those rows in
 ``<registry>/_featurespark_snapshot.json`` together with the Delta version of the log they reflect
@@ -8,8 +8,8 @@ Readers need only the newest row of each object. After each commit the writer st
 
 The file is enough to serve: :func:`load_snapshot` reads it with the local file system or boto3
 alone (no Spark, no JVM), for online lookups in a Lambda or a web service. A snapshot is *current*
-when the log has no commit after its version (``_delta_log/<version + 1>.json`` does not exist): one
-existence check. A writer that crashed between its commit and the snapshot leaves a stale snapshot;
+when the log has no commit after its version (``_delta_log/<version + 1>.json``, or for Iceberg
+``metadata/v<version + 2>.metadata.json``, does not exist): one existence check. A writer that crashed between its commit and the snapshot leaves a stale snapshot;
 any registry read through Spark rewrites it, and :func:`load_snapshot` refuses a stale one unless
 ``allow_stale=True``.
 
@@ -29,6 +29,8 @@ from typing import Any, Optional
 from featurespark._files import DirectFiles, TextFiles
 from featurespark._paths import join_path
 from featurespark.errors import RegistryError
+from featurespark.offline.layout import iceberg_metadata_file
+from featurespark.options import OfflineFormat
 from featurespark.registry.state import RegistryRecord, RegistryState, fold_records
 
 logger = logging.getLogger(__name__)
@@ -48,8 +50,17 @@ def snapshot_path(registry_path: str) -> str:
     return join_path(registry_path, SNAPSHOT_FILE)
 
 
-def commit_file(registry_path: str, version: int) -> str:
-    """Location of the Delta log entry of commit ``version`` of the registry table."""
+def commit_file(registry_path: str, version: int, table_format: OfflineFormat = "delta") -> str:
+    """Location of the file that exists once commit ``version`` of the registry table is done: the Delta
+    log entry, or the Iceberg (Hadoop catalog) metadata file ``v<version + 1>.metadata.json``.
+
+    Examples
+    --------
+    >>> commit_file("/r", 0, "iceberg"), commit_file("/r", 2)
+    ('/r/metadata/v1.metadata.json', '/r/_delta_log/00000000000000000002.json')
+    """
+    if table_format == "iceberg":
+        return iceberg_metadata_file(registry_path, version + 1)
     return join_path(registry_path, "_delta_log", f"{version:020d}.json")
 
 
@@ -123,14 +134,16 @@ def read_snapshot(files: TextFiles, registry_path: str) -> Optional[RegistryStat
     return None if text is None else from_json(text, where=path)
 
 
-def is_current(files: TextFiles, registry_path: str, state: RegistryState) -> bool:
-    """Whether the registry log has no commit after the one ``state`` reflects."""
+def is_current(files: TextFiles, registry_path: str, state: RegistryState,
+               table_format: OfflineFormat = "delta") -> bool:
+    """Whether the registry log (a table in ``table_format``) has no commit after the one ``state`` reflects."""
     if state.log_version is None:
-        return not files.exists(commit_file(registry_path, 0))
-    return not files.exists(commit_file(registry_path, state.log_version + 1))
+        return not files.exists(commit_file(registry_path, 0, table_format))
+    return not files.exists(commit_file(registry_path, state.log_version + 1, table_format))
 
 
-def load_snapshot(registry_path: str, *, files: Optional[TextFiles] = None, allow_stale: bool = False) -> RegistryState:
+def load_snapshot(registry_path: str, *, files: Optional[TextFiles] = None, allow_stale: bool = False,
+                  table_format: OfflineFormat = "delta") -> RegistryState:
     """Read the live definitions and watermarks of a registry without Spark.
 
     Parameters
@@ -141,6 +154,8 @@ def load_snapshot(registry_path: str, *, files: Optional[TextFiles] = None, allo
         How to read files; default :class:`featurespark._files.DirectFiles` (local disk, boto3 for S3).
     allow_stale : bool
         Return a snapshot even when the log has newer commits (a writer crashed before updating it).
+    table_format : {"delta", "iceberg"}
+        Format of the registry table (``offline_store.format``).
 
     Returns
     -------
@@ -165,7 +180,7 @@ def load_snapshot(registry_path: str, *, files: Optional[TextFiles] = None, allo
             f"No registry snapshot at {snapshot_path(registry_path)}. Run `featurespark apply` (or "
             "`featurespark refresh-snapshot` for a registry written by an older featurespark)."
         )
-    if not allow_stale and not is_current(files, registry_path, state):
+    if not allow_stale and not is_current(files, registry_path, state, table_format):
         raise RegistryError(
             f"The registry snapshot at {snapshot_path(registry_path)} reflects log version {state.log_version}, "
             "but the registry has newer commits (a writer stopped before updating it). Run "

@@ -18,7 +18,8 @@ from featurespark.definitions import AggregationView, FeatureView, ManagedSource
 from featurespark.errors import InvalidArgumentError, SourceSchemaError
 from featurespark.log_store import ensure_log_store_table
 from featurespark.offline.sources import check_source_schema, read_source
-from featurespark.offline.tables import drop_table, ensure_managed_table, plan_table_evolution
+from featurespark.offline.table_format import table_format
+from featurespark.offline.tables import ensure_managed_table, plan_table_evolution
 from featurespark.registry import Plan, Registry
 from featurespark.registry.state import FEATURE_VIEW, VIEW_KINDS, RegistryState, view_kind
 from featurespark.services.locations import managed_table_of, online_table_name, read_table_of, redshift_for
@@ -128,7 +129,8 @@ def _deleted_storage(config: Config, state: RegistryState, result: Plan, *, drop
         verb = "drop" if drop_data else "keep"
         if isinstance(view.source, ManagedSource):
             table = managed_table_of(config, view)
-            lines.append(f"{verb} Delta table {table.name} at {table.path} and quarantine table {table.quarantine_name}")
+            lines.append(f"{verb} {table_format(table.format).title} table {table.name} at {table.path} and quarantine table "
+                         f"{table.quarantine_name}")
         if view.online:
             lines.append(f"{verb} DynamoDB table {online_table_name(config, view)}")
         if not drop_data and (isinstance(view.source, ManagedSource) or view.online):
@@ -141,17 +143,16 @@ def _deleted_storage(config: Config, state: RegistryState, result: Plan, *, drop
 def drop_view_data(spark: SparkSession, config: Config, view: FeatureView) -> list[str]:
     """Drop a view's stored data: its managed Delta and quarantine tables (metastore entries and
     files) and its DynamoDB table. Returns what was dropped; missing tables are skipped."""
-    from featurespark._files import HadoopFiles
     from featurespark.online.client import dynamodb_client
     from featurespark.online.tables import delete_table
 
     dropped = []
     if isinstance(view.source, ManagedSource):
         table = managed_table_of(config, view)
-        for name, path in ((table.name, table.path), (table.quarantine_name, table.quarantine_path)):
-            drop_table(spark, name)
-            if HadoopFiles(spark).delete(path):
-                dropped.append(f"{name} ({path})")
+        fmt = table_format(table.format)
+        for ref in (table.ref, table.quarantine_ref):
+            if fmt.drop(spark, ref):
+                dropped.append(f"{ref.name} ({ref.path})")
     if view.online:
         cfg = config.online_store
         name = online_table_name(config, view)
@@ -189,8 +190,6 @@ def check_sources(spark: SparkSession, config: Config, result: Plan, objects: Se
     DefinitionError
         For an aggregation view with a ``ManagedSource`` (it owns no table to read).
     """
-    from delta.tables import DeltaTable
-
     changed = {(c.kind, c.name) for c in result.changes if c.kind in VIEW_KINDS and c.op in ("create", "update")}
     storage: list[str] = []
     for obj in objects:
@@ -198,9 +197,10 @@ def check_sources(spark: SparkSession, config: Config, result: Plan, objects: Se
             continue
         managed = read_table_of(config, obj)
         if managed is not None and isinstance(obj, FeatureView):
-            if DeltaTable.isDeltaTable(spark, managed.path):
-                table_schema = spark.read.format("delta").load(managed.path).schema
-                storage += plan_table_evolution(obj, table_schema, managed.name).describe()
+            fmt = table_format(managed.format)
+            if fmt.exists(spark, managed.ref):
+                storage += plan_table_evolution(obj, fmt.schema(spark, managed.ref), managed.name,
+                                                table_format=managed.format).describe()
             continue  # a missing table is created by apply from the definition itself
         try:
             df = read_source(spark, obj, managed=managed, redshift=redshift_for(config, obj))

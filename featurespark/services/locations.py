@@ -21,7 +21,8 @@ __all__ = ["managed_table_of", "online_table_name", "read_table_of", "redshift_c
 
 
 def managed_table_of(config: Config, view: FeatureView) -> ManagedTable:
-    """The Delta and quarantine tables of a managed view under ``offline_store.root``.
+    """The feature and quarantine tables of a managed view under ``offline_store.root``, in the
+    ``offline_store.format``.
 
     Examples
     --------
@@ -34,7 +35,8 @@ def managed_table_of(config: Config, view: FeatureView) -> ManagedTable:
     's3://b/offline/stats'
     """
     offline = config.offline_store
-    return managed_table(offline.root, offline.database, view.name, database_location=offline.database_location)
+    return managed_table(offline.root, offline.database, view.name, database_location=offline.database_location,
+                         table_format=offline.format, catalog=offline.iceberg_catalog)
 
 
 def read_table_of(config: Config, view: AnyView) -> Optional[ManagedTable]:
@@ -75,7 +77,8 @@ def online_table_name(config: Config, view: AnyView) -> str:
 
 
 def registry_path(config: Config) -> str:
-    """Location of the registry Delta table (``<offline_store.root>/_registry``)."""
+    """Location of the registry table (``<offline_store.root>/_registry``; Iceberg:
+    ``<offline_store.root>/<database>/_registry``)."""
     return config.offline_store.registry_path
 
 

@@ -1,7 +1,7 @@
 """Training service: point-in-time correct training sets from registered views (``get_historical_features``).
 
-For each requested view the source is read pinned to one Delta version (managed views and Delta
-sources) and pruned to the timestamps that can reach an entity row, measured with one aggregate over
+For each requested view the source is read pinned to one version (a Delta version for Delta managed
+tables and Delta sources, a snapshot id for Iceberg managed tables and sources) and pruned to the timestamps that can reach an entity row, measured with one aggregate over
 the entity rows: ``[min entity_ts - ttl, max entity_ts]`` for a feature view, ``[min entity_ts -
 longest window, max entity_ts]`` (no lower bound with a lifetime window) for an aggregation view.
 Feature views are joined point-in-time onto the entity rows (``docs/point_in_time.md``); aggregation
@@ -30,6 +30,8 @@ from featurespark.definitions.views import AnyView
 from featurespark.errors import InvalidArgumentError, SchemaMismatchError
 from featurespark.offline.formats import current_version
 from featurespark.offline.sources import read_source, source_location
+from featurespark.offline.layout import ManagedTable
+from featurespark.offline.table_format import table_format
 from featurespark.offline.time_travel import resolve_version
 from featurespark.offline.timestamps import normalize_pandas_timestamps, timestamp_column
 from featurespark.options import Algorithm, check_option
@@ -205,7 +207,7 @@ def retrieve(
         view = sel.view
         managed = read_table_of(config, view)
         location = source_location(view, managed)
-        version = _version_to_read(spark, view, location, pinned.get(view.name))
+        version = _version_to_read(spark, view, location, pinned.get(view.name), managed)
         source = read_source(spark, view, managed=managed, version=version, redshift=redshift_for(config, view))
         reach = view.ttl if isinstance(view, FeatureView) else _longest_window(view, sel.features)
         source = source.where(time_range.feature_filter(view.timestamp_field, reach))
@@ -296,8 +298,11 @@ def _check_as_known(selections: Sequence[ViewSelection], as_known_at_query_time:
         )
 
 
-def _version_to_read(spark: SparkSession, view: AnyView, location: str,
-                     pinned: Optional[Union[int, str]]) -> Optional[Union[int, str]]:
+def _version_to_read(spark: SparkSession, view: AnyView, location: str, pinned: Optional[Union[int, str]],
+                     managed: Optional[ManagedTable]) -> Optional[Union[int, str]]:
+    if managed is not None:  # a managed view: a Delta version or an Iceberg snapshot id
+        return table_format(managed.format).resolve_version(spark, managed.ref,
+                                                            version=None if pinned is None else int(pinned))
     if isinstance(view.source, (ManagedSource, DeltaSource)):
         return resolve_version(spark, location, version=None if pinned is None else int(pinned))
     if isinstance(view.source, (IcebergSource, HudiSource)):
