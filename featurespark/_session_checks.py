@@ -49,15 +49,7 @@ def require_delta(spark: SparkSession, *, config_source: Optional[str] = None) -
     ConfigError
         One line naming the missing classes and the ways to provide them.
     """
-    jvm = getattr(spark, "_jvm", None)
-    if jvm is None:
-        return
-    from py4j.java_gateway import JavaClass
-
-    target = jvm
-    for part in _DELTA_CLASS.split("."):
-        target = getattr(target, part)
-    if isinstance(target, JavaClass):
+    if _has_class(spark, _DELTA_CLASS):
         return
     where = f"spark.jars_dir in {config_source}" if config_source else "spark.jars_dir in the config"
     raise ConfigError(
@@ -68,4 +60,52 @@ def require_delta(spark: SparkSession, *, config_source: Optional[str] = None) -
     )
 
 
-__all__ = ["require_delta", "require_utc_session"]
+def _has_class(spark: SparkSession, name: str) -> bool:
+    """Whether the JVM class ``name`` is on the session's classpath (True without a local JVM gateway)."""
+    jvm = getattr(spark, "_jvm", None)
+    if jvm is None:
+        return True
+    from py4j.java_gateway import JavaClass
+
+    target = jvm
+    for part in name.split("."):
+        target = getattr(target, part)
+    return isinstance(target, JavaClass)
+
+
+def require_iceberg(spark: SparkSession, *, catalog: str, config_source: Optional[str] = None) -> None:
+    """Raise unless the session can hold an Iceberg offline store: Iceberg's runtime jar and SQL extensions
+    (``MERGE INTO`` needs them on Spark 3.5) and the catalog ``catalog`` (``offline_store.iceberg_catalog``).
+
+    Raises
+    ------
+    ConfigError
+        Naming what is missing and how to provide it.
+    """
+    from featurespark.offline.formats import ICEBERG_EXTENSIONS as _ICEBERG_EXTENSIONS
+    from featurespark.offline.iceberg import ICEBERG_CATALOG_CLASS as _ICEBERG_CATALOG_CLASS
+
+    where = config_source or "the config"
+    if not _has_class(spark, _ICEBERG_CATALOG_CLASS):
+        raise ConfigError(
+            f"offline_store.format is iceberg in {where}, but Iceberg is not on this Spark session's classpath "
+            f"({_ICEBERG_CATALOG_CLASS} not found). Put the iceberg-spark-runtime jar in spark.jars_dir "
+            "(`bash bootstrap/setup-local.sh` resolves it into .jars), or on EMR enable Iceberg "
+            "(the iceberg-defaults classification, see docs/offline_store.md)."
+        )
+    extensions = spark.conf.get("spark.sql.extensions", None) or ""
+    if _ICEBERG_EXTENSIONS not in extensions:
+        raise ConfigError(
+            f"offline_store.format is iceberg in {where}, but spark.sql.extensions lacks {_ICEBERG_EXTENSIONS} "
+            "(featurespark's upserts use MERGE INTO). Build the session with featurespark.configure_spark, or add "
+            "the extension to spark.sql.extensions."
+        )
+    if not spark.conf.get(f"spark.sql.catalog.{catalog}", None):
+        raise ConfigError(
+            f"offline_store.format is iceberg in {where}, but the session has no Spark catalog '{catalog}' "
+            f"(offline_store.iceberg_catalog; spark.sql.catalog.{catalog} is not set). Build the session with "
+            "featurespark.configure_spark(builder, config), which sets it up, or set it in spark.conf."
+        )
+
+
+__all__ = ["require_delta", "require_iceberg", "require_utc_session"]

@@ -40,6 +40,7 @@ import yaml
 from featurespark._paths import is_uri, join_path
 from featurespark.aws import is_s3_uri, read_s3_text, resolve_region
 from featurespark.errors import ConfigError
+from featurespark.options import OfflineFormat
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +89,10 @@ class LogStoreConfig:
     region: Optional[str] = None
 
 
+#: Table name (and folder name) of the registry under the offline root.
+REGISTRY_TABLE = "_registry"
+
+
 @dataclass(frozen=True)
 class OfflineStoreConfig:
     """The ``offline_store`` section.
@@ -96,24 +101,47 @@ class OfflineStoreConfig:
     ----------
     root : str
         Local directory or ``s3://`` / ``s3a://`` URI under which feature tables and the
-        registry live (``<root>/<view>``, ``<root>/_registry``).
+        registry live (Delta: ``<root>/<view>``, ``<root>/_registry``; Iceberg: the catalog's warehouse,
+        ``<root>/<database>/<view>``, ``<root>/<database>/_registry``).
     database : str
-        Metastore database (Hive locally, Glue Data Catalog on EMR) holding the feature tables.
-    format : str
-        Table format. Only ``delta`` is supported.
+        Metastore database (Hive locally, Glue Data Catalog on EMR) holding the feature tables; with
+        Iceberg, the catalog namespace.
+    format : {"delta", "iceberg"}
+        Table format of the managed feature tables, their quarantine tables and the registry.
+    iceberg_catalog : str
+        With ``format: iceberg``, the name of the Spark catalog holding the tables (``configure_spark``
+        sets it up as a Hadoop catalog whose warehouse is ``root``); tables are
+        ``<iceberg_catalog>.<database>.<view>``.
     log_store : LogStoreConfig
         Coordination of concurrent Delta commits on S3.
     """
 
     root: str
     database: str = "featurespark"
-    format: Literal["delta"] = "delta"
+    format: OfflineFormat = "delta"
+    iceberg_catalog: str = "featurespark"
     log_store: LogStoreConfig = field(default_factory=LogStoreConfig)
 
     @property
     def registry_path(self) -> str:
-        """Location of the registry Delta table."""
-        return join_path(self.root, "_registry")
+        """Location of the registry table (``<root>/_registry``; Iceberg: ``<root>/<database>/_registry``).
+
+        Examples
+        --------
+        >>> OfflineStoreConfig(root="/data/offline", format="iceberg").registry_path
+        '/data/offline/featurespark/_registry'
+        """
+        if self.format == "iceberg":
+            return join_path(self.root, self.database, REGISTRY_TABLE)
+        return join_path(self.root, REGISTRY_TABLE)
+
+    @property
+    def registry_table(self) -> Optional[str]:
+        """Catalog name of the Iceberg registry table (``<iceberg_catalog>.<database>._registry``); None
+        for Delta, whose registry is a path-only table."""
+        if self.format == "iceberg":
+            return f"{self.iceberg_catalog}.{self.database}.{REGISTRY_TABLE}"
+        return None
 
     @property
     def database_location(self) -> str:
@@ -466,6 +494,9 @@ def parse_config(raw: Any, *, source: str = "<config>", base_dir: Optional[Path]
         raise ConfigError(f"{source}: key 'project.name': expected letters, digits and '_' "
                           f"(starting with a letter), found {cfg.project.name!r}.")
     _check_table_name_template(cfg.online_store.table_name_template, cfg.project.name, source)
+    if not _NAME_PATTERN.match(cfg.offline_store.iceberg_catalog):
+        raise ConfigError(f"{source}: key 'offline_store.iceberg_catalog': expected letters, digits and '_' "
+                          f"(starting with a letter), found {cfg.offline_store.iceberg_catalog!r}.")
     base = base_dir or Path.cwd()
     offline = dataclasses.replace(cfg.offline_store, root=_absolute(cfg.offline_store.root, base))
     spark = dataclasses.replace(

@@ -25,7 +25,8 @@ from featurespark._compat import PYSPARK_VERSION
 from featurespark.config import Config
 from featurespark.errors import ConfigError
 from featurespark.log_store import LOG_STORE_CLASS, LOG_STORE_JAR_PREFIX, log_store_conf
-from featurespark.offline.formats import table_format_conf
+from featurespark.offline.formats import DELTA_EXTENSIONS, ICEBERG_EXTENSIONS, ICEBERG_JAR_PREFIX, table_format_conf
+from featurespark.offline.iceberg import iceberg_catalog_conf
 
 logger = logging.getLogger(__name__)
 
@@ -121,6 +122,9 @@ def configure_spark(
 ) -> SparkSession.Builder:
     """Add Delta Lake, Hive metastore support, UTC time and the S3 log store to a session builder.
 
+    With ``offline_store.format: iceberg`` it also adds Iceberg's SQL extensions and the catalog
+    ``offline_store.iceberg_catalog``: a Hadoop catalog whose warehouse is ``offline_store.root``.
+
     On a cluster (no ``jars_dir`` / ``metastore_dir``) the cluster's own JVM options are left alone:
     the time zone reaches executors through ``TZ`` (``bootstrap/emr-configurations.json`` sets it for the
     driver too). When the offline root is on S3, Delta's DynamoDB-backed log store is configured
@@ -149,8 +153,9 @@ def configure_spark(
     Raises
     ------
     ConfigError
-        If ``jars_dir`` lacks Delta Lake (or the log store's jar while the log store is on), or the log
-        store is on and no AWS region is found for it.
+        If ``jars_dir`` lacks Delta Lake (or the log store's jar while the log store is on, or Iceberg's
+        runtime jar with ``offline_store.format: iceberg``), or the log store is on and no AWS region is
+        found for it.
 
     Examples
     --------
@@ -162,9 +167,10 @@ def configure_spark(
     jars = jars_dir or (spark_cfg.jars_dir if spark_cfg else None)
     metastore = metastore_dir or (spark_cfg.metastore_dir if spark_cfg else None)
     log_store = log_store_conf(config) if config is not None else {}
+    offline_format = config.offline_store.format if config is not None else "delta"
 
     builder = (
-        builder.config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
+        builder.config("spark.sql.extensions", DELTA_EXTENSIONS)
         .config("spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog")
         .config("spark.sql.session.timeZone", "UTC")
         # The JVM takes its default time zone from TZ: executors agree with the session on UTC.
@@ -185,6 +191,18 @@ def configure_spark(
             )
         builder = builder.config("spark.jars", ",".join(jar_files))
         for key, value in table_format_conf(jar_files, metastore).items():  # Iceberg / Hudi when their jars are there
+            builder = builder.config(key, value)
+        if offline_format == "iceberg" and not any(Path(j).name.startswith(ICEBERG_JAR_PREFIX) for j in jar_files):
+            raise ConfigError(
+                f"offline_store.format is iceberg, but {jars} has no {ICEBERG_JAR_PREFIX}* jar. Run `bash "
+                "bootstrap/setup-local.sh` (`bash bootstrap/setup-compat.sh` for Spark 3.5) to resolve it, or use "
+                "offline_store.format: delta."
+            )
+    if offline_format == "iceberg" and config is not None:
+        # The managed tables' catalog: a Hadoop catalog whose warehouse is the offline root. The Iceberg
+        # extensions are needed for MERGE INTO on Spark 3.5 (a cluster without jars_dir brings the jar).
+        builder = builder.config("spark.sql.extensions", f"{DELTA_EXTENSIONS},{ICEBERG_EXTENSIONS}")
+        for key, value in iceberg_catalog_conf(config.offline_store.iceberg_catalog, config.offline_store.root).items():
             builder = builder.config(key, value)
     if metastore:
         home = Path(metastore).resolve()

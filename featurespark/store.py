@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional, Sequence, Union
 
-from featurespark._session_checks import require_delta, require_utc_session
+from featurespark._session_checks import require_delta, require_iceberg, require_utc_session
 from featurespark.config import Config, load_config, online_region
 from featurespark.definitions import AggregationView, DeltaSource, Entity, FeatureView, ManagedSource
 from featurespark.errors import InvalidArgumentError
@@ -75,7 +75,11 @@ class FeatureStore:
         self.spark = spark
         self.config = config if isinstance(config, Config) else load_config(config)
         require_delta(spark, config_source=self.config.source)
-        self.registry = Registry(spark, registry_path(self.config))
+        offline = self.config.offline_store
+        if offline.format == "iceberg":
+            require_iceberg(spark, catalog=offline.iceberg_catalog, config_source=self.config.source)
+        self.registry = Registry(spark, registry_path(self.config), table_format=offline.format,
+                                 table_name=offline.registry_table)
         self._reader: Optional[OnlineReader] = None
         self._server: Optional[FeatureServer] = None
 
@@ -156,9 +160,10 @@ class FeatureStore:
         version: Optional[int] = None,
         as_of: Optional[datetime] = None,
     ) -> VersionedRead:
-        """Read a view's rows, optionally as of a Delta version or a time, with the version read.
+        """Read a view's rows, optionally as of a version or a time, with the version read.
 
-        Works for managed views and Delta sources. ``as_of`` without a time zone is read as UTC.
+        Works for managed views (a Delta version or an Iceberg snapshot id) and Delta sources. ``as_of``
+        without a time zone is read as UTC.
 
         Raises
         ------
@@ -167,12 +172,14 @@ class FeatureStore:
         InvalidArgumentError
             For sources without versions (Parquet, tables, queries).
         """
-        from featurespark.offline.time_travel import read_delta
+        from featurespark.offline.table_format import table_format
+        from featurespark.offline.time_travel import read_delta, read_versioned
 
         fv = self._view(view)
         if isinstance(fv.source, ManagedSource):
-            path = managed_table_of(self.config, fv).path
-        elif isinstance(fv.source, DeltaSource):
+            table = managed_table_of(self.config, fv)
+            return read_versioned(self.spark, table_format(table.format), table.ref, version=version, as_of=as_of)
+        if isinstance(fv.source, DeltaSource):
             path = fv.source.path
         else:
             raise InvalidArgumentError(

@@ -28,8 +28,8 @@ from featurespark.offline._java_errors import error_summary
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "HUDI_JAR_PREFIX", "ICEBERG_CATALOG", "ICEBERG_EXTENSIONS", "ICEBERG_JAR_PREFIX", "current_version",
-    "hudi_base_path", "hudi_instants", "iceberg_snapshot", "read_hudi", "read_iceberg", "table_format_conf",
+    "DELTA_EXTENSIONS", "HUDI_JAR_PREFIX", "ICEBERG_CATALOG", "ICEBERG_EXTENSIONS", "ICEBERG_JAR_PREFIX",
+    "current_version", "hudi_base_path", "hudi_instants", "iceberg_snapshot", "read_hudi", "read_iceberg", "table_format_conf",
 ]
 
 #: Name of the Iceberg catalog ``configure_spark`` sets up: a Hadoop catalog locally, Glue on EMR
@@ -38,7 +38,7 @@ ICEBERG_CATALOG = "iceberg"
 ICEBERG_EXTENSIONS = "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions"
 ICEBERG_JAR_PREFIX = "iceberg-spark-runtime-"
 HUDI_JAR_PREFIX = "hudi-spark"
-_DELTA_EXTENSIONS = "io.delta.sql.DeltaSparkSessionExtension"
+DELTA_EXTENSIONS = "io.delta.sql.DeltaSparkSessionExtension"
 # Completed actions that change a Hudi table's data (v1 timeline: <instant>.commit; v2, Hudi 1.x:
 # timeline/<requested>_<completed>.commit).
 _HUDI_COMPLETED = re.compile(r"^(\d{14,17})(?:_\d{14,17})?\.(commit|deltacommit|replacecommit)$")
@@ -62,7 +62,7 @@ def table_format_conf(jar_files: Iterable[str], metastore: Optional[str]) -> dic
     names = [Path(j).name for j in jar_files]
     conf: dict[str, str] = {}
     if any(n.startswith(ICEBERG_JAR_PREFIX) for n in names):
-        conf["spark.sql.extensions"] = f"{_DELTA_EXTENSIONS},{ICEBERG_EXTENSIONS}"
+        conf["spark.sql.extensions"] = f"{DELTA_EXTENSIONS},{ICEBERG_EXTENSIONS}"
         conf[f"spark.sql.catalog.{ICEBERG_CATALOG}"] = "org.apache.iceberg.spark.SparkCatalog"
         conf[f"spark.sql.catalog.{ICEBERG_CATALOG}.type"] = "hadoop"
         if metastore:

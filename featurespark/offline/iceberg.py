@@ -1,0 +1,296 @@
+"""Managed tables and the registry as Apache Iceberg tables (``offline_store.format: iceberg``).
+
+Tables are addressed by catalog name (``<catalog>.<database>.<table>``) in the Spark catalog
+``offline_store.iceberg_catalog``, which :func:`featurespark.session.configure_spark` sets up as a Hadoop
+catalog whose warehouse is ``offline_store.root`` (see :func:`iceberg_catalog_conf`). Managed tables are
+partitioned by ``days(<event timestamp>)``; a version is a snapshot id; upserts are ``MERGE INTO``, with
+Iceberg's optimistic concurrency: a commit that lost a race raises ``CommitFailedException`` (or a
+``ValidationException`` naming conflicting files), which :meth:`IcebergFormat.is_conflict` recognises and
+the caller retries with its :class:`~featurespark.retry.RetryPolicy`.
+
+Spark 3.5 has no DataFrame ``mergeInto`` (Spark 4 does), so the merge is the one SQL statement of this
+module, built by :func:`merge_statement` from validated, quoted identifiers over a temporary view.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+import uuid
+from datetime import datetime
+from typing import Any, Optional, Sequence
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from featurespark._files import HadoopFiles
+from featurespark._paths import join_path
+from featurespark.errors import InvalidArgumentError, SourceSchemaError, TimeTravelError
+from featurespark.offline.layout import TableRef, iceberg_metadata_file
+from featurespark.offline.table_format import (
+    MergeCounts,
+    TableFormat,
+    changed_condition,
+    merge_condition,
+    version_at,
+)
+from featurespark.options import OfflineFormat
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["ICEBERG_CATALOG_CLASS", "IcebergFormat", "iceberg_catalog_conf", "merge_statement", "quote_name"]
+
+ICEBERG_CATALOG_CLASS = "org.apache.iceberg.spark.SparkCatalog"
+_PART = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Exceptions of a commit that lost a race with another writer. A ValidationException is also raised for
+# requests that can never succeed, so only the conflict messages of MERGE / overwrite validation count.
+_COMMIT_FAILED = "CommitFailedException"
+_VALIDATION = "ValidationException"
+_CONFLICT_WORDS = ("conflicting", "concurrent", "missing required files to delete", "found new delete")
+
+
+def iceberg_catalog_conf(catalog: str, warehouse: str) -> dict[str, str]:
+    """Spark settings of a Hadoop catalog ``catalog`` whose warehouse is ``warehouse`` (the offline root).
+
+    Catalogs are looked up by name when first used, so these settings also work on a running session
+    (``spark.conf.set``) as long as no catalog of that name was used before.
+
+    Examples
+    --------
+    >>> iceberg_catalog_conf("featurespark", "s3a://bucket/offline")["spark.sql.catalog.featurespark.warehouse"]
+    's3a://bucket/offline'
+    """
+    prefix = f"spark.sql.catalog.{catalog}"
+    return {prefix: ICEBERG_CATALOG_CLASS, f"{prefix}.type": "hadoop", f"{prefix}.warehouse": warehouse}
+
+
+def quote_name(name: str) -> str:
+    """``catalog.namespace.table`` with every part checked and backticked, for the SQL Spark has no API for.
+
+    Examples
+    --------
+    >>> quote_name("featurespark.db.stats")
+    '`featurespark`.`db`.`stats`'
+    >>> quote_name("x.`y")
+    Traceback (most recent call last):
+    ...
+    featurespark.errors.SourceSchemaError: 'x.`y' is not a catalog.namespace.table name of letters, digits and '_'.
+    """
+    parts = name.split(".")
+    if len(parts) < 2 or not all(_PART.match(p) for p in parts):
+        raise SourceSchemaError(f"{name!r} is not a catalog.namespace.table name of letters, digits and '_'.")
+    return ".".join(f"`{p}`" for p in parts)
+
+
+def merge_statement(target: str, source_view: str, keys: Sequence[str], columns: Sequence[str], *,
+                    update: bool) -> str:
+    """The ``MERGE INTO`` of an upsert (``update``) or an insert-if-absent, for Iceberg tables.
+
+    Examples
+    --------
+    >>> print(merge_statement("c.db.t", "src", ["k"], ["k", "v"], update=True))
+    MERGE INTO `c`.`db`.`t` t USING `src` s ON t.`k` = s.`k`
+    WHEN MATCHED AND NOT (t.`v` <=> s.`v`) THEN UPDATE SET t.`v` = s.`v`
+    WHEN NOT MATCHED THEN INSERT (`k`, `v`) VALUES (s.`k`, s.`v`)
+    """
+    for c in [source_view, *columns]:
+        if not _PART.match(c):
+            raise SourceSchemaError(f"Column or view name {c!r} cannot be used in a MERGE (letters, digits, '_').")
+    values = [c for c in columns if c not in keys]
+    on = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
+    lines = [f"MERGE INTO {quote_name(target)} t USING `{source_view}` s ON {on}"]
+    if update and values:
+        differs = " OR ".join(f"NOT (t.`{c}` <=> s.`{c}`)" for c in values)
+        sets = ", ".join(f"t.`{c}` = s.`{c}`" for c in values)
+        lines.append(f"WHEN MATCHED AND {differs} THEN UPDATE SET {sets}")
+    lines.append(f"WHEN NOT MATCHED THEN INSERT ({', '.join(f'`{c}`' for c in columns)}) "
+                 f"VALUES ({', '.join(f's.`{c}`' for c in columns)})")
+    return "\n".join(lines)
+
+
+def _days(column: str) -> Any:
+    try:  # Spark >= 4.0; the top-level function is deprecated there
+        from pyspark.sql.functions.partitioning import days
+    except ImportError:  # Spark 3.5
+        days = F.days
+    return days(column)
+
+
+def _name(ref: TableRef) -> str:
+    if ref.name is None:
+        raise InvalidArgumentError(f"The Iceberg table at {ref.path} needs a catalog name (catalog.namespace.table).")
+    quote_name(ref.name)
+    return ref.name
+
+
+def _java_causes(exc: BaseException) -> list[tuple[str, str]]:
+    """(simple class name, message) of the JVM exception behind ``exc`` and its causes."""
+    found: list[tuple[str, str]] = []
+    java_exc = getattr(exc, "java_exception", None) or getattr(exc, "_origin", None)
+    try:
+        while java_exc is not None and len(found) < 10:
+            found.append((str(java_exc.getClass().getSimpleName()), str(java_exc.getMessage())))
+            java_exc = java_exc.getCause()
+    except Exception:  # noqa: BLE001 - a dead JVM gateway: nothing more to learn
+        pass
+    return found
+
+
+class IcebergFormat(TableFormat):
+    """Iceberg tables in a Spark catalog (a Hadoop catalog under the offline root)."""
+
+    name: OfflineFormat = "iceberg"
+    title = "Iceberg"
+
+    def exists(self, spark: SparkSession, ref: TableRef) -> bool:
+        return bool(spark.catalog.tableExists(_name(ref)))
+
+    def create(self, spark: SparkSession, ref: TableRef, schema: T.StructType, *, day_of: Optional[str]) -> bool:
+        name = _name(ref)
+        if self.exists(spark, ref):
+            return False
+        writer = spark.createDataFrame([], schema).writeTo(name).using("iceberg")
+        if day_of is not None:
+            writer = writer.partitionedBy(_days(day_of))
+        try:
+            writer.create()
+        except Exception as exc:  # noqa: BLE001 - another writer created it first: that table is used
+            if not self.exists(spark, ref):
+                raise
+            logger.info("Iceberg table %s was created concurrently (%s)", name, type(exc).__name__)
+            return False
+        return True
+
+    def schema(self, spark: SparkSession, ref: TableRef) -> T.StructType:
+        return spark.table(_name(ref)).schema
+
+    def add_columns(self, spark: SparkSession, ref: TableRef, schema: T.StructType,
+                    fields: Sequence[T.StructField]) -> None:
+        for f in fields:
+            if not _PART.match(f.name):
+                raise SourceSchemaError(f"Column name {f.name!r} cannot be added to {ref.name} (letters, digits, '_').")
+        columns = ", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in fields)
+        # No DataFrame API adds a column to an Iceberg table; names are checked above, types are Spark's own.
+        spark.sql(f"ALTER TABLE {quote_name(_name(ref))} ADD COLUMNS ({columns})")
+
+    def append(self, df: DataFrame, ref: TableRef) -> None:
+        df.writeTo(_name(ref)).append()
+
+    def append_or_create(self, df: DataFrame, ref: TableRef) -> None:
+        name = _name(ref)
+        if not self.exists(spark=df.sparkSession, ref=ref):
+            try:
+                df.writeTo(name).using("iceberg").create()
+                return
+            except Exception:  # noqa: BLE001 - created concurrently: append below
+                if not self.exists(df.sparkSession, ref):
+                    raise
+        df.writeTo(name).append()
+
+    def merge(self, spark: SparkSession, ref: TableRef, source: DataFrame, keys: Sequence[str], *,
+              update: bool) -> MergeCounts:
+        name = _name(ref)
+        before = self.latest_version(spark, ref)
+        # Iceberg's MERGE reports no row counts: count them against the snapshot the MERGE is expected to
+        # replace, and keep them only when the MERGE's commit directly follows that snapshot.
+        counts = self._merge_counts(spark, ref, source, keys, before, update=update)
+        view = f"_featurespark_merge_{uuid.uuid4().hex}"
+        source.createOrReplaceTempView(view)
+        try:
+            spark.sql(merge_statement(name, view, keys, source.columns, update=update))
+        finally:
+            spark.catalog.dropTempView(view)
+        after = self.latest_version(spark, ref)
+        if after == before:
+            return counts if counts == (0, 0) else None
+        parent = (self._snapshots(spark, name).where(F.col("snapshot_id") == after).select("parent_id").first())
+        return counts if parent is not None and parent[0] == before else None
+
+    def _merge_counts(self, spark: SparkSession, ref: TableRef, source: DataFrame, keys: Sequence[str],
+                      snapshot: int, *, update: bool) -> tuple[int, int]:
+        values = [c for c in source.columns if c not in keys]
+        target = self.read(spark, ref, snapshot).select(*keys, *values, F.lit(True).alias("_matched"))
+        joined = source.alias("s").join(target.alias("t"), merge_condition(keys), "left")
+        changed = changed_condition(values) if update else F.lit(False)
+        row = joined.agg(
+            F.count(F.when(F.col("t._matched").isNull(), 1)).alias("inserted"),
+            F.count(F.when(F.col("t._matched") & changed, 1)).alias("updated"),
+        ).first()  # one row of two counts
+        return (int(row["inserted"]), int(row["updated"])) if row is not None else (0, 0)
+
+    def is_conflict(self, exc: BaseException) -> bool:
+        causes = _java_causes(exc) or [(type(exc).__name__, str(exc))]
+        for cls, message in causes:
+            if cls == _COMMIT_FAILED:
+                return True
+            if cls == _VALIDATION and any(w in message.lower() for w in _CONFLICT_WORDS):
+                return True
+        # pyspark 4 turns some JVM errors into Python exceptions whose text carries the Java class
+        text = str(exc)
+        return f"org.apache.iceberg.exceptions.{_COMMIT_FAILED}" in text
+
+    @staticmethod
+    def _snapshots(spark: SparkSession, name: str) -> DataFrame:
+        return spark.read.format("iceberg").load(f"{name}.snapshots")
+
+    def latest_version(self, spark: SparkSession, ref: TableRef) -> int:
+        name = _name(ref)
+        try:
+            row = (spark.read.format("iceberg").load(f"{name}.refs").where(F.col("name") == "main")
+                   .select("snapshot_id").first())
+        except Exception as exc:  # noqa: BLE001 - AnalysisException: no such table
+            raise TimeTravelError(f"There is no Iceberg table {name} ({type(exc).__name__}).") from exc
+        if row is None:
+            raise TimeTravelError(f"Iceberg table {name} has no snapshot yet.")
+        return int(row[0])
+
+    def resolve_version(self, spark: SparkSession, ref: TableRef, *, version: Optional[int] = None,
+                        as_of: Optional[datetime] = None) -> int:
+        if version is not None and as_of is not None:
+            raise InvalidArgumentError("Pass either version or as_of, not both.")
+        name = _name(ref)
+        if as_of is None:
+            if version is None:
+                return self.latest_version(spark, ref)
+            if self._snapshots(spark, name).where(F.col("snapshot_id") == version).first() is None:
+                raise TimeTravelError(
+                    f"Iceberg table {name} has no snapshot {version} (expired by expire_snapshots, or of another "
+                    "table). Read without a version, or keep snapshots longer (history.expire.max-snapshot-age-ms)."
+                )
+            return int(version)
+        # The snapshot that was current at as_of: the newest ancestor of the current one made current by then.
+        history = spark.read.format("iceberg").load(f"{name}.history").where(F.col("is_current_ancestor"))
+        return version_at(history, as_of, time_column="made_current_at", version_column="snapshot_id",
+                          table=f"Iceberg table {name}", noun="snapshot", first="snapshot")
+
+    def read(self, spark: SparkSession, ref: TableRef, version: Optional[int] = None) -> DataFrame:
+        reader = spark.read.format("iceberg")
+        if version is not None:
+            reader = reader.option("snapshot-id", str(version))
+        return reader.load(_name(ref))
+
+    def log_version(self, spark: SparkSession, ref: TableRef) -> int:
+        files = HadoopFiles(spark)
+        hint = files.read_text(join_path(ref.path, "metadata", "version-hint.text"))
+        number = int(hint.strip()) if hint and hint.strip().isdigit() else 1
+        if not files.exists(iceberg_metadata_file(ref.path, number)):
+            raise TimeTravelError(f"{ref.path} holds no Iceberg table of a Hadoop catalog (no "
+                                  f"{iceberg_metadata_file(ref.path, number)}).")
+        while files.exists(iceberg_metadata_file(ref.path, number + 1)):  # the hint may lag behind the last commit
+            number += 1
+        return number - 1
+
+    def read_log(self, spark: SparkSession, ref: TableRef, log_version: int) -> DataFrame:
+        text = HadoopFiles(spark).read_text(iceberg_metadata_file(ref.path, log_version + 1))
+        if text is None:
+            raise TimeTravelError(f"Iceberg table {ref.name} has no metadata version {log_version + 1}.")
+        snapshot = json.loads(text).get("current-snapshot-id")
+        return self.read(spark, ref, None if snapshot in (None, -1) else int(snapshot))
+
+    def drop(self, spark: SparkSession, ref: TableRef) -> bool:
+        existed = self.exists(spark, ref)
+        # No DataFrame API drops a table; the name is checked and quoted. A Hadoop catalog deletes the folder.
+        spark.sql(f"DROP TABLE IF EXISTS {quote_name(_name(ref))} PURGE")
+        return existed
+
