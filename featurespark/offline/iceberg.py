@@ -39,7 +39,9 @@ from featurespark.options import OfflineFormat
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ICEBERG_CATALOG_CLASS", "IcebergFormat", "iceberg_catalog_conf", "merge_statement", "quote_name"]
+__all__ = [
+    "ICEBERG_CATALOG_CLASS", "IcebergFormat", "iceberg_catalog_conf", "merge_statement", "quote_name", "with_columns_of",
+]
 
 ICEBERG_CATALOG_CLASS = "org.apache.iceberg.spark.SparkCatalog"
 _PART = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -83,24 +85,27 @@ def quote_name(name: str) -> str:
     return ".".join(f"`{p}`" for p in parts)
 
 
-def merge_statement(target: str, source_view: str, keys: Sequence[str], columns: Sequence[str], *,
-                    update: bool) -> str:
-    """The ``MERGE INTO`` of an upsert (``update``) or an insert-if-absent, for Iceberg tables.
+def merge_statement(target: str, source_view: str, keys: Sequence[str], columns: Sequence[str],
+                    updated: Sequence[str] = ()) -> str:
+    """The ``MERGE INTO`` of an upsert or an insert-if-absent, for Iceberg tables.
+
+    Source rows whose ``keys`` are not in ``target`` are inserted (``columns``, all of the table's); matched rows
+    get the source's values of the ``updated`` columns when one of them differs (none: insert-if-absent).
 
     Examples
     --------
-    >>> print(merge_statement("c.db.t", "src", ["k"], ["k", "v"], update=True))
+    >>> print(merge_statement("c.db.t", "src", ["k"], ["k", "v", "w"], ["v"]))
     MERGE INTO `c`.`db`.`t` t USING `src` s ON t.`k` = s.`k`
     WHEN MATCHED AND NOT (t.`v` <=> s.`v`) THEN UPDATE SET t.`v` = s.`v`
-    WHEN NOT MATCHED THEN INSERT (`k`, `v`) VALUES (s.`k`, s.`v`)
+    WHEN NOT MATCHED THEN INSERT (`k`, `v`, `w`) VALUES (s.`k`, s.`v`, s.`w`)
     """
     for c in [source_view, *columns]:
         if not _PART.match(c):
             raise SourceSchemaError(f"Column or view name {c!r} cannot be used in a MERGE (letters, digits, '_').")
-    values = [c for c in columns if c not in keys]
+    values = [c for c in updated if c not in keys]
     on = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
     lines = [f"MERGE INTO {quote_name(target)} t USING `{source_view}` s ON {on}"]
-    if update and values:
+    if values:
         differs = " OR ".join(f"NOT (t.`{c}` <=> s.`{c}`)" for c in values)
         sets = ", ".join(f"t.`{c}` = s.`{c}`" for c in values)
         lines.append(f"WHEN MATCHED AND {differs} THEN UPDATE SET {sets}")
@@ -175,7 +180,8 @@ class IcebergFormat(TableFormat):
         spark.sql(f"ALTER TABLE {quote_name(_name(ref))} ADD COLUMNS ({columns})")
 
     def append(self, df: DataFrame, ref: TableRef) -> None:
-        df.writeTo(_name(ref)).append()
+        # Columns of the table the rows lack (features a view no longer declares) are written null.
+        with_columns_of(df, self.schema(df.sparkSession, ref)).writeTo(_name(ref)).append()
 
     def append_or_create(self, df: DataFrame, ref: TableRef) -> None:
         name = _name(ref)
@@ -196,9 +202,12 @@ class IcebergFormat(TableFormat):
         # replace, and keep them only when the MERGE's commit directly follows that snapshot.
         counts = self._merge_counts(spark, ref, source, keys, before, update=update)
         view = f"_featurespark_merge_{uuid.uuid4().hex}"
-        source.createOrReplaceTempView(view)
+        # Inserted rows need every column of the table (those the batch lacks are null); updates set only
+        # the batch's own columns, as Delta's MERGE does.
+        aligned = with_columns_of(source, self.schema(spark, ref))
+        aligned.createOrReplaceTempView(view)
         try:
-            spark.sql(merge_statement(name, view, keys, source.columns, update=update))
+            spark.sql(merge_statement(name, view, keys, aligned.columns, source.columns if update else ()))
         finally:
             spark.catalog.dropTempView(view)
         after = self.latest_version(spark, ref)
@@ -265,10 +274,18 @@ class IcebergFormat(TableFormat):
                           table=f"Iceberg table {name}", noun="snapshot", first="snapshot")
 
     def read(self, spark: SparkSession, ref: TableRef, version: Optional[int] = None) -> DataFrame:
-        reader = spark.read.format("iceberg")
-        if version is not None:
-            reader = reader.option("snapshot-id", str(version))
-        return reader.load(_name(ref))
+        """The table, at snapshot ``version`` when given, with the table's current columns.
+
+        A snapshot read has the columns of the snapshot's schema, and adding a column (``apply`` of a view
+        with a new feature) makes a new schema but no snapshot: the latest snapshot would lack the column.
+        Columns added after the snapshot read null for its rows, as Iceberg reads them in the current
+        schema, so they are added as typed nulls (featurespark never drops or renames columns).
+        """
+        name = _name(ref)
+        if version is None:
+            return spark.read.format("iceberg").load(name)
+        df = spark.read.format("iceberg").option("snapshot-id", str(version)).load(name)
+        return with_columns_of(df, self.schema(spark, ref))
 
     def log_version(self, spark: SparkSession, ref: TableRef) -> int:
         files = HadoopFiles(spark)
@@ -294,3 +311,23 @@ class IcebergFormat(TableFormat):
         spark.sql(f"DROP TABLE IF EXISTS {quote_name(_name(ref))} PURGE")
         return existed
 
+
+
+def with_columns_of(df: DataFrame, schema: T.StructType) -> DataFrame:
+    """``df`` with the columns of ``schema`` in its order, those ``df`` lacks as typed nulls, then ``df``'s
+    other columns; ``df`` itself when it has them all.
+
+    Examples
+    --------
+    >>> from pyspark.sql import types as T
+    >>> wanted = T.StructType([T.StructField("id", T.LongType()), T.StructField("x", T.DoubleType())])
+    >>> with_columns_of(spark.range(1), wanted).dtypes
+    [('id', 'bigint'), ('x', 'double')]
+    """
+    present, names = set(df.columns), set(schema.names)
+    if names <= present:
+        return df
+    return df.select(
+        *[F.col(f.name) if f.name in present else F.lit(None).cast(f.dataType).alias(f.name) for f in schema.fields],
+        *[c for c in df.columns if c not in names],
+    )
