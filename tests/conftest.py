@@ -18,6 +18,13 @@ def workdir(tmp_path: Path) -> Path:
     return tmp_path
 
 
+@pytest.fixture
+def offline_format(request: pytest.FixtureRequest) -> str:
+    """``offline_store.format`` of the test's store: "delta", or each format for tests marked
+    ``@both_offline_formats`` (``helpers.py``)."""
+    return str(getattr(request, "param", "delta"))
+
+
 @pytest.fixture(scope="session")
 def s3(spark: SparkSession) -> Iterator["S3Endpoint"]:
     """moto's S3 server on a free 127.0.0.1 port with one bucket, reachable through s3a://."""

@@ -4,17 +4,46 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
+import pytest
+from pyspark.sql import SparkSession
+
 from featurespark.config import Config, parse_config
+from featurespark.offline.iceberg import iceberg_catalog_conf
 
 _counter = itertools.count()
 
+#: The table formats of the offline store. A test runs once per format with ``@both_offline_formats`` (or
+#: ``indirect`` parametrization of the ``offline_format`` fixture); without it, ``offline_format`` is "delta".
+OFFLINE_FORMATS = ("delta", "iceberg")
+both_offline_formats = pytest.mark.parametrize("offline_format", OFFLINE_FORMATS, indirect=True)
 
-def make_config(root: Path, *, database: str | None = None, endpoint_url: str | None = None) -> Config:
-    """A config with the offline store under ``root`` and a database unique to the test."""
+
+def make_config(root: Path, *, database: str | None = None, endpoint_url: str | None = None,
+                offline_format: str = "delta") -> Config:
+    """A config with the offline store under ``root`` and a database unique to the test.
+
+    With ``offline_format="iceberg"`` the Iceberg catalog has a name unique to the test too (a Spark
+    session keeps a catalog once used, with the warehouse it was first given): register it on the
+    session with :func:`use_offline_catalog`.
+    """
+    n = next(_counter)
+    offline = {"root": str(root / "offline"), "database": database or f"fs_test_{n}", "format": offline_format}
+    if offline_format == "iceberg":
+        offline["iceberg_catalog"] = f"fs_iceberg_{n}"
     raw = {
         "project": {"name": "test"},
-        "offline_store": {"root": str(root / "offline"), "database": database or f"fs_test_{next(_counter)}"},
+        "offline_store": offline,
         # Without an endpoint there is no DynamoDB to create tables in: leave tables alone.
         "online_store": {"endpoint_url": endpoint_url} if endpoint_url else {"manage_tables": False},
     }
     return parse_config(raw, source="test-config")
+
+
+def use_offline_catalog(spark: SparkSession, config: Config) -> Config:
+    """Register the config's Iceberg catalog on the running test session, as ``configure_spark`` does
+    for a new one (nothing for Delta); return the config."""
+    offline = config.offline_store
+    if offline.format == "iceberg":
+        for key, value in iceberg_catalog_conf(offline.iceberg_catalog, offline.root).items():
+            spark.conf.set(key, value)
+    return config

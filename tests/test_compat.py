@@ -115,3 +115,24 @@ def test_timestamps_round_trip_as_instants(spark: SparkSession) -> None:
     got = dataframe_from_pandas(spark, pdf).select(F.unix_timestamp("ts").alias("s")).first()
     assert got is not None
     assert got["s"] == int(datetime(2024, 3, 10, 11, 30, tzinfo=timezone.utc).timestamp())
+
+
+def test_an_iceberg_offline_store_needs_the_iceberg_jar_and_gets_its_catalog(tmp_path: Path) -> None:
+    from pyspark.sql import SparkSession
+
+    from featurespark.config import parse_config
+    from featurespark.session import configure_spark
+
+    delta = "delta-spark_2.13-4.0.1.jar" if PYSPARK_VERSION >= (4, 0) else "delta-spark_2.12-3.3.2.jar"
+    (tmp_path / delta).write_bytes(b"")  # only the names are read before the session starts
+    config = parse_config({"project": {"name": "p"}, "offline_store": {"root": "/lake", "format": "iceberg"}})
+    with pytest.raises(ConfigError, match=r"offline_store.format is iceberg, but .* has no iceberg-spark-runtime-\* "
+                                          r"jar. Run `bash bootstrap/setup-local.sh`"):
+        configure_spark(SparkSession.Builder(), config, jars_dir=str(tmp_path))
+    (tmp_path / "iceberg-spark-runtime-4.0_2.13-1.10.0.jar").write_bytes(b"")
+    builder = configure_spark(SparkSession.Builder(), config, jars_dir=str(tmp_path))
+    options = builder._options  # the builder's settings, read without starting a JVM
+    assert options["spark.sql.catalog.featurespark"] == "org.apache.iceberg.spark.SparkCatalog"
+    assert (options["spark.sql.catalog.featurespark.type"], options["spark.sql.catalog.featurespark.warehouse"]) == (
+        "hadoop", "/lake")
+    assert options["spark.sql.extensions"].endswith("IcebergSparkSessionExtensions")

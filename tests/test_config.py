@@ -186,3 +186,16 @@ def test_a_good_table_name_template_names_tables() -> None:
     raw = {"project": {"name": "demo"}, "offline_store": {"root": "/tmp/fs"},
            "online_store": {"table_name_template": "fs-{project}.{view}"}}
     assert parse_config(raw).online_store.table_name("demo", "stats") == "fs-demo.stats"
+
+
+def test_offline_format_iceberg_names_its_catalog_and_registry(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, MINIMAL + "  format: iceberg\n  database: feats\n  iceberg_catalog: lake\n"))
+    assert (cfg.offline_store.format, cfg.offline_store.registry_table) == ("iceberg", "lake.feats._registry")
+    assert cfg.offline_store.registry_path == str(tmp_path / "data" / "offline" / "feats" / "_registry")
+    assert load_config(write(tmp_path, MINIMAL)).offline_store.registry_table is None
+    with pytest.raises(ConfigError, match=r"key 'offline_store.format': expected one of 'delta', 'iceberg', "
+                                          r"found 'hudi'"):
+        load_config(write(tmp_path, MINIMAL + "  format: hudi\n"))
+    with pytest.raises(ConfigError, match=r"key 'offline_store.iceberg_catalog': expected letters, digits and '_' "
+                                          r"\(starting with a letter\), found 'my-lake'"):
+        load_config(write(tmp_path, MINIMAL + "  format: iceberg\n  iceberg_catalog: my-lake\n"))

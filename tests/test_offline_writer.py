@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from chispa import assert_df_equality
-from helpers import make_config
+from helpers import both_offline_formats, make_config, use_offline_catalog
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -40,8 +40,8 @@ def stats_view(encoding: str | None = None) -> FeatureView:
 
 
 @pytest.fixture
-def store(spark: SparkSession, tmp_path: Path) -> FeatureStore:
-    s = FeatureStore(spark, make_config(tmp_path))
+def store(spark: SparkSession, tmp_path: Path, offline_format: str) -> FeatureStore:
+    s = FeatureStore(spark, use_offline_catalog(spark, make_config(tmp_path, offline_format=offline_format)))
     s.apply([driver, stats_view()])
     return s
 
@@ -58,18 +58,26 @@ def h(n: int) -> datetime:
     return T0 + timedelta(hours=n)
 
 
-def test_append_and_read_back(spark: SparkSession, store: FeatureStore) -> None:
+@both_offline_formats
+def test_append_and_read_back(spark: SparkSession, store: FeatureStore, offline_format: str) -> None:
+    created = store.read_features("stats").version
     batch = rows(spark, [(1, h(0), h(0), 0.5, 3), (2, h(1), h(1), 0.25, 4)])
     summary = store.write_features("stats", batch)
     assert (summary.rows_in, summary.rows_written, summary.rows_rejected) == (2, 2, 0)
-    assert summary.table_version == 1  # 0 is the table's creation by apply
+    assert summary.table_version == store.read_features("stats").version != created
     assert "stats (append): 2 rows in, 2 written" in summary.line()
     assert_df_equality(table(store), batch, ignore_row_order=True)
-    # Partitioned by the event date, generated from the event timestamp.
-    dates = store.read_features("stats").df.select("_event_date").distinct().collect()
+    # Partitioned by the event date (Delta: a column generated from the event timestamp; Iceberg: days()).
+    if offline_format == "delta":
+        assert summary.table_version == 1  # 0 is the table's creation by apply
+        dates = store.read_features("stats").df.select("_event_date").distinct().collect()
+    else:
+        name = managed_table_of(store.config, stats_view()).name
+        dates = spark.read.format("iceberg").load(f"{name}.partitions").select("partition.*").collect()
     assert [r[0].isoformat() for r in dates] == ["2026-01-01"]
 
 
+@both_offline_formats
 def test_upsert_is_idempotent_and_updates_changed_rows(spark: SparkSession, store: FeatureStore) -> None:
     batch = rows(spark, [(1, h(0), h(0), 0.5, 3), (2, h(1), h(1), 0.25, 4)])
     first = store.write_features("stats", batch, mode="upsert")
@@ -85,6 +93,7 @@ def test_upsert_is_idempotent_and_updates_changed_rows(spark: SparkSession, stor
     assert_df_equality(table(store), expected, ignore_row_order=True)
 
 
+@both_offline_formats
 def test_upsert_keeps_latest_correction_within_a_batch(spark: SparkSession, store: FeatureStore) -> None:
     batch = rows(spark, [(1, h(0), h(0), 0.5, 3), (1, h(0), h(5), 0.6, 3), (1, h(1), h(1), 0.7, 3)])
     summary = store.write_features("stats", batch, mode="upsert")
@@ -136,6 +145,7 @@ def test_invalid_rows_fail_with_counts_and_samples(spark: SparkSession, store: F
     assert table(store).count() == 0
 
 
+@both_offline_formats
 def test_quarantine_writes_valid_rows_and_keeps_invalid(spark: SparkSession, store: FeatureStore) -> None:
     batch = rows(spark, [(1, h(0), h(0), 0.5, 3), (None, h(0), h(0), 0.1, 1)])
     summary = store.write_features("stats", batch, on_invalid="quarantine")
@@ -178,20 +188,28 @@ def test_dates_and_epochs_refused_unless_encoded(spark: SparkSession, tmp_path: 
     assert [r[0] for r in table(store).select("event_timestamp").collect()] == [T0.replace(tzinfo=None)]
 
 
-def test_time_travel_by_version_and_time(spark: SparkSession, store: FeatureStore) -> None:
+@both_offline_formats
+def test_time_travel_by_version_and_time(spark: SparkSession, store: FeatureStore, offline_format: str) -> None:
     store.write_features("stats", rows(spark, [(1, h(0), h(0), 0.5, 3)]))
     v1 = store.read_features("stats")
     mid = datetime.now(UTC)
     store.write_features("stats", rows(spark, [(2, h(0), h(0), 0.5, 3)]))
-    assert store.read_features("stats").version == v1.version + 1
+    latest = store.read_features("stats")
+    assert latest.version != v1.version and latest.df.count() == 2
     assert store.read_features("stats", version=v1.version).df.count() == 1
     assert store.read_features("stats", as_of=mid).version == v1.version
-    with pytest.raises(TimeTravelError, match="has versions 0 to 2; version 9 does not exist"):
+    if offline_format == "delta":
+        assert latest.version == v1.version + 1
+        missing, before_first = "has versions 0 to 2; version 9 does not exist", "has no version at or before 2000-01-01"
+    else:  # versions are snapshot ids
+        missing, before_first = "has no snapshot 9 ", "has no snapshot at or before 2000-01-01"
+    with pytest.raises(TimeTravelError, match=missing):
         store.read_features("stats", version=9)
-    with pytest.raises(TimeTravelError, match="has no version at or before 2000-01-01"):
+    with pytest.raises(TimeTravelError, match=before_first):
         store.read_features("stats", as_of=datetime(2000, 1, 1))
 
 
+@both_offline_formats
 def test_two_concurrent_appends_and_upserts_succeed(spark: SparkSession, store: FeatureStore) -> None:
     errors: list[BaseException] = []
 
@@ -220,21 +238,34 @@ class _Conflict(Exception):
     pass
 
 
+class _IcebergConflict(Exception):
+    pass
+
+
 _Conflict.__name__ = "ConcurrentAppendException"
+_IcebergConflict.__name__ = "CommitFailedException"
 
 
-def test_upsert_gives_up_after_bounded_conflicts(spark: SparkSession, store: FeatureStore,
+@both_offline_formats
+def test_upsert_gives_up_after_bounded_conflicts(spark: SparkSession, store: FeatureStore, offline_format: str,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     # A conflict on every attempt cannot be produced on demand by a real table: fake the MERGE.
     from delta.tables import DeltaTable
+
+    from featurespark.offline.iceberg import IcebergFormat
 
     calls = []
 
     def conflicting_merge(self: object, *args: object, **kwargs: object) -> object:
         calls.append(1)
+        if offline_format == "iceberg":
+            raise _IcebergConflict("Cannot commit: stale table metadata")
         raise _Conflict("Files were added by a concurrent update")
 
-    monkeypatch.setattr(DeltaTable, "merge", conflicting_merge)
+    if offline_format == "iceberg":
+        monkeypatch.setattr(IcebergFormat, "merge", conflicting_merge)
+    else:
+        monkeypatch.setattr(DeltaTable, "merge", conflicting_merge)
     from featurespark.offline.writer import write_features
 
     with pytest.raises(WriteConflictError, match=r"kept conflicting with concurrent writers \(3 attempts\); nothing "

@@ -5,6 +5,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from helpers import both_offline_formats, make_config, use_offline_catalog
 from pyspark.sql import SparkSession
 
 from featurespark.definitions import Entity, FeatureView, Field
@@ -20,10 +21,14 @@ def stats(dtype: str = "float64", name: str = "stats") -> FeatureView:
 
 
 @pytest.fixture
-def registry(spark: SparkSession, tmp_path: Path) -> Registry:
-    return Registry(spark, str(tmp_path / "_registry"))
+def registry(spark: SparkSession, tmp_path: Path, offline_format: str) -> Registry:
+    if offline_format == "delta":
+        return Registry(spark, str(tmp_path / "_registry"))
+    offline = use_offline_catalog(spark, make_config(tmp_path, offline_format=offline_format)).offline_store
+    return Registry(spark, offline.registry_path, table_format="iceberg", table_name=offline.registry_table)
 
 
+@both_offline_formats
 def test_apply_then_plan_shows_no_changes(registry: Registry) -> None:
     first = registry.apply([driver, stats()])
     assert [(c.kind, c.name, c.op) for c in first.changes] == [
@@ -35,6 +40,7 @@ def test_apply_then_plan_shows_no_changes(registry: Registry) -> None:
     assert registry.list_entities() == [driver]
 
 
+@both_offline_formats
 def test_type_change_is_a_diff_and_a_new_version(registry: Registry) -> None:
     registry.apply([driver, stats("float32")])
     plan = registry.plan([driver, stats("float64")])
@@ -88,6 +94,7 @@ def test_lookups_of_unknown_names(registry: Registry) -> None:
         registry.get_entity("rider")
 
 
+@both_offline_formats
 def test_materialization_state_versions(registry: Registry) -> None:
     assert registry.materialization_state("stats") is None
     assert registry.set_materialization_state("stats", {"watermark": "2026-01-01T00:00:00+00:00"}) == 1
@@ -98,6 +105,7 @@ def test_materialization_state_versions(registry: Registry) -> None:
         registry.set_materialization_state("stats", {"watermark": "x"}, expected_version=1)
 
 
+@both_offline_formats
 def test_concurrent_applies_both_land_without_duplicate_versions(registry: Registry) -> None:
     registry.apply([driver])
     errors: list[BaseException] = []

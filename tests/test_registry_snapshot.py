@@ -5,7 +5,10 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
+from typing import Callable
+
 import pytest
+from helpers import both_offline_formats, make_config, use_offline_catalog
 from pyspark.sql import SparkSession
 
 from featurespark.definitions import Entity, FeatureView, Field
@@ -25,19 +28,31 @@ def path(tmp_path: Path) -> str:
     return str(tmp_path / "_registry")
 
 
-def test_every_commit_leaves_a_current_snapshot_that_loads_without_spark(spark: SparkSession, path: str) -> None:
-    registry = Registry(spark, path)
+@pytest.fixture
+def new_registry(spark: SparkSession, tmp_path: Path, offline_format: str) -> Callable[[], Registry]:
+    """A factory of Registry objects over one registry table of the test's offline format."""
+    offline = use_offline_catalog(spark, make_config(tmp_path, offline_format=offline_format)).offline_store
+    return lambda: Registry(spark, offline.registry_path, table_format=offline.format,
+                            table_name=offline.registry_table)
+
+
+@both_offline_formats
+def test_every_commit_leaves_a_current_snapshot_that_loads_without_spark(
+    spark: SparkSession, new_registry: Callable[[], Registry], offline_format: str
+) -> None:
+    registry = new_registry()
+    path = registry.path
     registry.apply([driver, view()])
     registry.set_materialization_state("stats", {"watermark": "2026-01-02T00:00:00+00:00"})
     registry.apply([driver, view(dtype="float32"), view("other")])
 
-    state = load_snapshot(path)
+    state = load_snapshot(path, table_format=offline_format)
     assert state.views == {"stats": view(dtype="float32"), "other": view("other")}
     assert state.entities == {"driver": driver}
     assert state.materialization == {"stats": {"watermark": "2026-01-02T00:00:00+00:00"}}
     assert state.versions[("feature_view", "stats")] == 2
     # The snapshot is the fold of the whole log.
-    full = Registry(spark, path).refresh_snapshot()
+    full = new_registry().refresh_snapshot()
     assert (full.views, full.versions, full.materialization, full.log_version) == (
         state.views, state.versions, state.materialization, state.log_version)
 
@@ -51,7 +66,7 @@ def test_state_reads_the_log_only_when_the_snapshot_is_missing_or_stale(
 
     def counting(self: Registry, version: object) -> object:
         reads.append(version)
-        return original(self, version)  # type: ignore[arg-type]
+        return original(self, version)
 
     monkeypatch.setattr(Registry, "_read_log", counting)
     fresh = Registry(spark, path)
@@ -65,8 +80,12 @@ def test_state_reads_the_log_only_when_the_snapshot_is_missing_or_stale(
     assert Path(path, SNAPSHOT_FILE).exists()  # ... and written again
 
 
-def test_a_commit_without_snapshot_is_detected_and_repaired(spark: SparkSession, path: str) -> None:
-    registry = Registry(spark, path)
+@both_offline_formats
+def test_a_commit_without_snapshot_is_detected_and_repaired(
+    spark: SparkSession, new_registry: Callable[[], Registry], offline_format: str
+) -> None:
+    registry = new_registry()
+    path = registry.path
     registry.apply([driver, view()])
     before = Path(path, SNAPSHOT_FILE).read_text()
     registry.apply([driver, view(), view("other")])
@@ -74,10 +93,10 @@ def test_a_commit_without_snapshot_is_detected_and_repaired(spark: SparkSession,
     Path(path, SNAPSHOT_FILE).write_text(before)
 
     with pytest.raises(RegistryError, match="reflects log version .* but the registry has newer commits"):
-        load_snapshot(path)
+        load_snapshot(path, table_format=offline_format)
     assert sorted(load_snapshot(path, allow_stale=True).views) == ["stats"]
-    assert sorted(Registry(spark, path).state().views) == ["other", "stats"]  # Spark readers repair it
-    assert sorted(load_snapshot(path).views) == ["other", "stats"]
+    assert sorted(new_registry().state().views) == ["other", "stats"]  # Spark readers repair it
+    assert sorted(load_snapshot(path, table_format=offline_format).views) == ["other", "stats"]
 
 
 def test_a_newer_snapshot_is_never_overwritten_by_an_older_state(spark: SparkSession, path: str) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from delta.tables import DeltaTable
-from helpers import make_config
+from helpers import both_offline_formats, make_config, use_offline_catalog
 from pyspark.sql import SparkSession
 
 from featurespark import FeatureStore, load_repo
@@ -121,10 +121,16 @@ def _managed(features: list[Field], name: str = "evolving") -> FeatureView:
     return FeatureView(name=name, entities=[driver], schema=features, online=False, ttl=timedelta(days=1))
 
 
-def test_a_managed_view_gains_and_loses_features_without_losing_rows(spark: SparkSession, tmp_path: Path) -> None:
+def _store(spark: SparkSession, tmp_path: Path, offline_format: str) -> FeatureStore:
+    return FeatureStore(spark, use_offline_catalog(spark, make_config(tmp_path, offline_format=offline_format)))
+
+
+@both_offline_formats
+def test_a_managed_view_gains_and_loses_features_without_losing_rows(spark: SparkSession, tmp_path: Path,
+                                                                      offline_format: str) -> None:
     import pandas as pd
 
-    store = FeatureStore(spark, make_config(tmp_path))
+    store = _store(spark, tmp_path, offline_format)
     store.apply([driver, _managed([Field("rate", "float64")])])
     store.write_features("evolving", pd.DataFrame({"driver_id": [1], "event_timestamp": pd.to_datetime(["2026-01-01"]),
                                                    "rate": [0.5]}))
@@ -149,32 +155,42 @@ def test_a_managed_view_gains_and_loses_features_without_losing_rows(spark: Spar
     assert store.read_features("evolving").df.where("driver_id = 1").first().rate == 0.5  # the data stays
 
 
-def test_a_managed_feature_cannot_change_type_in_place(spark: SparkSession, tmp_path: Path) -> None:
-    store = FeatureStore(spark, make_config(tmp_path))
+@both_offline_formats
+def test_a_managed_feature_cannot_change_type_in_place(spark: SparkSession, tmp_path: Path,
+                                                       offline_format: str) -> None:
+    store = _store(spark, tmp_path, offline_format)
     store.apply([driver, _managed([Field("rate", "float32")])])
-    with pytest.raises(SourceSchemaError, match=r"(?s)Managed view 'evolving' no longer fits its Delta table .*"
+    title = {"delta": "Delta", "iceberg": "Iceberg"}[offline_format]
+    with pytest.raises(SourceSchemaError, match=rf"(?s)Managed view 'evolving' no longer fits its {title} table .*"
                                                 r"'rate' is stored as float but the view now declares double.*"
                                                 r"add a new feature with the new type"):
         store.apply([driver, _managed([Field("rate", "float64")])])
     assert store.get_feature_view("evolving").feature("rate").dtype == "float32"  # nothing was applied
 
 
-def test_deleted_views_keep_their_tables_and_watermark_until_asked(spark: SparkSession, tmp_path: Path) -> None:
+@both_offline_formats
+def test_deleted_views_keep_their_tables_and_watermark_until_asked(spark: SparkSession, tmp_path: Path,
+                                                                   offline_format: str) -> None:
     import pandas as pd
 
-    store = FeatureStore(spark, make_config(tmp_path))
+    from featurespark.offline.table_format import table_format
+    from featurespark.services.locations import managed_table_of
+
+    store = _store(spark, tmp_path, offline_format)
+    fmt = table_format(store.config.offline_store.format)
     old, other = _managed([Field("rate", "float64")], "old"), _managed([Field("rate", "float64")], "other")
     store.apply([driver, old, other])
     store.write_features("old", pd.DataFrame({"driver_id": [1], "event_timestamp": pd.to_datetime(["2026-01-01"]),
                                               "rate": [0.5]}))
     store.registry.set_materialization_state("old", {"watermark": "2026-01-02T00:00:00+00:00"})
     old_table = store.describe("old")["location"]
+    old_ref = managed_table_of(store.config, old).ref
 
     plan = store.apply([driver, other], delete=True)
     text = plan.describe()
     assert "- feature_view old (delete)" in text and "- materialization old (delete)" in text
-    assert f"keep Delta table {store.describe('other')['table'].rsplit('.', 1)[0]}.old at {old_table}" in text
-    assert DeltaTable.isDeltaTable(spark, old_table)  # kept
+    assert f"keep {fmt.title} table {store.describe('other')['table'].rsplit('.', 1)[0]}.old at {old_table}" in text
+    assert fmt.exists(spark, old_ref)  # kept
     assert store.registry.materialization_state("old") is None  # a reused name starts afresh
 
     # A new view reuses the name and the kept table, whose columns fit it.
@@ -182,6 +198,6 @@ def test_deleted_views_keep_their_tables_and_watermark_until_asked(spark: SparkS
     assert store.read_features("old").df.count() == 1
 
     store.apply([driver, other], delete=True, drop_data=True)
-    assert not DeltaTable.isDeltaTable(spark, old_table)
+    assert not fmt.exists(spark, old_ref) and not Path(old_table).exists()
     with pytest.raises(NotRegisteredError):
         store.get_feature_view("old")

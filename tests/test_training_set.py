@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 from chispa import assert_df_equality
-from helpers import make_config
+from helpers import both_offline_formats, make_config, use_offline_catalog
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 from test_jobs import load_job
@@ -53,7 +53,7 @@ def define(tmp_path: Path) -> list[object]:
 
 
 @pytest.fixture
-def store(spark: SparkSession, tmp_path: Path) -> FeatureStore:
+def store(spark: SparkSession, tmp_path: Path, offline_format: str) -> FeatureStore:
     spark.createDataFrame([("C1", h(-48), 10.0), ("C1", h(1), 11.0), ("C2", h(0), 20.0)],
                           "customer_id string, event_timestamp timestamp, balance double") \
         .write.format("delta").save(str(tmp_path / "profile"))
@@ -62,7 +62,7 @@ def store(spark: SparkSession, tmp_path: Path) -> FeatureStore:
         .write.parquet(str(tmp_path / "pair"))
     spark.createDataFrame([(1, h(0), 0.5), (2, h(0), 0.7)], "driver_id long, event_timestamp timestamp, conv_rate double") \
         .createOrReplaceTempView("fs_training_src")
-    s = FeatureStore(spark, make_config(tmp_path))
+    s = FeatureStore(spark, use_offline_catalog(spark, make_config(tmp_path, offline_format=offline_format)))
     s.apply(define(tmp_path))
     s.write_features("driver_stats", spark.createDataFrame(
         [(1, h(0), h(0), 0.1, 1), (1, h(0), h(1.5), 0.15, 1),  # a late correction of the same event
@@ -131,12 +131,15 @@ def test_reference_errors(spark: SparkSession, store: FeatureStore) -> None:
 
 def write_config(config: Config, tmp_path: Path) -> Path:
     path = tmp_path / "job.yaml"
+    offline = config.offline_store
     path.write_text(yaml.safe_dump({"project": {"name": "t"}, "offline_store": {
-        "root": config.offline_store.root, "database": config.offline_store.database},
+        "root": offline.root, "database": offline.database, "format": offline.format,
+        "iceberg_catalog": offline.iceberg_catalog},
         "online_store": {"manage_tables": False}}))
     return path
 
 
+@both_offline_formats
 def test_build_training_set_job_manifest_and_exact_rebuild(spark: SparkSession, store: FeatureStore,
                                                            tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(SparkSession, "stop", lambda self: None)  # keep the shared test session alive
@@ -149,7 +152,11 @@ def test_build_training_set_job_manifest_and_exact_rebuild(spark: SparkSession, 
     assert manifest["output"]["rows"] == 7
     assert manifest["features"] == ["driver_stats:conv_rate", "driver_stats:trips", "profile:balance"]
     sources = {s["view"]: s for s in manifest["sources"]}
-    assert sources["driver_stats"]["kind"] == "managed" and sources["driver_stats"]["version"] == 1
+    # The managed table's version read: Delta version 1 (0 is its creation), or the Iceberg snapshot id read.
+    assert sources["driver_stats"]["kind"] == "managed"
+    assert sources["driver_stats"]["version"] == store.read_features("driver_stats").version
+    if store.config.offline_store.format == "delta":
+        assert sources["driver_stats"]["version"] == 1
     assert sources["profile"]["version"] == 0
     assert manifest["views"]["driver_stats"]["matched_rows"] == 3
     assert manifest["views"]["driver_stats"]["match_rate"] == pytest.approx(3 / 7, abs=1e-6)
