@@ -11,7 +11,7 @@ from pyspark.sql import SparkSession
 
 from featurespark import FeatureStore, load_repo
 from featurespark.definitions import DeltaSource, Entity, FeatureView, Field, ParquetSource, QuerySource
-from featurespark.errors import DefinitionError, NotRegisteredError, SourceSchemaError
+from featurespark.errors import ConfigError, DefinitionError, NotRegisteredError, SourceSchemaError
 from featurespark.examples.driver_data import ExampleSize, write_example_data
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -201,3 +201,10 @@ def test_deleted_views_keep_their_tables_and_watermark_until_asked(spark: SparkS
     assert not fmt.exists(spark, old_ref) and not Path(old_table).exists()
     with pytest.raises(NotRegisteredError):
         store.get_feature_view("old")
+
+
+def test_an_iceberg_store_needs_its_catalog_on_the_session(spark: SparkSession, tmp_path: Path) -> None:
+    config = make_config(tmp_path, offline_format="iceberg")  # its catalog is not registered on the session
+    with pytest.raises(ConfigError, match=r"offline_store.format is iceberg in test-config, but the session has no "
+                                          r"Spark catalog 'fs_iceberg_\d+' .*configure_spark\(builder, config\)"):
+        FeatureStore(spark, config)
