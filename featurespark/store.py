@@ -185,7 +185,7 @@ class FeatureStore:
     # ------------------------------------------------------------ both stores at once
     def push(
         self,
-        view: Union[str, FeatureView],
+        view: Union[str, FeatureView, AggregationView],
         df: Union[DataFrame, pd.DataFrame],
         *,
         on_invalid: OnInvalid = "fail",
@@ -196,18 +196,35 @@ class FeatureStore:
         Rows are validated as in :meth:`write_features`; the online write uses conditional puts,
         so an older row never replaces a newer online value. Offline-only views get the upsert only.
         See :func:`featurespark.services.push.push`.
+
+        For an aggregation view (with a ``DeltaSource``) the rows are events: they are appended to the
+        source and, for an online view, the items of the keys they touch are rebuilt from the source as
+        of now (``on_invalid`` must be ``"fail"``); see :func:`featurespark.services.push_events.push_events`.
         """
         from featurespark.services.materialize import ensure_online_tables
         from featurespark.services.push import push
 
-        fv = self._view(view)
-        if fv.online and self.config.online_store.manage_tables:
-            ensure_online_tables(self.config, [fv])
-        return push(self.spark, self.config, fv, df, on_invalid=on_invalid, max_items_per_second=max_items_per_second)
+        chosen = self._pushable_view(view)
+        if chosen.online and self.config.online_store.manage_tables:
+            ensure_online_tables(self.config, [chosen])
+        if isinstance(chosen, AggregationView):
+            from featurespark.services.push_events import push_events
+
+            return push_events(self.spark, self.config, chosen, df, on_invalid=on_invalid,
+                               max_items_per_second=max_items_per_second)
+        return push(self.spark, self.config, chosen, df, on_invalid=on_invalid,
+                    max_items_per_second=max_items_per_second)
+
+    def _pushable_view(self, view: Union[str, FeatureView, AggregationView]) -> Union[FeatureView, AggregationView]:
+        """A view given by object or name, aggregation views included (push and stream take both kinds)."""
+        if not isinstance(view, str):
+            return view
+        aggregation_views = self.registry.state().aggregation_views
+        return aggregation_views[view] if view in aggregation_views else self._view(view)
 
     def write_stream(
         self,
-        view: Union[str, FeatureView],
+        view: Union[str, FeatureView, AggregationView],
         streaming_df: DataFrame,
         *,
         checkpoint_location: str,
@@ -223,7 +240,8 @@ class FeatureStore:
         keyed by the query id and the batch id (a batch replayed after a restart is not written
         twice), then its latest row per key is pushed to DynamoDB with conditional writes (replays
         and out-of-order batches never regress online values). See ``docs/streaming.md`` and
-        :func:`featurespark.services.stream.write_stream` for every parameter.
+        :func:`featurespark.services.stream.write_stream` for every parameter. For an aggregation view each
+        batch's events are appended to its Delta source and the items of the keys they touch are rebuilt.
 
         Returns
         -------
@@ -234,7 +252,7 @@ class FeatureStore:
         from featurespark.services.stream import write_stream
 
         return write_stream(
-            self.config, self._view(view), streaming_df, checkpoint_location=checkpoint_location, trigger=trigger,
+            self.config, self._pushable_view(view), streaming_df, checkpoint_location=checkpoint_location, trigger=trigger,
             max_items_per_second=max_items_per_second, on_invalid=on_invalid, output_mode=output_mode,
             query_name=query_name,
         )

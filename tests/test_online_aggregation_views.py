@@ -183,3 +183,97 @@ def test_consistency_method_and_cli(store: FeatureStore, spark: SparkSession, tm
         main(["consistency", "--help"])
     assert help_exit.value.code == 0
     assert "--samples N" in capsys.readouterr().out
+
+
+def test_push_appends_events_and_rebuilds_only_the_touched_keys(
+    spark: SparkSession, tmp_path: Path, dynamodb_local: DynamoDBLocal, spark_aws_env: None,  # noqa: F811
+) -> None:
+    from featurespark.definitions import DeltaSource
+    from featurespark.errors import InvalidRowsError
+    from featurespark.services.push import Transaction
+    from featurespark.services.push_events import push_events
+
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    path = tmp_path / "trip_events"
+    spark.createDataFrame([(1, now - timedelta(hours=2), 2.0), (2, now - timedelta(minutes=90), 3.0)],
+                          EVENTS).write.format("delta").save(str(path))
+    view = AggregationView(
+        name=f"pushed_{unique_table('')[1:]}", entities=[driver], source=DeltaSource(path=str(path), timestamp_field="ts"),
+        event_schema=[Field("fare", "float64")],
+        aggregations=[Aggregation("fare", "sum", windows=["1d"]), Aggregation("fare", "count", windows=["lifetime"])],
+        online=True, horizon="1d",
+    )
+    store = FeatureStore(spark, make_config(tmp_path, endpoint_url=dynamodb_local.endpoint_url))
+    store.apply([driver, view])
+    store.materialize(now - timedelta(days=1), now - timedelta(hours=1))
+
+    # A new event and a late one for driver 1: appended offline, driver 1's item rebuilt, driver 2's left alone.
+    batch = spark.createDataFrame([(1, now - timedelta(minutes=30), 5.0), (1, now - timedelta(hours=3), 7.0)], EVENTS)
+    summary = store.push(view.name, batch)
+    assert (summary.offline.rows_in, summary.offline.rows_written) == (2, 2)
+    assert summary.online is not None and summary.online.items == 1
+    assert spark.read.format("delta").load(str(path)).count() == 4
+    features = [f"{view.name}:fare_sum_1d", f"{view.name}:fare_count_lifetime"]
+    rows = [{"driver_id": 1}, {"driver_id": 2}]
+    assert store.get_online_features(features, rows).to_dict() == {
+        "driver_id": [1, 2], "fare_sum_1d": [14.0, 3.0], "fare_count_lifetime": [3, 1]}
+
+    # A replayed batch (same transaction) appends nothing and rebuilds the same items.
+    more = spark.createDataFrame([(2, now - timedelta(minutes=10), 4.0)], EVENTS)
+    config, registered = store.config, store.registry.state().aggregation_views[view.name]
+    first = push_events(spark, config, registered, more, transaction=Transaction("test-app", 1))
+    again = push_events(spark, config, registered, more, transaction=Transaction("test-app", 1))
+    assert (first.offline.rows_written, again.offline.rows_written) == (1, 0)
+    assert again.online is not None and again.online.items == 1
+    assert store.get_online_features(features, rows).to_dict()["fare_sum_1d"] == [14.0, 7.0]
+    report = store.consistency(view.name, at=[datetime.now(timezone.utc)])
+    assert report.all_match and report.stale == 0, str(report)
+
+    with pytest.raises(InvalidRowsError, match="1 of 1 event"):
+        store.push(view.name, spark.createDataFrame([(None, now, 1.0)], EVENTS))
+    parquet = AggregationView(name="parquet_events", entities=[driver],
+                              source=ParquetSource(path=str(tmp_path / "p"), timestamp_field="ts"),
+                              event_schema=[Field("fare", "float64")], aggregations=[Aggregation("fare", "sum", ["1d"])])
+    with pytest.raises(InvalidArgumentError, match="which must be a DeltaSource"):
+        store.push(parquet, batch)
+
+
+def test_write_stream_appends_each_batch_once_and_rebuilds_its_keys(
+    spark: SparkSession, tmp_path: Path, dynamodb_local: DynamoDBLocal, spark_aws_env: None,  # noqa: F811
+) -> None:
+    import json
+    import os
+
+    from featurespark.definitions import DeltaSource
+
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    path = tmp_path / "stream_events"
+    spark.createDataFrame([(1, now - timedelta(hours=2), 2.0)], EVENTS).write.format("delta").save(str(path))
+    view = AggregationView(
+        name=f"streamed_{unique_table('')[1:]}", entities=[driver],
+        source=DeltaSource(path=str(path), timestamp_field="ts"), event_schema=[Field("fare", "float64")],
+        aggregations=[Aggregation("fare", "sum", windows=["1d"])], online=True, horizon="1d",
+    )
+    store = FeatureStore(spark, make_config(tmp_path, endpoint_url=dynamodb_local.endpoint_url))
+    store.apply([driver, view])
+    folder = tmp_path / "in"
+    folder.mkdir()
+    batches = [[(1, now - timedelta(minutes=30), 5.0), (2, now - timedelta(minutes=20), 1.0)],
+               [(2, now - timedelta(hours=5), 4.0)]]  # a late event for driver 2
+    for n, rows in enumerate(batches):
+        file = folder / f"batch-{n}.json"
+        file.write_text("".join(json.dumps({"driver_id": d, "ts": t.isoformat(), "fare": f}) + "\n" for d, t, f in rows))
+        os.utime(file, (1_700_000_000 + 10 * n, 1_700_000_000 + 10 * n))
+    stream = spark.readStream.schema(EVENTS).option("maxFilesPerTrigger", 1).json(str(folder))
+    with pytest.raises(InvalidArgumentError, match="has no quarantine table"):
+        store.write_stream(view.name, stream, checkpoint_location=str(tmp_path / "chk"), on_invalid="quarantine")
+    query = store.write_stream(view.name, stream, checkpoint_location=str(tmp_path / "chk"),
+                               trigger={"availableNow": True})
+    query.awaitTermination(300)
+    assert query.exception() is None
+    summaries = query.summaries()
+    assert [(s.batch_id, s.offline.rows_written, s.online.items if s.online else None) for s in summaries] == [
+        (0, 2, 2), (1, 1, 1)]
+    assert spark.read.format("delta").load(str(path)).count() == 4
+    values = store.get_online_features([f"{view.name}:fare_sum_1d"], [{"driver_id": 1}, {"driver_id": 2}])
+    assert values.to_dict()["fare_sum_1d"] == [7.0, 5.0]
