@@ -3,6 +3,7 @@ incremental) writes their items, get_online_features mixes them with feature vie
 and CLI) compares them with the offline recompute. Against DynamoDB Local."""
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -169,6 +170,11 @@ def test_consistency_method_and_cli(store: FeatureStore, spark: SparkSession, tm
     out = capsys.readouterr().out
     assert f"Consistency of {trips}: 6 rows, 0 stale" in out and "fare_sum_1h: match 100.00%" in out
     assert out.strip().splitlines()[-1] == f"OK: all 3 features of {trips} agree on all 6 rows"
+    # online-get reads the snapshot without Spark and mixes in aggregation views; --at is the lookup time.
+    assert main(["online-get", "--config", str(config_file), "--features", f"{trips}:fare_sum_1h",
+                 f"{names['stats']}:conv_rate", "--entity", "driver_id=1",
+                 "--at", (END + timedelta(minutes=10)).isoformat()]) == EXIT_OK
+    assert json.loads(capsys.readouterr().out) == {"driver_id": [1], "fare_sum_1h": [15.0], "conv_rate": [None]}
 
     # A late event at 04:05, after the materialized end: the offline recompute sees it, online does not.
     spark.createDataFrame([(2, END + timedelta(minutes=5), 100.0)], EVENTS).write.mode("append").parquet(
@@ -241,7 +247,6 @@ def test_push_appends_events_and_rebuilds_only_the_touched_keys(
 def test_write_stream_appends_each_batch_once_and_rebuilds_its_keys(
     spark: SparkSession, tmp_path: Path, dynamodb_local: DynamoDBLocal, spark_aws_env: None,  # noqa: F811
 ) -> None:
-    import json
     import os
 
     from featurespark.definitions import DeltaSource
