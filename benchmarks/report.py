@@ -185,7 +185,7 @@ def plot_all(results: Dict[str, Any], out_dir: Path) -> List[str]:
         ax.set_xticks([j + width for j in range(len(sizes))])
         ax.set_xticklabels(sizes)
         ax.set_ylabel("items per second (median)")
-        ax.set_title("Materialize into DynamoDB Local")
+        ax.set_title("Materialize into the local DynamoDB endpoint")
         ax.legend(fontsize=8)
         written.append(_save(fig, out_dir, "materialize"))
 
@@ -347,7 +347,7 @@ def render(results: Dict[str, Any], plots: Sequence[str], plot_dir: str) -> str:
 
     add("## Materialize")
     add("")
-    add("The latest row per key of the 3 views over the whole data into DynamoDB Local (items per second, whole "
+    add("The latest row per key of the 3 views over the whole data into the local DynamoDB endpoint (items per second, whole "
         "call timed). `raw_loop`: the same items as featurespark writes, encoded beforehand (not timed), sent with "
         "25-item `BatchWriteItem` requests on 8 threads — the same requests in flight as featurespark (2 Spark "
         "task slots x 4 writer threads).")
