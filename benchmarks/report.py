@@ -255,7 +255,8 @@ def render(results: Dict[str, Any], plots: Sequence[str], plot_dir: str) -> str:
         "other processes competed for the CPU)")
     add(f"- **Versions**: featurespark {v.get('featurespark')}, Feast {v.get('feast')}, PySpark {v.get('pyspark')}, "
         f"Delta {v.get('delta-spark')}, boto3 {v.get('boto3')}, pandas {v.get('pandas')}, pyarrow "
-        f"{v.get('pyarrow')}, Python {meta.get('python')}, {meta.get('java')}, {meta.get('dynamodb_local')}")
+        f"{v.get('pyarrow')}, Python {meta.get('python')}, {meta.get('java')}, "
+        f"{meta.get('dynamodb_endpoint') or meta.get('dynamodb_local')}")
     conf = meta.get("spark_conf", {})
     add("- **Spark** (one session shared by both systems, start-up not timed): "
         + ", ".join(f"`{k}={val}`" for k, val in conf.items()))
