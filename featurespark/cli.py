@@ -84,7 +84,7 @@ driver_stats = FeatureView(
     schema=[Field("conv_rate", "float64"), Field("avg_daily_trips", "int64")],
     source=ManagedSource(timestamp_field="event_timestamp"),
     ttl=timedelta(days=1),
-    # online=True serves the view from DynamoDB (online_store in featurespark.yaml; locally DynamoDB Local).
+    # online=True serves the view from DynamoDB (online_store in featurespark.yaml; locally a DynamoDB endpoint on 127.0.0.1).
     online=False,
 )
 '''

@@ -82,7 +82,7 @@ class OnlineReader:
     region : str
         AWS region.
     endpoint_url : str, optional
-        Endpoint override (DynamoDB Local); None for AWS.
+        Endpoint override (a local endpoint); None for AWS.
     threads : int, optional
         Parallel requests (and connection pool size).
     retry : RetryPolicy, optional
