@@ -361,6 +361,8 @@ class FeatureStore:
             ``last_writer_wins`` (default) overwrites whatever is online, so materializing an old
             window after a newer one puts older values online. ``monotonic`` uses conditional
             writes so an older event never replaces a newer one (slower: one request per item).
+            Aggregation views are always written ``monotonic`` (an item rebuilt as of an earlier ``end``
+            never replaces a newer one, for example one a ``push`` rebuilt).
         max_items_per_second : float, optional
             Rate limit for the whole run, split between the views written at the same time (up to
             four) and across their Spark tasks.

@@ -1,6 +1,6 @@
 """Online aggregation views through the FeatureStore: apply creates their tables, materialize (window and
 incremental) writes their items, get_online_features mixes them with feature views, consistency (method
-and CLI) compares them with the offline recompute. Against DynamoDB Local."""
+and CLI) compares them with the offline recompute. Against the local DynamoDB endpoint (moto's server)."""
 from __future__ import annotations
 
 import json

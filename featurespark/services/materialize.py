@@ -112,10 +112,14 @@ def materialize_view(
 ) -> OnlineWriteSummary:
     """Push the latest row per key of one feature view with ``start <= event_ts < end`` to its table, or
     rebuild the items of an aggregation view as of ``end`` with its ``horizon`` and ``tile_sizes``
-    (``start``, the previous run's end, only checks the gap against the horizon)."""
+    (``start``, the previous run's end, only checks the gap against the horizon).
+
+    Aggregation items are always written ``monotonic``, whatever ``write_mode`` says: an item rebuilt as of
+    an earlier ``end`` (an old window rerun, or a batch run racing a ``push``) must never replace one built
+    as of a later ``end``, which holds every event the older one holds."""
     ensure_online_tables(config, [view])
     if isinstance(view, AggregationView):
-        summary = materialize_aggregation_view(spark, config, view, start, end, write_mode=write_mode,
+        summary = materialize_aggregation_view(spark, config, view, start, end, write_mode="monotonic",
                                                max_items_per_second=max_items_per_second)
     else:
         summary = _materialize_feature_view(spark, config, view, start, end, write_mode=write_mode,
