@@ -119,7 +119,6 @@ def environment() -> Dict[str, Any]:
                 mem_gib = int(line.split()[1]) / 1024 / 1024
     except OSError:
         pass
-    ddb = sorted((REPO / ".dynamodb-local" / "lib").glob("DynamoDBLocal-*.jar"))
     return {
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "git_commit": _cmd(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"]),
@@ -134,7 +133,9 @@ def environment() -> Dict[str, Any]:
         "load_average_at_start": list(os.getloadavg()),
         "versions": {p: ver(p) for p in ("featurespark", "feast", "pyspark", "delta-spark", "boto3", "pandas",
                                           "pyarrow")},
-        "dynamodb_local": ddb[-1].name if ddb else "?",
+        # The local DynamoDB endpoint is moto's server run by .venv (bootstrap/dynamodb-local/start.sh).
+        "dynamodb_endpoint": "moto server " + (_cmd([str(REPO / ".venv" / "bin" / "python"), "-c",
+                                                     "import moto; print(moto.__version__)"]) or "?"),
         "spark_conf": SPARK_CONF,
     }
 

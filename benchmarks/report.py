@@ -185,7 +185,7 @@ def plot_all(results: Dict[str, Any], out_dir: Path) -> List[str]:
         ax.set_xticks([j + width for j in range(len(sizes))])
         ax.set_xticklabels(sizes)
         ax.set_ylabel("items per second (median)")
-        ax.set_title("Materialize into DynamoDB Local")
+        ax.set_title("Materialize into the local DynamoDB endpoint")
         ax.legend(fontsize=8)
         written.append(_save(fig, out_dir, "materialize"))
 
@@ -255,7 +255,8 @@ def render(results: Dict[str, Any], plots: Sequence[str], plot_dir: str) -> str:
         "other processes competed for the CPU)")
     add(f"- **Versions**: featurespark {v.get('featurespark')}, Feast {v.get('feast')}, PySpark {v.get('pyspark')}, "
         f"Delta {v.get('delta-spark')}, boto3 {v.get('boto3')}, pandas {v.get('pandas')}, pyarrow "
-        f"{v.get('pyarrow')}, Python {meta.get('python')}, {meta.get('java')}, {meta.get('dynamodb_local')}")
+        f"{v.get('pyarrow')}, Python {meta.get('python')}, {meta.get('java')}, "
+        f"{meta.get('dynamodb_endpoint') or meta.get('dynamodb_local')}")
     conf = meta.get("spark_conf", {})
     add("- **Spark** (one session shared by both systems, start-up not timed): "
         + ", ".join(f"`{k}={val}`" for k, val in conf.items()))
@@ -347,7 +348,7 @@ def render(results: Dict[str, Any], plots: Sequence[str], plot_dir: str) -> str:
 
     add("## Materialize")
     add("")
-    add("The latest row per key of the 3 views over the whole data into DynamoDB Local (items per second, whole "
+    add("The latest row per key of the 3 views over the whole data into the local DynamoDB endpoint (items per second, whole "
         "call timed). `raw_loop`: the same items as featurespark writes, encoded beforehand (not timed), sent with "
         "25-item `BatchWriteItem` requests on 8 threads — the same requests in flight as featurespark (2 Spark "
         "task slots x 4 writer threads).")

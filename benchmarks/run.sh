@@ -5,9 +5,9 @@
 #   bash benchmarks/run.sh --help
 #
 # Sets up .venv-bench (benchmarks/setup.sh: featurespark editable + feast[spark,aws]==0.67.0 +
-# matplotlib; the jars and DynamoDB Local come from bootstrap/setup-local.sh), starts an in-memory
-# DynamoDB Local on a free 127.0.0.1 port with bootstrap/dynamodb-local/start.sh, runs every
-# benchmark in one process and one Spark session, and stops DynamoDB Local on exit.
+# matplotlib; the jars and .venv come from bootstrap/setup-local.sh), starts an in-memory local
+# DynamoDB endpoint (moto's server) on a free 127.0.0.1 port with bootstrap/dynamodb-local/start.sh,
+# runs every benchmark in one process and one Spark session, and stops the endpoint on exit.
 # Data, registries and outputs go to .featurespark/bench/ (git-ignored). Sizes: XS, S, M, L and
 # NAME_skew (e.g. M_skew). Not part of the test suite.
 #   bash benchmarks/run.sh aggregations [--sizes S,M] [--runs 3] [other options of python -m benchmarks.agg_bench]
@@ -47,7 +47,7 @@ bash bootstrap/dynamodb-local/start.sh --port "$PORT" --pid-file "$PID_FILE" --l
 cleanup() { bash bootstrap/dynamodb-local/stop.sh --pid-file "$PID_FILE" >/dev/null 2>&1 || true; }
 trap cleanup EXIT
 
-# DynamoDB Local accepts any credentials of letters and digits; never real ones.
+# The local endpoint accepts any credentials of letters and digits; never real ones.
 export AWS_ACCESS_KEY_ID=benchLocal AWS_SECRET_ACCESS_KEY=benchLocal AWS_DEFAULT_REGION=us-east-1
 export AWS_EC2_METADATA_DISABLED=true TZ=UTC
 unset AWS_PROFILE AWS_SESSION_TOKEN

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up the benchmark environment (separate from the main .venv, which stays untouched):
-#   - calls bootstrap/setup-local.sh for the JVM jars (.jars/) and DynamoDB Local (.dynamodb-local/),
+#   - calls bootstrap/setup-local.sh for the JVM jars (.jars/) and .venv (whose moto serves DynamoDB),
 #   - creates .venv-bench with featurespark[spark] installed editable, feast[spark,aws]==0.67.0 and
 #     matplotlib from PyPI.
 # Idempotent: a stamp records the inputs, so a second run only checks and returns.
@@ -22,7 +22,7 @@ esac
 
 log() { printf '[bench-setup] %s\n' "$*"; }
 
-# The jars and DynamoDB Local are shared with the main environment: resolve them once, there.
+# The jars and the DynamoDB endpoint's Python (.venv) are shared with the main environment: set them up there.
 bash bootstrap/setup-local.sh
 
 inputs_hash() {

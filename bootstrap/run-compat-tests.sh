@@ -15,4 +15,6 @@ export FEATURESPARK_JARS_DIR="$ROOT/.jars-spark35"
 # is that everything works on Spark 3.5, so property tests run at most 10 examples (tests/conftest.py).
 export FEATURESPARK_HYPOTHESIS_PROFILE="${FEATURESPARK_HYPOTHESIS_PROFILE:-compat}"
 echo "[compat-tests] pytest on $(.venv-spark35/bin/python -c 'import pyspark, delta; print("pyspark", pyspark.__version__)')"
-exec .venv-spark35/bin/python -m pytest "$@"
+source bootstrap/lib/pytest-args.sh
+pytest_shared_args
+exec .venv-spark35/bin/python -m pytest "${PYTEST_SHARED_ARGS[@]}" "$@"

@@ -8,4 +8,6 @@ bash bootstrap/setup-local.sh
 echo "[tests] mypy featurespark"
 .venv/bin/mypy
 echo "[tests] pytest"
-exec .venv/bin/python -m pytest "$@"
+source bootstrap/lib/pytest-args.sh
+pytest_shared_args
+exec .venv/bin/python -m pytest "${PYTEST_SHARED_ARGS[@]}" "$@"

@@ -7,8 +7,8 @@
 #     cluster gets), pyspark 3.5.6, delta-spark 3.3.2 and the test tools of the dev extra,
 #   - the JVM jars (Delta Lake 3.3.2 for Scala 2.12, hadoop-aws 3.3.4) resolved by Maven from
 #     bootstrap/jars-spark35/pom.xml into .jars-spark35/,
-#   - DynamoDB Local and a Kafka broker for the tests (shared with the main environment: .dynamodb-local/,
-#     .kafka/; resolved here only if setup-local.sh has not done it).
+#   - a Kafka broker for the tests (shared with the main environment: .kafka/; resolved here only if
+#     setup-local.sh has not done it); the local DynamoDB endpoint is moto's server from the dev extra.
 # Sessions pick these jars with FEATURESPARK_JARS_DIR=.jars-spark35 (the test fixture picks them by
 # pyspark's version); see docs/config.md. Idempotent: a stamp records the inputs; a virtualenv on another
 # Python than 3.9 (from an older set-up) is replaced.
@@ -37,13 +37,13 @@ done
 PYTHON="$(find_python39)" || { echo "[setup-compat] error: see above." >&2; exit 1; }
 
 inputs_hash() {
-  cat setup.cfg pyproject.toml bootstrap/jars-spark35/pom.xml bootstrap/dynamodb-local/pom.xml bootstrap/kafka/pom.xml \
-      bootstrap/dynamodb-local/LoopbackServerRunner.java bootstrap/setup-compat.sh bootstrap/python39.sh bootstrap/postgresql/install.sh \
+  cat setup.cfg pyproject.toml bootstrap/jars-spark35/pom.xml bootstrap/kafka/pom.xml \
+      bootstrap/setup-compat.sh bootstrap/python39.sh bootstrap/postgresql/install.sh \
     | sha256sum | cut -c1-16
 }
 STAMP="$VENV/.featurespark-setup-$(inputs_hash)"
 
-if [ -f "$STAMP" ] && [ -d "$JARS" ] && [ -d "$ROOT/.dynamodb-local/lib" ] && [ -d "$ROOT/.kafka/lib" ]; then
+if [ -f "$STAMP" ] && [ -d "$JARS" ] && [ -d "$ROOT/.kafka/lib" ]; then
   log "environment up to date ($VENV, $JARS)"
   exit 0
 fi
@@ -77,10 +77,6 @@ if [ "$bundled" != "$want" ]; then
   exit 1
 fi
 
-if [ ! -d "$ROOT/.dynamodb-local/lib" ]; then
-  log "resolving DynamoDB Local with Maven (and compiling its loopback launcher)"
-  bash bootstrap/dynamodb-local/start.sh --resolve-only
-fi
 if [ ! -d "$ROOT/.kafka/lib" ]; then
   log "resolving a Kafka broker with Maven (streaming tests run one on 127.0.0.1)"
   bash bootstrap/kafka/start.sh --resolve-only

@@ -2,7 +2,8 @@
 # Set up everything featurespark needs on a fresh machine for the embedded local default:
 #   - a virtualenv in .venv with featurespark and its spark + dev extras (from PyPI),
 #   - the JVM jars (Delta Lake, the Kafka connector, ...) resolved by Maven from bootstrap/jars/pom.xml into .jars/,
-#   - DynamoDB Local and a Kafka broker (for the tests and the example) into .dynamodb-local/ and .kafka/,
+#   - a Kafka broker (for the tests and the example) into .kafka/ (the local DynamoDB endpoint is moto's
+#     server from the dev extra: bootstrap/dynamodb-local/start.sh),
 #   - PostgreSQL from Debian's packages (bootstrap/postgresql/install.sh; the JdbcSource tests start one).
 # Idempotent: a stamp records the inputs, so a second run only checks and returns.
 # Needs: python3 (>= 3.9) with venv, Java 17, Maven. Nothing binary is committed to the repo.
@@ -21,12 +22,12 @@ for tool in "$PYTHON" java mvn; do
 done
 
 inputs_hash() {
-  cat setup.cfg pyproject.toml bootstrap/jars/pom.xml bootstrap/dynamodb-local/pom.xml bootstrap/kafka/pom.xml \
-      bootstrap/dynamodb-local/LoopbackServerRunner.java bootstrap/setup-local.sh bootstrap/postgresql/install.sh | sha256sum | cut -c1-16
+  cat setup.cfg pyproject.toml bootstrap/jars/pom.xml bootstrap/kafka/pom.xml \
+      bootstrap/setup-local.sh bootstrap/postgresql/install.sh | sha256sum | cut -c1-16
 }
 STAMP="$VENV/.featurespark-setup-$(inputs_hash)"
 
-if [ -f "$STAMP" ] && [ -d "$JARS" ] && [ -d "$ROOT/.dynamodb-local/lib" ] && [ -d "$ROOT/.kafka/lib" ]; then
+if [ -f "$STAMP" ] && [ -d "$JARS" ] && [ -d "$ROOT/.kafka/lib" ]; then
   log "environment up to date ($VENV, $JARS)"
   exit 0
 fi
@@ -45,8 +46,8 @@ mvn -q -B -f bootstrap/jars/pom.xml dependency:copy-dependencies -DoutputDirecto
 rm -rf "$JARS" && mv "$JARS.tmp" "$JARS"
 log "jars: $(find "$JARS" -maxdepth 1 -name '*.jar' -printf '%f\n' | sort | tr '\n' ' ')"
 
-log "resolving DynamoDB Local with Maven (and compiling its loopback launcher)"
-bash bootstrap/dynamodb-local/start.sh --resolve-only
+# The online store's tests and the example talk to moto's DynamoDB server (the dev extra above), started on
+# 127.0.0.1 by bootstrap/dynamodb-local/start.sh: nothing to resolve.
 
 log "resolving a Kafka broker with Maven (streaming tests run one on 127.0.0.1)"
 bash bootstrap/kafka/start.sh --resolve-only

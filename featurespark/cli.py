@@ -5,7 +5,8 @@ Exit codes scripts can rely on:
 - ``0``: success (``plan``: whether or not there are changes, unless ``--exit-code``);
 - ``1``: a featurespark error (bad config, definitions, sources; the message says what to fix);
 - ``2``: wrong command-line usage;
-- ``3``: ``plan --exit-code`` found changes to apply.
+- ``3``: ``plan --exit-code`` found changes to apply;
+- ``4``: ``consistency`` found online values that disagree with the offline recompute.
 
 This module is a command line: its results are printed to stdout and errors to stderr, by design.
 The library modules it calls log through ``logging`` instead (``-v`` shows those logs).
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_CHANGES = 0, 1, 2, 3
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_CHANGES, EXIT_MISMATCH = 0, 1, 2, 3, 4
 
 
 class UsageError(Exception):
@@ -83,7 +84,7 @@ driver_stats = FeatureView(
     schema=[Field("conv_rate", "float64"), Field("avg_daily_trips", "int64")],
     source=ManagedSource(timestamp_field="event_timestamp"),
     ttl=timedelta(days=1),
-    # online=True serves the view from DynamoDB (online_store in featurespark.yaml; locally DynamoDB Local).
+    # online=True serves the view from DynamoDB (online_store in featurespark.yaml; locally a DynamoDB endpoint on 127.0.0.1).
     online=False,
 )
 '''
@@ -131,7 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="featurespark",
         description="Manage a featurespark feature repo: scaffold it, plan and apply definitions, inspect "
         "the registry.",
-        epilog="Exit codes: 0 ok, 1 featurespark error, 2 usage error, 3 `plan --exit-code` found changes.",
+        epilog="Exit codes: 0 ok, 1 featurespark error, 2 usage error, 3 `plan --exit-code` found changes, "
+               "4 `consistency` found disagreeing values.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -160,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument("--drop-data", action="store_true", help="with --delete: also drop the deleted views' Delta, "
                                                                 "quarantine and DynamoDB tables (needs --yes)")
     apply.add_argument("--yes", action="store_true", help="confirm --drop-data")
-    drop = add("drop-data", "drop the tables a deleted feature view left behind (Delta, quarantine, DynamoDB)")
+    drop = add("drop-data", "drop the tables a deleted view left behind (Delta, quarantine, DynamoDB)")
     drop.add_argument("name", help="the deleted view's name")
     drop.add_argument("--yes", action="store_true", help="confirm: the data cannot be recovered")
     add("refresh-snapshot", "rebuild the registry snapshot (the file online lookups and list/describe read) from "
@@ -191,6 +193,15 @@ def build_parser() -> argparse.ArgumentParser:
     get.add_argument("--entity", action="append", required=True, metavar="KEY=VALUE[,KEY=VALUE]",
                      help="one entity row; repeat for more (values that look like integers are integers)")
     get.add_argument("--full-feature-names", action="store_true", help="name outputs view__feature")
+    get.add_argument("--at", type=parse_timestamp, help="lookup time (default now): where aggregation windows end "
+                                                        "and TTLs count back from")
+    cons = add("consistency", "compare an online aggregation view's values with an offline recompute from its "
+                              "source; exit code 4 when they disagree")
+    cons.add_argument("view", help="a registered aggregation view with online=True")
+    cons.add_argument("--samples", type=int, default=100, metavar="N", help="keys to sample (default 100)")
+    cons.add_argument("--at", type=parse_timestamp, action="append", metavar="TIME",
+                      help="lookup time, ISO (UTC unless an offset is given); repeat for more (default now)")
+    cons.add_argument("--seed", type=int, default=0, help="seed of the key sample (default 0)")
 
     from featurespark.emr import add_emr_subcommand
 
@@ -216,6 +227,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "materialize": _materialize,
         "materialize-incremental": _materialize_incremental,
         "online-get": _online_get,
+        "consistency": _consistency,
         "emr": _emr,
         "emr-serverless": _emr,
     }
@@ -372,7 +384,7 @@ def _list(args: argparse.Namespace) -> int:
                          key=lambda w: (w.micros is None, w.micros or 0))
         print(f"  {a.name:<28} entities: {', '.join(e.name for e in a.entities):<18} "
               f"features: {len(a.feature_names):<3} windows: {', '.join(w.label for w in windows):<16} "
-              f"source: {a.source.describe()}")
+              f"online: {str(a.online).lower():<6} source: {a.source.describe()}")
     return EXIT_OK
 
 
@@ -449,10 +461,20 @@ def _online_get(args: argparse.Namespace) -> int:
     config, state = _snapshot(args)
     cfg = config.online_store
     with OnlineReader(region=online_region(config), endpoint_url=cfg.endpoint_url) as reader:
-        response = get_online_features(reader, config, state.views, args.features, rows,
-                                       full_feature_names=args.full_feature_names)
+        response = get_online_features(reader, config, state.all_views, args.features, rows,
+                                       full_feature_names=args.full_feature_names, now=args.at)
     print(json.dumps(response.to_dict(), indent=2, default=str))
     return EXIT_OK
+
+
+def _consistency(args: argparse.Namespace) -> int:
+    if args.samples < 1:
+        raise UsageError(f"--samples must be at least 1, got {args.samples}.")
+    with _store(args) as store:
+        report = store.consistency(args.view, at=args.at, sample_keys=args.samples, seed=args.seed)
+    print(report)
+    print(report.summary)
+    return EXIT_OK if report.all_match else EXIT_MISMATCH
 
 
 def _emr(args: argparse.Namespace) -> int:
@@ -461,7 +483,7 @@ def _emr(args: argparse.Namespace) -> int:
     return int(run_emr_command(args))
 
 
-__all__ = ["EXIT_CHANGES", "EXIT_ERROR", "EXIT_OK", "EXIT_USAGE", "build_parser", "main", "parse_timestamp"]
+__all__ = ["EXIT_CHANGES", "EXIT_ERROR", "EXIT_MISMATCH", "EXIT_OK", "EXIT_USAGE", "build_parser", "main", "parse_timestamp"]
 
 
 if __name__ == "__main__":  # pragma: no cover

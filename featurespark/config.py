@@ -178,7 +178,7 @@ class OnlineStoreConfig:
         profile's region, else the region of the EC2 instance (see :func:`online_region`); never a
         silent default.
     endpoint_url : str or None
-        Endpoint override, e.g. ``http://127.0.0.1:8000`` for DynamoDB Local. Leave unset for AWS.
+        Endpoint override, e.g. ``http://127.0.0.1:8000`` for a local endpoint. Leave unset for AWS.
     table_name_template : str
         Python format string for table names, with ``{project}`` and ``{view}``.
     billing_mode : str

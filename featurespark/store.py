@@ -3,14 +3,14 @@ sets, materialize, push and stream, serving), holding the session, the config an
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional, Sequence, Union
 
 from featurespark._session_checks import require_delta, require_iceberg, require_utc_session
 from featurespark.config import Config, load_config, online_region
 from featurespark.definitions import AggregationView, DeltaSource, Entity, FeatureView, ManagedSource
-from featurespark.errors import InvalidArgumentError
+from featurespark.errors import InvalidArgumentError, NotRegisteredError
 from featurespark.options import Algorithm, OnInvalid, OnlineWriteMode, StreamOutputMode, WriteMode
 from featurespark.registry import Plan, Registry
 from featurespark.services.locations import managed_table_of, registry_path
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from featurespark.online.materialize import OnlineWriteSummary
     from featurespark.online.reader import OnlineReader
     from featurespark.services.push import PushSummary
+    from featurespark.services.online_aggregates import ConsistencyReport
     from featurespark.services.serving import FeatureServer, OnlineResponse
     from featurespark.services.stream import FeatureStream
     from featurespark.services.training import EntityInput, HistoricalRetrieval
@@ -191,7 +192,7 @@ class FeatureStore:
     # ------------------------------------------------------------ both stores at once
     def push(
         self,
-        view: Union[str, FeatureView],
+        view: Union[str, FeatureView, AggregationView],
         df: Union[DataFrame, pd.DataFrame],
         *,
         on_invalid: OnInvalid = "fail",
@@ -202,18 +203,35 @@ class FeatureStore:
         Rows are validated as in :meth:`write_features`; the online write uses conditional puts,
         so an older row never replaces a newer online value. Offline-only views get the upsert only.
         See :func:`featurespark.services.push.push`.
+
+        For an aggregation view (with a ``DeltaSource``) the rows are events: they are appended to the
+        source and, for an online view, the items of the keys they touch are rebuilt from the source as
+        of now (``on_invalid`` must be ``"fail"``); see :func:`featurespark.services.push_events.push_events`.
         """
         from featurespark.services.materialize import ensure_online_tables
         from featurespark.services.push import push
 
-        fv = self._view(view)
-        if fv.online and self.config.online_store.manage_tables:
-            ensure_online_tables(self.config, [fv])
-        return push(self.spark, self.config, fv, df, on_invalid=on_invalid, max_items_per_second=max_items_per_second)
+        chosen = self._pushable_view(view)
+        if chosen.online and self.config.online_store.manage_tables:
+            ensure_online_tables(self.config, [chosen])
+        if isinstance(chosen, AggregationView):
+            from featurespark.services.push_events import push_events
+
+            return push_events(self.spark, self.config, chosen, df, on_invalid=on_invalid,
+                               max_items_per_second=max_items_per_second)
+        return push(self.spark, self.config, chosen, df, on_invalid=on_invalid,
+                    max_items_per_second=max_items_per_second)
+
+    def _pushable_view(self, view: Union[str, FeatureView, AggregationView]) -> Union[FeatureView, AggregationView]:
+        """A view given by object or name, aggregation views included (push and stream take both kinds)."""
+        if not isinstance(view, str):
+            return view
+        aggregation_views = self.registry.state().aggregation_views
+        return aggregation_views[view] if view in aggregation_views else self._view(view)
 
     def write_stream(
         self,
-        view: Union[str, FeatureView],
+        view: Union[str, FeatureView, AggregationView],
         streaming_df: DataFrame,
         *,
         checkpoint_location: str,
@@ -229,7 +247,8 @@ class FeatureStore:
         keyed by the query id and the batch id (a batch replayed after a restart is not written
         twice), then its latest row per key is pushed to DynamoDB with conditional writes (replays
         and out-of-order batches never regress online values). See ``docs/streaming.md`` and
-        :func:`featurespark.services.stream.write_stream` for every parameter.
+        :func:`featurespark.services.stream.write_stream` for every parameter. For an aggregation view each
+        batch's events are appended to its Delta source and the items of the keys they touch are rebuilt.
 
         Returns
         -------
@@ -240,7 +259,7 @@ class FeatureStore:
         from featurespark.services.stream import write_stream
 
         return write_stream(
-            self.config, self._view(view), streaming_df, checkpoint_location=checkpoint_location, trigger=trigger,
+            self.config, self._pushable_view(view), streaming_df, checkpoint_location=checkpoint_location, trigger=trigger,
             max_items_per_second=max_items_per_second, on_invalid=on_invalid, output_mode=output_mode,
             query_name=query_name,
         )
@@ -335,16 +354,22 @@ class FeatureStore:
     ) -> dict[str, OnlineWriteSummary]:
         """Push the latest row per key with ``start <= event_ts < end`` of online views to DynamoDB.
 
+        Online aggregation views are included: their items are rebuilt from the source as of ``end``
+        with the view's ``horizon`` and ``tile_sizes`` (``start`` only checks the gap since the previous
+        run against the horizon; rerunning adds nothing twice).
+
         Parameters
         ----------
         start, end : datetime
             Event-time window (naive datetimes are UTC).
         views : list of str, optional
-            View names; default every online view.
+            Names of feature views or aggregation views; default every online view of both kinds.
         write_mode : {"last_writer_wins", "monotonic"}
             ``last_writer_wins`` (default) overwrites whatever is online, so materializing an old
             window after a newer one puts older values online. ``monotonic`` uses conditional
             writes so an older event never replaces a newer one (slower: one request per item).
+            Aggregation views are always written ``monotonic`` (an item rebuilt as of an earlier ``end``
+            never replaces a newer one, for example one a ``push`` rebuilt).
         max_items_per_second : float, optional
             Rate limit for the whole run, split between the views written at the same time (up to
             four) and across their Spark tasks.
@@ -356,7 +381,7 @@ class FeatureStore:
         """
         from featurespark.services.materialize import materialize_views
 
-        return materialize_views(self.spark, self.config, self.registry.state().views, start, end, names=views,
+        return materialize_views(self.spark, self.config, self.registry.state().all_views, start, end, names=views,
                                  write_mode=write_mode, max_items_per_second=max_items_per_second)
 
     def materialize_incremental(
@@ -368,7 +393,8 @@ class FeatureStore:
         write_mode: OnlineWriteMode = "last_writer_wins",
         max_items_per_second: Optional[float] = None,
     ) -> dict[str, OnlineWriteSummary]:
-        """Materialize each online view from its registry watermark to ``end`` and move the watermark.
+        """Materialize each online view (feature and aggregation views) from its registry watermark to ``end``
+        and move the watermark.
 
         See :func:`featurespark.services.materialize.materialize_incremental`.
         """
@@ -376,6 +402,59 @@ class FeatureStore:
 
         return materialize_incremental(self.spark, self.config, self.registry, end, names=views, lookback=lookback,
                                        write_mode=write_mode, max_items_per_second=max_items_per_second)
+
+    def consistency(
+        self,
+        view: str,
+        *,
+        at: Optional[Sequence[datetime]] = None,
+        sample_keys: int = 100,
+        seed: int = 0,
+    ) -> ConsistencyReport:
+        """Compare an online aggregation view's values with an offline recompute from its source.
+
+        Samples up to ``sample_keys`` keys of the view's events, looks each up online at every time of
+        ``at`` and recomputes the same windows offline; see
+        :func:`featurespark.services.online_aggregates.consistency`.
+
+        Parameters
+        ----------
+        view : str
+            A registered aggregation view with ``online=True``.
+        at : list of datetime, optional
+            Lookup times (naive means UTC); default now. Items answer exactly from their last
+            materialization's ``end`` until ``end + horizon``.
+        sample_keys : int
+            Keys to sample.
+        seed : int
+            Seed of the key sample.
+
+        Returns
+        -------
+        ConsistencyReport
+            Per feature: rows compared, matching, missing and extra, absolute differences; ``all_match``
+            and a ``summary`` line.
+
+        Raises
+        ------
+        NotRegisteredError
+            If ``view`` is not a registered aggregation view.
+        InvalidArgumentError
+            If the view is not online, or for a bad sample size.
+        """
+        from featurespark.services.online_aggregates import consistency
+
+        aggregation_views = self.registry.state().aggregation_views
+        if view not in aggregation_views:
+            raise NotRegisteredError(f"Aggregation view '{view}' is not registered. Registered aggregation views: "
+                                     f"{', '.join(sorted(aggregation_views)) or '(none)'}.")
+        chosen = aggregation_views[view]
+        if not chosen.online:
+            raise InvalidArgumentError(f"Aggregation view '{view}' has online=False: there are no online values to "
+                                       "compare. Set online=True and a horizon, apply and materialize it.")
+        times = list(at) if at is not None else [datetime.now(timezone.utc)]
+        return consistency(self.spark, self.config, chosen, at=times, sample_keys=sample_keys, seed=seed,
+                           reader=self.online_reader)
 
     @property
     def online_reader(self) -> OnlineReader:
@@ -393,8 +472,10 @@ class FeatureStore:
         entity_rows: Sequence[Mapping[str, Any]],
         *,
         full_feature_names: bool = False,
+        now: Optional[datetime] = None,
     ) -> OnlineResponse:
-        """Latest online values for entity rows, in request order.
+        """Online values for entity rows, in request order: the latest values of feature views and the
+        window values of aggregation views as of now (or ``now``), mixed in one call.
 
         No Spark job runs: the definitions are read from the registry once and kept (for up to a
         minute, or until :meth:`refresh_registry`), each distinct list of references is resolved
@@ -404,23 +485,34 @@ class FeatureStore:
         Parameters
         ----------
         features : list of str
-            ``"view:feature"`` or ``"view"`` references of online views.
+            ``"view:feature"`` or ``"view"`` references of online feature views and aggregation views, e.g.
+            ``["driver_trip_aggs:fare_sum_1h", "driver_hourly_stats:conv_rate"]``.
         entity_rows : list of dict
             Join-key values per entity, e.g. ``[{"driver_id": 1001}]``.
         full_feature_names : bool
             Name outputs ``view__feature``.
+        now : datetime, optional
+            The lookup time (default: the current time): where aggregation windows end and TTLs count
+            back from. It must lie within an aggregation view's ``horizon`` after its last materialization.
 
         Returns
         -------
         OnlineResponse
-            ``to_dict()`` (column to list) and ``to_pandas()``; missing or expired values are None.
+            ``to_dict()`` (column to list) and ``to_pandas()``; missing or expired values are None (counts
+            of keys without events are 0).
+
+        Raises
+        ------
+        StaleItemError
+            An aggregation view's item cannot answer exactly at the lookup time (materialize again).
         """
         if self._server is None:
             from featurespark.services.serving import FeatureServer
 
             self._server = FeatureServer(self.config, reader=self.online_reader,
-                                         views_source=lambda: self.registry.state().views)
-        return self._server.get_online_features(features, entity_rows, full_feature_names=full_feature_names)
+                                         views_source=lambda: self.registry.state().all_views)
+        return self._server.get_online_features(features, entity_rows, full_feature_names=full_feature_names,
+                                                now=now)
 
     def refresh_registry(self) -> None:
         """Forget the definitions cached for online lookups (the next lookup reads the registry again)."""

@@ -1,4 +1,4 @@
-"""Fixtures of the test suite: local servers (S3 endpoint, DynamoDB Local, Kafka) and folders.
+"""Fixtures of the test suite: local servers (S3 endpoint, a DynamoDB endpoint (moto), Kafka) and folders.
 
 The session-scoped ``spark`` fixture and the hypothesis profiles are in the repository's root
 ``conftest.py``, shared with the doctests of ``featurespark/``.
@@ -35,14 +35,14 @@ def s3(spark: SparkSession) -> Iterator["S3Endpoint"]:
     endpoint.server.stop()
 
 
-# --- DynamoDB Local (online store tests) -------------------------------------------------------
+# --- DynamoDB endpoint (online store tests) -----------------------------------------------------
 # tests/ is on sys.path (rootdir-based "prepend" import mode), so the helper module imports by name.
 from dynamodb_local import DynamoDBLocal, start_dynamodb_local, stop_dynamodb_local  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def dynamodb_local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DynamoDBLocal]:
-    """One in-memory DynamoDB Local on a free 127.0.0.1 port for the session (fails, never skips)."""
+    """One in-memory DynamoDB endpoint (moto's server) on a free 127.0.0.1 port for the session (fails, never skips)."""
     try:
         instance = start_dynamodb_local(tmp_path_factory.mktemp("dynamodb-local"))
     except RuntimeError as exc:

@@ -1,8 +1,7 @@
-"""Test helpers for DynamoDB Local: start/stop an instance through the repo's bootstrap scripts.
+"""Test helpers for the local DynamoDB endpoint: start/stop one through the repo's bootstrap scripts.
 
 The session fixture ``dynamodb_local`` (tests/conftest.py) starts one instance on a free port on
-127.0.0.1 with ``bootstrap/dynamodb-local/start.sh`` (which resolves the jars with Maven the first
-time) and stops it with ``stop.sh`` at the end of the session. If it cannot start, the tests that
+127.0.0.1 with ``bootstrap/dynamodb-local/start.sh`` (moto's server, run by this interpreter) and stops it with ``stop.sh`` at the end of the session. If it cannot start, the tests that
 need it fail with the script's output; they are never skipped.
 
 Test modules import the credential fixtures from here: ``from dynamodb_local import aws_env``.
@@ -24,7 +23,7 @@ from pyspark.sql import SparkSession
 REPO = Path(__file__).resolve().parent.parent
 SCRIPTS = REPO / "bootstrap" / "dynamodb-local"
 REGION = "us-east-1"
-#: Dummy credentials (DynamoDB Local 2+ wants an access key of letters and digits only);
+#: Dummy credentials (letters and digits, which every local DynamoDB endpoint accepts);
 #: the library reads them from the default chain.
 DUMMY_AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "featuresparkTest",
@@ -36,7 +35,7 @@ DUMMY_AWS_ENV = {
 
 @dataclass(frozen=True)
 class DynamoDBLocal:
-    """A running DynamoDB Local started by :func:`start_dynamodb_local`."""
+    """A running local DynamoDB endpoint started by :func:`start_dynamodb_local`."""
 
     endpoint_url: str
     port: int
@@ -63,14 +62,14 @@ def free_port() -> int:
 
 
 def start_dynamodb_local(workdir: Path, *, timeout_s: int = 120, attempts: int = 3) -> DynamoDBLocal:
-    """Start an in-memory DynamoDB Local on a free loopback port; raise RuntimeError if it cannot.
+    """Start an in-memory DynamoDB endpoint (moto's server) on a free loopback port; raise RuntimeError if it cannot.
 
     Parameters
     ----------
     workdir : Path
         Folder for the pid and log files.
     timeout_s : int
-        Seconds to wait for the server (the first run also resolves jars with Maven).
+        Seconds to wait for the server.
     attempts : int
         Tries with a new port when the chosen one was taken in the meantime.
     """
@@ -80,7 +79,7 @@ def start_dynamodb_local(workdir: Path, *, timeout_s: int = 120, attempts: int =
         pid_file, log_file = workdir / f"ddb-{port}.pid", workdir / f"ddb-{port}.log"
         proc = subprocess.run(
             ["bash", str(SCRIPTS / "start.sh"), "--port", str(port), "--pid-file", str(pid_file),
-             "--log-file", str(log_file), "--timeout", str(timeout_s)],
+             "--log-file", str(log_file), "--timeout", str(timeout_s), "--python", sys.executable],
             capture_output=True, text=True, timeout=timeout_s + 600, check=False,
         )
         if proc.returncode == 0:
@@ -89,8 +88,8 @@ def start_dynamodb_local(workdir: Path, *, timeout_s: int = 120, attempts: int =
         if "already in use" not in proc.stderr:
             break
     raise RuntimeError(
-        "Could not start DynamoDB Local with bootstrap/dynamodb-local/start.sh (needs Java 17+, javac and, "
-        f"the first time, Maven with access to Maven Central):\n{output}"
+        "Could not start the local DynamoDB endpoint with bootstrap/dynamodb-local/start.sh (needs moto[server], "
+        f"from featurespark's dev extra):\n{output}"
     )
 
 

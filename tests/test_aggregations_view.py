@@ -131,3 +131,36 @@ def test_sources_of_every_kind_and_composite_keys() -> None:
     managed = view(source=ManagedSource(timestamp_field="event_ts"), event_schema=[Field("fare", "float64")],
                    aggregations=[Aggregation("fare", "count", ["1d"])])
     assert managed.source_columns == ["driver_id", "event_ts", "fare"]
+
+
+def test_online_fields_normalise_and_round_trip_through_the_registry_form() -> None:
+    from datetime import timedelta
+
+    v = view(online=True, horizon="60m", tile_sizes={"7d": timedelta(hours=2)})
+    assert v.horizon == timedelta(hours=1) and v.tile_sizes == {"7d": timedelta(hours=2)}
+    data = json.loads(json.dumps(v.to_dict()))
+    assert (data["online"], data["horizon"], data["tile_sizes"]) == (True, "1h", {"7d": "2h"})
+    assert AggregationView.from_dict(data, {"driver": driver}) == v
+    assert dict(v.online_layout().tile_sizes)[7 * 86_400_000_000] == 2 * 3_600_000_000
+    # Offline views write no online keys, so entries written before they existed load and compare unchanged.
+    offline = view()
+    assert offline.online is False and offline.horizon is None and offline.tile_sizes == {}
+    assert {"online", "horizon", "tile_sizes"}.isdisjoint(offline.to_dict())
+    assert AggregationView.from_dict(offline.to_dict(), {"driver": driver}) == offline
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"horizon": "1h"}, "horizon and tile_sizes describe the online items; they need online=True"),
+    ({"tile_sizes": {"7d": "1h"}}, "horizon and tile_sizes describe the online items; they need online=True"),
+    ({"online": True}, "online=True needs horizon=, the longest time between two materializations"),
+    ({"online": "yes", "horizon": "1h"}, "online must be True or False, found 'yes'."),
+    ({"online": True, "horizon": "lifetime"}, "horizon: 'lifetime' is not a duration"),
+    ({"online": True, "horizon": "soon"}, "horizon: invalid window 'soon'."),
+    ({"online": True, "horizon": "1h", "tile_sizes": {"2d": "1h"}},
+     "its online items cannot be laid out: tile_sizes names window '2d', which no aggregation has"),
+    ({"online": True, "horizon": "1h", "tile_sizes": {"7d": "0s"}}, "tile_sizes['7d']: invalid window '0s'."),
+    ({"online": True, "horizon": "1h", "tile_sizes": ["7d"]}, "tile_sizes must be a mapping of window label to size"),
+])
+def test_invalid_online_fields(overrides: dict[str, Any], message: str) -> None:
+    with pytest.raises(DefinitionError, match=re.escape(f"AggregationView 'driver_trip_aggs': {message}")):
+        view(**overrides)

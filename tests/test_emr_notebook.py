@@ -1,5 +1,5 @@
 """notebooks/emr_quickstart.ipynb: its %%configure ships the packed virtualenv from S3, and its Python cells run
-against a local session with S3 on the local endpoint (moto server) and DynamoDB Local.
+against a local session with S3 on the local endpoint (moto server) and a local DynamoDB endpoint (moto server).
 
 The %%configure magic belongs to sparkmagic/Livy on EMR; here the session it would start is built by a cell
 the test puts first (what the cluster gives), and the bucket of the parameter cell is pointed at the local one.

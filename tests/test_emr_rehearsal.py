@@ -1,5 +1,5 @@
 """The EMR dress rehearsal: featurespark deployed and run as docs/emr.md says, on Python 3.9 with EMR 7.12's
-Spark 3.5.6 and Delta 3.3.2, with S3 on a local endpoint (moto server) and DynamoDB Local.
+Spark 3.5.6 and Delta 3.3.2, with S3 on a local endpoint (moto server) and a local DynamoDB endpoint (moto server).
 
 1. ``bootstrap/package.sh --upload`` builds the wheelhouse and uploads it, the jobs and the bootstrap action
    with the aws CLI;
@@ -47,8 +47,8 @@ ROOT = Path(__file__).resolve().parents[1]
 BUCKET = "featurespark-rehearsal"
 PREFIX = f"s3://{BUCKET}/featurespark"
 JARS = ROOT / ".jars-spark35"
-# Yesterday at midnight UTC: the view's 2-day TTL gives items an expire_at in the future (DynamoDB Local
-# deletes expired items, as DynamoDB does), and the materialize window below ends before now.
+# Yesterday at midnight UTC: the view's 2-day TTL gives items an expire_at in the future (a DynamoDB
+# endpoint may delete expired items, as DynamoDB does), and the materialize window below ends before now.
 T0 = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=1)
 DRIVERS = [1001, 1002, 1003]
 

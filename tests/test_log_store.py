@@ -1,5 +1,5 @@
 """Delta's DynamoDB-backed S3 log store: the settings configure_spark adds for S3 roots, and its DynamoDB table
-created against DynamoDB Local."""
+created against a local DynamoDB endpoint."""
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,4 @@
-"""The quickstart notebook runs top to bottom on local Spark, against DynamoDB Local, so it cannot rot."""
+"""The quickstart notebook runs top to bottom on local Spark, against a local DynamoDB endpoint, so it cannot rot."""
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,4 @@
-"""Item layout: encoding and decoding of keys, values and items, in memory and through DynamoDB Local."""
+"""Item layout: encoding and decoding of keys, values and items, in memory and through a local DynamoDB endpoint."""
 from __future__ import annotations
 
 import math

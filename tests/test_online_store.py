@@ -1,4 +1,4 @@
-"""FeatureStore against DynamoDB Local: apply creates tables, materialize, incremental runs, lookups."""
+"""FeatureStore against a local DynamoDB endpoint: apply creates tables, materialize, incremental runs, lookups."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone

@@ -108,7 +108,7 @@ def test_bad_endpoint(aws_env: dict[str, str]) -> None:  # noqa: F811
     assert str(info.value).startswith(
         f"Cannot reach DynamoDB at http://127.0.0.1:{port} (region us-east-1) while describing table 'fs_any': "
         f'Could not connect to the endpoint URL: "http://127.0.0.1:{port}/". Check endpoint_url and region; '
-        "for local runs start DynamoDB Local with `bash bootstrap/dynamodb-local/start.sh`."
+        "for local runs start the local DynamoDB endpoint with `bash bootstrap/dynamodb-local/start.sh`."
     )
 
 
@@ -128,7 +128,7 @@ def test_billing_options_are_validated_before_any_call(kwargs: dict[str, Any], m
 
 
 def test_tags_are_applied(aws_env: dict[str, str]) -> None:  # noqa: F811
-    # DynamoDB Local does not implement tagging ("Tagging is not currently supported"), so moto checks it.
+    # Tags are checked with moto's in-process mock, which records them per table ARN.
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
         table = create_table(client, "fs_tagged", tags={"team": "ml", "cost-center": "42"}, poll_interval_s=0)
@@ -137,7 +137,7 @@ def test_tags_are_applied(aws_env: dict[str, str]) -> None:  # noqa: F811
 
 
 class CreatingForever:
-    """A table stuck in CREATING (a real service can take minutes; DynamoDB Local never does)."""
+    """A table stuck in CREATING (a real service can take minutes; the local endpoint never does)."""
 
     meta = type("Meta", (), {"endpoint_url": "https://dynamodb.test", "region_name": "eu-west-1"})()
 

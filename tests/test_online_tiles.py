@@ -165,7 +165,7 @@ def test_variance_partials_merge_stably_far_from_zero() -> None:
     assert math.isclose(got, sum((v - mean) ** 2 for v in values) / 2, rel_tol=1e-6)
 
 
-# ------------------------------------------------------------------------- Spark and DynamoDB Local
+# ------------------------------------------------------------------------- Spark and the local DynamoDB endpoint
 
 T0 = datetime(2026, 3, 1, tzinfo=timezone.utc)
 

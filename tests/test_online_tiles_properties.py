@@ -2,7 +2,7 @@
 
 Each example draws events (times in whole seconds, so lookups fall exactly on events and on ``t - w``;
 ties at one instant, exact duplicates, null values, NaN, infinities and -0.0; a key without events),
-builds the items with Spark as of a drawn ``end``, writes them to DynamoDB Local, reads them back with
+builds the items with Spark as of a drawn ``end``, writes them to the local DynamoDB endpoint, reads them back with
 ``BatchGetItem`` and evaluates every output at lookup times from ``end`` to ``end + horizon`` (every
 whole second, half seconds, and random microseconds). The oracle sees the events before ``end``: what
 the item covers (an online value at ``t > end`` misses the events of ``[end, t)`` until the next

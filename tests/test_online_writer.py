@@ -1,7 +1,7 @@
 """Batch writer: retries, dedup, rate limit, monotonic mode and idempotence.
 
-Faults a real DynamoDB Local cannot produce on demand (unprocessed items, throttling) come from a stub
-client; everything else runs against DynamoDB Local.
+Faults the local endpoint cannot produce on demand (unprocessed items, throttling) come from a stub
+client; everything else runs against a local DynamoDB endpoint.
 """
 from __future__ import annotations
 
@@ -169,7 +169,7 @@ def test_writer_config_rejects_bad_options() -> None:
         WriterConfig(table_name="t", region="r", layout=LAYOUT, write_mode="newest")
 
 
-# ------------------------------------------------------------------------- against DynamoDB Local
+# ------------------------------------------------------------------------- against a local DynamoDB endpoint
 
 
 @pytest.fixture

@@ -160,3 +160,20 @@ def test_cli_list_and_describe_show_aggregation_views(spark: SparkSession, tmp_p
     described = json.loads(capsys.readouterr().out)
     assert described["kind"] == "aggregation_view"
     assert [f["name"] for f in described["features"]] == ["fare_sum_1h", "fare_sum_7d", "rating_last_k_30d"]
+
+
+def test_online_fields_show_in_the_plan_and_survive_the_snapshot(registry: Registry, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    aggs = trip_aggs(str(tmp_path / "trips"))
+    registry.apply([driver, aggs])
+    online = replace(aggs, online=True, horizon="1h", tile_sizes={"7d": "2h"})
+    text = registry.plan([driver, online]).describe()
+    assert "~ aggregation_view driver_trip_aggs (update)" in text
+    assert text.splitlines()[1:4] == ["    online: null -> true", '    horizon: null -> "1h"',
+                                      '    tile_sizes: null -> {"7d": "2h"}']
+    registry.apply([driver, online])
+    assert load_snapshot(registry.path).aggregation_views["driver_trip_aggs"] == online
+    assert not registry.plan([driver, online]).has_changes
+    longer = replace(online, horizon="2h")
+    assert '    horizon: "1h" -> "2h"' in registry.plan([driver, longer]).describe().splitlines()

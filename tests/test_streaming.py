@@ -1,4 +1,4 @@
-"""Streaming and push writes into both stores, against Delta and DynamoDB Local.
+"""Streaming and push writes into both stores, against Delta and a local DynamoDB endpoint (moto server).
 
 The streams read JSON files one file per micro-batch (``maxFilesPerTrigger=1``, ``availableNow``),
 so every test knows which rows each batch holds. Crashes are injected between the steps of a

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Shared by the start/stop scripts of the local test servers (sourced, not run): DynamoDB Local
-# (bootstrap/dynamodb-local/) and the Kafka broker (bootstrap/kafka/). Every function takes the
+# Shared by the start/stop scripts of the local test servers (sourced, not run): the DynamoDB
+# endpoint (bootstrap/dynamodb-local/, moto's server) and the Kafka broker (bootstrap/kafka/). Every function takes the
 # server's NAME first and prefixes its messages with it.
 #
 #   resolve_with_maven NAME POM LIB        resolve a pom's dependencies into LIB (atomically, once)

@@ -2,13 +2,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Mapping, Optional, Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Optional, Sequence, Union
 
-from featurespark.aggregations.spec import Aggregation, AggregationWindow, output_dtype
+from featurespark.aggregations.spec import LIFETIME, Aggregation, AggregationWindow, output_dtype, parse_window
 from featurespark.definitions.entity import Entity
 from featurespark.definitions.field import Field, check_name
 from featurespark.definitions.sources import Source
-from featurespark.errors import DefinitionError
+from featurespark.errors import DefinitionError, FeaturesparkError
+
+if TYPE_CHECKING:
+    from featurespark.online.tiles.layout import TiledLayout
 
 __all__ = [
     "AggregationView",
@@ -40,6 +44,16 @@ class AggregationView:
         Rename join keys to entity-row column names at query time, e.g. ``{"driver_id": "pickup_driver_id"}``.
     tags, owner, description
         Metadata shown by ``describe``.
+    online : bool, optional
+        Whether ``apply`` creates a DynamoDB table for the view and ``materialize`` writes its tiled items
+        (``docs/online_item_layout.md``), so ``get_online_features`` serves its window values. Default False.
+    horizon : str or timedelta, optional
+        Online views only: the longest time between two materializations (``"1h"``, ``timedelta(hours=1)``);
+        lookups up to ``horizon`` after a run are exact, and longer horizons keep more raw events per item.
+        Required when ``online=True``.
+    tile_sizes : mapping of str to str or timedelta, optional
+        Online views only: tile size per window label (``{"7d": "1h"}``); default sizes otherwise
+        (:func:`featurespark.online.tiles.default_tile_micros`).
 
     Raises
     ------
@@ -47,7 +61,8 @@ class AggregationView:
         For a bad name, entities, source or aggregation; an aggregated column missing from
         ``event_schema`` (or listed there but never aggregated); a function that does not apply to its
         column's type; feature names that are not valid names or clash with each other, a join key or a
-        timestamp column.
+        timestamp column; ``horizon`` or ``tile_sizes`` without ``online=True``, an online view without
+        ``horizon``, or an online layout DynamoDB items cannot hold (see ``docs/aggregations.md``).
 
     Examples
     --------
@@ -64,6 +79,10 @@ class AggregationView:
     ... )
     >>> [(f.name, f.dtype) for f in trips.features]
     [('fare_sum_1h', 'float64'), ('fare_sum_7d', 'float64'), ('rating_last_k_30d', 'array<int32>')]
+    >>> from dataclasses import replace
+    >>> online = replace(trips, online=True, horizon="1h", tile_sizes={"7d": "2h"})
+    >>> online.horizon, online.tile_sizes
+    (datetime.timedelta(seconds=3600), {'7d': datetime.timedelta(seconds=7200)})
     """
 
     #: Kind under which the registry records these views.
@@ -78,6 +97,9 @@ class AggregationView:
     tags: Mapping[str, str] = field(default_factory=dict)
     owner: str = ""
     description: str = ""
+    online: bool = False
+    horizon: Optional[Union[str, timedelta]] = None
+    tile_sizes: Mapping[str, Union[str, timedelta]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         where = f"AggregationView '{self.name}'"
@@ -116,6 +138,69 @@ class AggregationView:
         object.__setattr__(self, "join_key_map", dict(self.join_key_map))
         object.__setattr__(self, "tags", dict(self.tags))
         self._check_features(where)
+        self._check_online(where)
+
+    def _check_online(self, where: str) -> None:
+        """Normalise ``horizon`` and ``tile_sizes`` to timedeltas and check the online layout once."""
+        if not isinstance(self.online, bool):
+            raise DefinitionError(f"{where}: online must be True or False, found {self.online!r}.")
+        if not isinstance(self.tile_sizes, Mapping):
+            raise DefinitionError(f"{where}: tile_sizes must be a mapping of window label to size, e.g. "
+                                  f"{{'7d': '1h'}}, found {self.tile_sizes!r}.")
+        if not self.online:
+            if self.horizon is not None or self.tile_sizes:
+                raise DefinitionError(f"{where}: horizon and tile_sizes describe the online items; they need "
+                                      "online=True (or remove them).")
+            object.__setattr__(self, "tile_sizes", {})
+            return
+        if self.horizon is None:
+            raise DefinitionError(
+                f"{where}: online=True needs horizon=, the longest time between two materializations "
+                "(e.g. horizon='1h' for hourly runs); lookups later than that after a run cannot be answered exactly."
+            )
+        object.__setattr__(self, "horizon", _duration(self.horizon, f"{where}: horizon"))
+        sizes = {label: _duration(size, f"{where}: tile_sizes[{label!r}]") for label, size in self.tile_sizes.items()}
+        object.__setattr__(self, "tile_sizes", sizes)
+        try:
+            self.online_layout()
+        except FeaturesparkError as exc:
+            raise DefinitionError(f"{where}: its online items cannot be laid out: {exc}") from exc
+
+    def online_layout(
+        self, *, horizon: Optional[timedelta] = None, tile_sizes: Optional[Mapping[str, timedelta]] = None
+    ) -> TiledLayout:
+        """The tiled layout of the view's online items (join keys, event column types, aggregations).
+
+        Parameters
+        ----------
+        horizon, tile_sizes : optional
+            Override the view's own (a view with ``online=False`` has none, so ``horizon`` is then needed).
+
+        Raises
+        ------
+        InvalidArgumentError, DefinitionError
+            Without a horizon, or for a layout DynamoDB items cannot hold.
+
+        Examples
+        --------
+        >>> from featurespark.definitions import Entity, Field, ManagedSource
+        >>> view = AggregationView("v", [Entity("d", join_keys={"d_id": "int64"})], ManagedSource(),
+        ...                        [Field("fare", "float64")], [Aggregation("fare", "sum", windows=["1h", "7d"])],
+        ...                        online=True, horizon="1h")
+        >>> view.online_layout().output_names
+        ('fare_sum_1h', 'fare_sum_7d')
+        """
+        from featurespark.errors import InvalidArgumentError
+        from featurespark.online.tiles.layout import TiledLayout
+
+        chosen = horizon if horizon is not None else self.horizon
+        if not isinstance(chosen, timedelta):
+            raise InvalidArgumentError(f"AggregationView '{self.name}' has no horizon (online=False); pass horizon=.")
+        return TiledLayout.build(
+            {f.name: f.dtype for f in self.join_key_fields}, {f.name: f.dtype for f in self.event_schema},
+            list(self.aggregations), horizon=chosen,
+            tile_sizes=tile_sizes if tile_sizes is not None else dict(self.tile_sizes),  # type: ignore[arg-type]
+        )
 
     def _check_features(self, where: str) -> None:
         keys = self.join_keys
@@ -248,6 +333,9 @@ class AggregationView:
             "tags": dict(sorted(self.tags.items())),
             "owner": self.owner,
             "description": self.description,
+            # Written only for online views, so entries of offline views stay as they were before these keys.
+            **({"online": True, "horizon": _label(self.horizon),
+                "tile_sizes": {k: _label(v) for k, v in sorted(self.tile_sizes.items())}} if self.online else {}),
         }
 
     @classmethod
@@ -266,5 +354,21 @@ class AggregationView:
             tags=data.get("tags", {}),
             owner=data.get("owner", ""),
             description=data.get("description", ""),
+            online=data.get("online", False),
+            horizon=data.get("horizon"),
+            tile_sizes=data.get("tile_sizes", {}),
         )
+
+
+def _duration(value: object, where: str) -> timedelta:
+    """A positive duration written like a window (``"1h"``) or as a timedelta; never ``"lifetime"``."""
+    if value == LIFETIME:
+        raise DefinitionError(f"{where}: 'lifetime' is not a duration; write e.g. '1h' or timedelta(hours=1).")
+    micros = parse_window(value, where).micros
+    assert micros is not None
+    return timedelta(microseconds=micros)
+
+
+def _label(value: object) -> str:
+    return parse_window(value).label
 

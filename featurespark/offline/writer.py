@@ -25,6 +25,7 @@ from pyspark.sql import functions as F
 
 from featurespark._compat import dataframe_from_pandas
 from featurespark.definitions import FeatureView, ManagedSource
+from featurespark.definitions.views import AnyView
 from featurespark.errors import InvalidArgumentError, InvalidRowsError, WriteConflictError
 from featurespark.offline.sources import timestamp_columns
 from featurespark.offline.layout import ManagedTable
@@ -94,7 +95,7 @@ class OfflineWriteSummary:
         )
 
 
-def to_spark(spark: SparkSession, data: Union[DataFrame, pd.DataFrame], view: FeatureView) -> DataFrame:
+def to_spark(spark: SparkSession, data: Union[DataFrame, pd.DataFrame], view: AnyView) -> DataFrame:
     """A Spark DataFrame from a Spark or pandas frame (pandas through Arrow, timestamps to UTC).
 
     Naive pandas timestamps are read as UTC; tz-aware ones are converted. The pandas frame

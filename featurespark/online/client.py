@@ -46,7 +46,7 @@ def dynamodb_client(
     region : str
         AWS region, e.g. ``"eu-west-1"``.
     endpoint_url : str, optional
-        Endpoint override (DynamoDB Local: ``"http://127.0.0.1:8000"``); None for AWS.
+        Endpoint override (a local endpoint: ``"http://127.0.0.1:8000"``); None for AWS.
     max_pool_connections : int, optional
         Size of the HTTP connection pool; match it to the number of threads using the client.
     connect_timeout_s, read_timeout_s : float, optional
@@ -109,13 +109,13 @@ def translate(
     if isinstance(exc, (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError)):
         return DynamoEndpointError(
             f"Cannot reach DynamoDB at {place} while {action}: {exc}. Check endpoint_url and region; "
-            f"for local runs start DynamoDB Local with `bash bootstrap/dynamodb-local/start.sh`."
+            f"for local runs start the local DynamoDB endpoint with `bash bootstrap/dynamodb-local/start.sh`."
         )
     if isinstance(exc, NoCredentialsError):
         return OnlineStoreError(
             f"No AWS credentials found while {action} at {place}. featurespark uses the default credential "
             f"chain: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile or an instance role "
-            f"(DynamoDB Local accepts any non-empty values)."
+            f"(a local endpoint accepts any non-empty values)."
         )
     if isinstance(exc, ClientError):
         code = error_code(exc)
@@ -134,7 +134,7 @@ def translate(
         hint = ""
         if code in ("UnrecognizedClientException", "InvalidSignatureException"):
             hint = (
-                " Check the AWS credentials of the default chain (DynamoDB Local accepts any access key "
+                " Check the AWS credentials of the default chain (a local endpoint accepts any access key "
                 "made of letters and digits only)."
             )
         return OnlineStoreError(f"DynamoDB refused {action} at {place}: {code}: {message}{hint}")

@@ -254,7 +254,7 @@ def write_online(
     feature_types : mapping of str to str, optional
         Feature type names; derived from the schema when None. Given types must match the schema.
     endpoint_url : str, optional
-        Endpoint override (DynamoDB Local).
+        Endpoint override (a local endpoint).
     ttl : timedelta, optional
         The view's TTL; items get ``expire_at = event time + ttl`` (epoch seconds).
     write_mode : {"last_writer_wins", "monotonic"}, optional

@@ -82,7 +82,7 @@ class OnlineReader:
     region : str
         AWS region.
     endpoint_url : str, optional
-        Endpoint override (DynamoDB Local); None for AWS.
+        Endpoint override (a local endpoint); None for AWS.
     threads : int, optional
         Parallel requests (and connection pool size).
     retry : RetryPolicy, optional
@@ -209,14 +209,54 @@ class OnlineReader:
         RetriesExhaustedError, OnlineStoreError
             See :meth:`get`.
         """
-        names = [r.table_name for r in reads]
+        return self.get_values_and_items(reads, entity_rows, now=now)[0]
+
+    def get_values_and_items(
+        self,
+        reads: Sequence[TableRead],
+        entity_rows: Sequence[Mapping[str, Any]],
+        now: Optional[datetime] = None,
+        *,
+        item_reads: Sequence[TableRead] = (),
+    ) -> tuple[dict[str, list[FeatureRow]], dict[str, list[Optional[Item]]]]:
+        """Feature values of ``reads`` and whole items of ``item_reads``, in the same ``BatchGetItem`` requests.
+
+        Aggregation items are read whole (their layout decodes them, see
+        :mod:`featurespark.online.tiles`); a lookup mixing feature views and aggregation views makes one
+        round of requests for both.
+
+        Parameters
+        ----------
+        reads : sequence of TableRead
+            Tables whose features are decoded (see :meth:`get_many`).
+        entity_rows : sequence of mappings
+            Join-key values per entity (the union of every table's join keys).
+        now : datetime, optional
+            Reference time for TTLs (default: now, UTC).
+        item_reads : sequence of TableRead
+            Tables whose items come back undecoded (their ``features`` and ``ttl`` are not used).
+
+        Returns
+        -------
+        tuple of dict, dict
+            Per table name of ``reads``, one feature dict per entity row (see :meth:`get`); per table name
+            of ``item_reads``, the item of each entity row or None.
+
+        Raises
+        ------
+        EntityKeyError, InvalidArgumentError, TableNotFoundError, DynamoEndpointError,
+        RetriesExhaustedError, OnlineStoreError
+            See :meth:`get`.
+        """
+        names = [r.table_name for r in (*reads, *item_reads)]
         if len(set(names)) != len(names):
             raise InvalidArgumentError(f"Each table may be read once per call; got {names}.")
         now_us = to_epoch_micros(now if now is not None else datetime.now(timezone.utc), what="now")
-        layouts = {r.table_name: r.layout for r in reads}
-        row_pks = {r.table_name: self._row_keys(r, layouts[r.table_name], entity_rows) for r in reads}
+        layouts = {r.table_name: r.layout for r in (*reads, *item_reads)}
+        row_pks = {r.table_name: self._row_keys(r, layouts[r.table_name], entity_rows) for r in (*reads, *item_reads)}
         wanted = [(table, pk) for table, pks in row_pks.items() for pk in dict.fromkeys(pks)]
-        found = self._fetch_all(wanted, {r.table_name: r.projection for r in reads})
+        projections = {**{r.table_name: r.projection for r in reads}, **{r.table_name: {} for r in item_reads}}
+        found = self._fetch_all(wanted, projections)
         results: dict[str, list[FeatureRow]] = {}
         for read in reads:
             layout = layouts[read.table_name]
@@ -231,7 +271,8 @@ class OnlineReader:
                 else:
                     rows.append(dict(decoded.values))  # one dict per row, even for repeated keys
             results[read.table_name] = rows
-        return results
+        items = {r.table_name: [found.get((r.table_name, pk)) for pk in row_pks[r.table_name]] for r in item_reads}
+        return results, items
 
     def get_items(
         self, table_name: str, keys: Mapping[str, str], entity_rows: Sequence[Mapping[str, Any]]
@@ -258,9 +299,7 @@ class OnlineReader:
             See :meth:`get`.
         """
         read = TableRead(table_name=table_name, keys=keys, features={})
-        pks = self._row_keys(read, read.layout, entity_rows)
-        found = self._fetch_all([(table_name, pk) for pk in dict.fromkeys(pks)], {table_name: {}})
-        return [found.get((table_name, pk)) for pk in pks]
+        return self.get_values_and_items([], entity_rows, item_reads=[read])[1][table_name]
 
     def _fetch_all(
         self, wanted: Sequence[tuple[str, str]], projections: Mapping[str, Mapping[str, Any]]

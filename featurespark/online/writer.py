@@ -122,7 +122,7 @@ class WriterConfig:
     region : str
         AWS region.
     endpoint_url : str, optional
-        Endpoint override (DynamoDB Local); None for AWS.
+        Endpoint override (a local endpoint); None for AWS.
     layout : ItemLayout
         Keys, features, types and TTL.
     write_mode : {"last_writer_wins", "monotonic"}

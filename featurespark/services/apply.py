@@ -15,13 +15,14 @@ from pyspark.sql import SparkSession
 
 from featurespark.config import Config, online_region
 from featurespark.definitions import AggregationView, FeatureView, ManagedSource
+from featurespark.definitions.views import AnyView
 from featurespark.errors import InvalidArgumentError, SourceSchemaError
 from featurespark.log_store import ensure_log_store_table
 from featurespark.offline.sources import check_source_schema, read_source
 from featurespark.offline.table_format import table_format
 from featurespark.offline.tables import ensure_managed_table, plan_table_evolution
 from featurespark.registry import Plan, Registry
-from featurespark.registry.state import FEATURE_VIEW, VIEW_KINDS, RegistryState, view_kind
+from featurespark.registry.state import VIEW_KINDS, RegistryState, view_kind
 from featurespark.services.locations import managed_table_of, online_table_name, read_table_of, redshift_for
 from featurespark.services.materialize import ensure_online_tables
 
@@ -60,8 +61,8 @@ def apply(spark: SparkSession, config: Config, registry: Registry, objects: Iter
     the same definitions again converges: tables missing since (a failed earlier apply, a table
     deleted by hand) are created even when the registry has nothing to change.
 
-    An aggregation view owns no tables: applying it registers the definition after its event source
-    was checked, and deleting it only records the deletion.
+    An aggregation view owns a DynamoDB table only with ``online=True`` (created like a feature view's,
+    with the same key schema); its events stay in its source.
 
     Views deleted with ``delete=True`` keep their data (Delta table, quarantine table, DynamoDB
     table) unless ``drop_data=True``, which drops them before the registry forgets the view (a
@@ -85,15 +86,15 @@ def apply(spark: SparkSession, config: Config, registry: Registry, objects: Iter
     if log_table:
         logger.info("Delta log store table: %s (DynamoDB)", log_table)
     result = plan(spark, config, registry, objects, delete=delete, drop_data=drop_data)
-    create_tables(spark, config, [o for o in objects if isinstance(o, FeatureView)])
+    create_tables(spark, config, [o for o in objects if isinstance(o, (FeatureView, AggregationView))])
     if not result.has_changes:
         logger.info("Registry is up to date")
         return result
     if drop_data:
         state = registry.state()
         for change in result.changes:
-            if change.kind == FEATURE_VIEW and change.op == "delete" and change.name in state.views:
-                drop_view_data(spark, config, state.views[change.name])
+            if change.kind in VIEW_KINDS and change.op == "delete" and change.name in state.all_views:
+                drop_view_data(spark, config, state.all_views[change.name])
     applied = registry.apply(objects, delete=delete)
     return replace(applied, storage=result.storage)
 
@@ -109,9 +110,9 @@ def drop_unregistered_data(spark: SparkSession, config: Config, registry: Regist
     """
     from featurespark.definitions import Entity, Field
 
-    if name in registry.state().views:
+    if name in registry.state().all_views:
         raise InvalidArgumentError(
-            f"'{name}' is a registered feature view; its data is dropped with the view: remove it from the "
+            f"'{name}' is a registered view; its data is dropped with the view: remove it from the "
             "definitions and run `featurespark apply --delete --drop-data --yes`."
         )
     # The tables' names and places depend only on the view's name: a stand-in view finds them.
@@ -123,31 +124,34 @@ def drop_unregistered_data(spark: SparkSession, config: Config, registry: Regist
 def _deleted_storage(config: Config, state: RegistryState, result: Plan, *, drop_data: bool) -> list[str]:
     lines = []
     for change in result.changes:
-        if change.kind != FEATURE_VIEW or change.op != "delete" or change.name not in state.views:
+        if change.kind not in VIEW_KINDS or change.op != "delete" or change.name not in state.all_views:
             continue
-        view = state.views[change.name]
+        view = state.all_views[change.name]
         verb = "drop" if drop_data else "keep"
-        if isinstance(view.source, ManagedSource):
+        managed = False
+        if isinstance(view, FeatureView) and isinstance(view.source, ManagedSource):
+            managed = True
             table = managed_table_of(config, view)
             lines.append(f"{verb} {table_format(table.format).title} table {table.name} at {table.path} and quarantine table "
                          f"{table.quarantine_name}")
         if view.online:
             lines.append(f"{verb} DynamoDB table {online_table_name(config, view)}")
-        if not drop_data and (isinstance(view.source, ManagedSource) or view.online):
+        if not drop_data and (managed or view.online):
             lines.append(f"  (drop them with drop_data=True, `featurespark apply --delete --drop-data --yes`, or later "
                          f"`featurespark drop-data {view.name} --yes`; a new view named '{view.name}' reuses kept "
                          "tables whose columns fit it)")
     return lines
 
 
-def drop_view_data(spark: SparkSession, config: Config, view: FeatureView) -> list[str]:
-    """Drop a view's stored data: its managed Delta and quarantine tables (metastore entries and
-    files) and its DynamoDB table. Returns what was dropped; missing tables are skipped."""
+def drop_view_data(spark: SparkSession, config: Config, view: AnyView) -> list[str]:
+    """Drop a view's stored data: a feature view's managed and quarantine tables (metastore entries and
+    files, in the offline store's format) and its DynamoDB table (an aggregation view's too; its source is
+    never dropped). Returns what was dropped; missing tables are skipped."""
     from featurespark.online.client import dynamodb_client
     from featurespark.online.tables import delete_table
 
     dropped = []
-    if isinstance(view.source, ManagedSource):
+    if isinstance(view, FeatureView) and isinstance(view.source, ManagedSource):
         table = managed_table_of(config, view)
         fmt = table_format(table.format)
         for ref in (table.ref, table.quarantine_ref):
@@ -162,10 +166,11 @@ def drop_view_data(spark: SparkSession, config: Config, view: FeatureView) -> li
     return dropped
 
 
-def create_tables(spark: SparkSession, config: Config, views: Sequence[FeatureView]) -> None:
-    """Create (or check) the managed Delta tables and, with ``manage_tables``, the DynamoDB tables."""
+def create_tables(spark: SparkSession, config: Config, views: Sequence[AnyView]) -> None:
+    """Create (or check) the managed Delta tables of feature views and, with ``manage_tables``, the DynamoDB
+    tables of online feature and aggregation views."""
     for view in views:
-        if isinstance(view.source, ManagedSource):
+        if isinstance(view, FeatureView) and isinstance(view.source, ManagedSource):
             ensure_managed_table(spark, view, managed_table_of(config, view))
     if config.online_store.manage_tables:
         ensure_online_tables(config, views)

@@ -47,7 +47,10 @@ def describe_object(config: Config, state: RegistryState, name: str) -> dict[str
             if view.online:
                 out["online_table"] = online_table_name(config, view)
         if kind == AGGREGATION_VIEW:
-            out["features"] = [f.to_dict() for f in state.aggregation_views[name].features]
+            aggregation_view = state.aggregation_views[name]
+            out["features"] = [f.to_dict() for f in aggregation_view.features]
+            if aggregation_view.online:
+                out["online_table"] = online_table_name(config, aggregation_view)
         if name in state.materialization:
             out["materialization"] = state.materialization[name]
         return out

@@ -1,8 +1,9 @@
 """Materialize service: registered views' latest values from the offline store into DynamoDB.
 
 - :func:`ensure_online_tables`: one table per online view (created on ``apply``, or checked).
-- :func:`materialize_views`: the latest row per key with ``start <= event_ts < end`` of each view,
-  pushed with the ``foreachPartition`` writer.
+- :func:`materialize_views`: the latest row per key with ``start <= event_ts < end`` of each feature
+  view, pushed with the ``foreachPartition`` writer; the tiled items of each online aggregation view,
+  rebuilt as of ``end`` (:func:`featurespark.services.online_aggregates.materialize_aggregation_view`).
 - :func:`materialize_incremental`: from each view's watermark in the registry to ``end``; the
   watermark moves only after every write of that view succeeded.
 - :func:`push_latest`: the latest row per key of any frame of a view's rows (streaming and push).
@@ -20,7 +21,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from featurespark.config import Config, online_region
-from featurespark.definitions import FeatureView, ManagedSource
+from featurespark.definitions import AggregationView, FeatureView, ManagedSource
+from featurespark.definitions.views import AnyView
 from featurespark.errors import InvalidArgumentError
 from featurespark.offline.sources import read_source
 from featurespark.online.client import dynamodb_client
@@ -29,6 +31,7 @@ from featurespark.online.tables import check_table, ensure_table
 from featurespark.options import OnlineWriteMode, check_option
 from featurespark.registry import Registry
 from featurespark.services.locations import managed_table_of, online_table_name, redshift_for
+from featurespark.services.online_aggregates import materialize_aggregation_view
 
 logger = logging.getLogger(__name__)
 
@@ -40,8 +43,9 @@ __all__ = [
 WATERMARK = "watermark"
 
 
-def ensure_online_tables(config: Config, views: Sequence[FeatureView]) -> dict[str, dict[str, Any]]:
-    """Create (with ``online_store.manage_tables``) or check the DynamoDB table of every online view.
+def ensure_online_tables(config: Config, views: Sequence[AnyView]) -> dict[str, dict[str, Any]]:
+    """Create (with ``online_store.manage_tables``) or check the DynamoDB table of every online view
+    (feature views and aggregation views: both tables have the same key schema).
 
     Returns
     -------
@@ -63,15 +67,16 @@ def ensure_online_tables(config: Config, views: Sequence[FeatureView]) -> dict[s
     described = {}
     for view in online:
         name = online_table_name(config, view)
+        ttl_enabled = isinstance(view, FeatureView) and view.ttl is not None  # aggregation items never expire
         if cfg.manage_tables:
             described[view.name] = ensure_table(
                 client, name, billing_mode=cfg.billing_mode,
                 read_capacity=cfg.read_capacity_units if cfg.billing_mode == "PROVISIONED" else None,
                 write_capacity=cfg.write_capacity_units if cfg.billing_mode == "PROVISIONED" else None,
-                tags=cfg.tags or None, ttl_enabled=view.ttl is not None,
+                tags=cfg.tags or None, ttl_enabled=ttl_enabled,
             )
         else:
-            described[view.name] = check_table(client, name, ttl_enabled=view.ttl is not None)
+            described[view.name] = check_table(client, name, ttl_enabled=ttl_enabled)
     logger.info("Online tables ready: %s", ", ".join(online_table_name(config, v) for v in online))
     return described
 
@@ -82,7 +87,7 @@ def _utc(value: datetime, what: str) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
-def _online_views(views: Mapping[str, FeatureView], names: Optional[Sequence[str]]) -> list[FeatureView]:
+def _online_views(views: Mapping[str, AnyView], names: Optional[Sequence[str]]) -> list[AnyView]:
     if names is None:
         return [v for _, v in sorted(views.items()) if v.online]
     chosen = []
@@ -98,23 +103,41 @@ def _online_views(views: Mapping[str, FeatureView], names: Optional[Sequence[str
 def materialize_view(
     spark: SparkSession,
     config: Config,
-    view: FeatureView,
+    view: AnyView,
     start: Optional[datetime],
     end: datetime,
     *,
     write_mode: OnlineWriteMode = "last_writer_wins",
     max_items_per_second: Optional[float] = None,
 ) -> OnlineWriteSummary:
-    """Push the latest row per key of one view with ``start <= event_ts < end`` to its table."""
+    """Push the latest row per key of one feature view with ``start <= event_ts < end`` to its table, or
+    rebuild the items of an aggregation view as of ``end`` with its ``horizon`` and ``tile_sizes``
+    (``start``, the previous run's end, only checks the gap against the horizon).
+
+    Aggregation items are always written ``monotonic``, whatever ``write_mode`` says: an item rebuilt as of
+    an earlier ``end`` (an old window rerun, or a batch run racing a ``push``) must never replace one built
+    as of a later ``end``, which holds every event the older one holds."""
     ensure_online_tables(config, [view])
+    if isinstance(view, AggregationView):
+        summary = materialize_aggregation_view(spark, config, view, start, end, write_mode="monotonic",
+                                               max_items_per_second=max_items_per_second)
+    else:
+        summary = _materialize_feature_view(spark, config, view, start, end, write_mode=write_mode,
+                                            max_items_per_second=max_items_per_second)
+    logger.info("Materialized %s [%s, %s): %d items, %d requests, %d retries, %.1fs (%.0f items/s)",
+                view.name, start, end, summary.items, summary.requests, summary.retries, summary.seconds,
+                summary.items / summary.seconds if summary.seconds else 0.0)
+    return summary
+
+
+def _materialize_feature_view(spark: SparkSession, config: Config, view: FeatureView, start: Optional[datetime],
+                              end: datetime, *, write_mode: OnlineWriteMode,
+                              max_items_per_second: Optional[float]) -> OnlineWriteSummary:
     source = read_source(spark, view, managed=managed_table_of(config, view), redshift=redshift_for(config, view))
     summary = push_latest(config, view, source, start=start, end=end, write_mode=write_mode,
                           max_items_per_second=max_items_per_second)
     if not isinstance(view.source, ManagedSource):  # managed tables never hold such rows
         summary = replace(summary, skipped_invalid=_count_unservable(source, view, start, end))
-    logger.info("Materialized %s [%s, %s): %d items, %d requests, %d retries, %.1fs (%.0f items/s)",
-                view.name, start, end, summary.items, summary.requests, summary.retries, summary.seconds,
-                summary.items / summary.seconds if summary.seconds else 0.0)
     return summary
 
 
@@ -167,7 +190,7 @@ def push_latest(
 def materialize_views(
     spark: SparkSession,
     config: Config,
-    views: Mapping[str, FeatureView],
+    views: Mapping[str, AnyView],
     start: datetime,
     end: datetime,
     *,
@@ -175,7 +198,7 @@ def materialize_views(
     write_mode: OnlineWriteMode = "last_writer_wins",
     max_items_per_second: Optional[float] = None,
 ) -> dict[str, OnlineWriteSummary]:
-    """Materialize ``[start, end)`` of the online views (all, or ``names``)."""
+    """Materialize ``[start, end)`` of the online views (all, or ``names``; feature and aggregation views)."""
     check_option(write_mode, OnlineWriteMode, "write_mode")
     start, end = _utc(start, "start"), _utc(end, "end")
     if start >= end:
@@ -200,7 +223,8 @@ def materialize_incremental(
 ) -> dict[str, OnlineWriteSummary]:
     """Materialize each online view from its watermark to ``end``, then move the watermark to ``end``.
 
-    A view never materialized starts from the beginning of its data. ``lookback`` re-reads that
+    Feature views and aggregation views alike (an aggregation view's items are rebuilt as of ``end``; its
+    watermark says which ``end`` its items have). A view never materialized starts from the beginning of its data. ``lookback`` re-reads that
     much before the watermark to pick up late rows. The watermark is recorded only after all of
     the view's writes succeeded, so a failed run leaves it where it was and a rerun completes
     the work; rewriting an item already online is harmless (same or newer values).
@@ -227,11 +251,11 @@ def materialize_incremental(
             "arrive and would be missed once the watermark passes them. Use a time in the past."
         )
     state = registry.state()
-    chosen = _online_views(state.views, names)
+    chosen = _online_views(state.all_views, names)
     rate = _rate_per_view(max_items_per_second, len(chosen))
     commit = threading.Lock()  # watermarks are committed one at a time: no registry races between our own views
 
-    def run(view: FeatureView) -> OnlineWriteSummary:
+    def run(view: AnyView) -> OnlineWriteSummary:
         recorded = state.materialization.get(view.name, {})
         watermark = datetime.fromisoformat(recorded[WATERMARK]) if WATERMARK in recorded else None
         table = ensure_online_tables(config, [view])[view.name]
@@ -279,8 +303,8 @@ def _rate_per_view(max_items_per_second: Optional[float], views: int) -> Optiona
     return max_items_per_second / max(1, min(views, MAX_CONCURRENT_VIEWS))
 
 
-def _for_each_view(views: Sequence[FeatureView],
-                   run: Callable[[FeatureView], OnlineWriteSummary]) -> dict[str, OnlineWriteSummary]:
+def _for_each_view(views: Sequence[AnyView],
+                   run: Callable[[AnyView], OnlineWriteSummary]) -> dict[str, OnlineWriteSummary]:
     """Run ``run`` for every view, up to :data:`MAX_CONCURRENT_VIEWS` at once (Spark takes jobs from
     several threads); every view is finished or failed before the first failure is raised."""
     if len(views) <= 1:

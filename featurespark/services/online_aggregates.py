@@ -1,9 +1,10 @@
 """Aggregation views online (service): materialize tiled items, look values up, measure consistency.
 
 The service turns an :class:`~featurespark.definitions.AggregationView` and the config into the
-explicit parameters of :mod:`featurespark.online.tiles`. It takes the view explicitly; wiring it into
-the registry, ``FeatureStore.materialize`` / ``get_online_features``, streaming and the CLI comes with
-the registry support of aggregation views.
+explicit parameters of :mod:`featurespark.online.tiles` (``horizon`` and ``tile_sizes`` default to the
+view's). ``FeatureStore.materialize`` reaches it through :mod:`featurespark.services.materialize`,
+``FeatureStore.consistency`` and ``featurespark consistency`` call :func:`consistency`; online lookups of
+registered views go through :class:`~featurespark.services.serving.FeatureServer` (no Spark).
 
 - :func:`materialize_aggregation_view`: rebuild the items of every key with events as of ``end``;
 - :func:`get_online_aggregates`: window values of entity rows at a lookup time (no Spark);
@@ -46,9 +47,10 @@ _TIME, _ROW = "__fs_consistency_t", "__fs_consistency_row"
 
 
 def aggregation_layout(
-    view: AggregationView, *, horizon: timedelta, tile_sizes: Optional[Mapping[str, timedelta]] = None
+    view: AggregationView, *, horizon: Optional[timedelta] = None, tile_sizes: Optional[Mapping[str, timedelta]] = None
 ) -> TiledLayout:
-    """The tiled item layout of a view (join keys, event column types, aggregations).
+    """The tiled item layout of a view (join keys, event column types, aggregations); ``horizon`` and
+    ``tile_sizes`` default to the view's own (see :meth:`AggregationView.online_layout`).
 
     Examples
     --------
@@ -59,10 +61,7 @@ def aggregation_layout(
     >>> aggregation_layout(view, horizon=timedelta(hours=1)).output_names
     ('fare_sum_1h', 'fare_sum_7d')
     """
-    return TiledLayout.build(
-        {f.name: f.dtype for f in view.join_key_fields}, {f.name: f.dtype for f in view.event_schema},
-        list(view.aggregations), horizon=horizon, tile_sizes=tile_sizes,
-    )
+    return view.online_layout(horizon=horizon, tile_sizes=tile_sizes)
 
 
 def aggregation_table_name(config: Config, view: AggregationView) -> str:
@@ -80,10 +79,10 @@ def materialize_aggregation_view(
     spark: SparkSession,
     config: Config,
     view: AggregationView,
-    start: datetime,
+    start: Optional[datetime],
     end: datetime,
     *,
-    horizon: timedelta,
+    horizon: Optional[timedelta] = None,
     tile_sizes: Optional[Mapping[str, timedelta]] = None,
     events: Optional[DataFrame] = None,
     write_mode: OnlineWriteMode = "monotonic",
@@ -103,15 +102,17 @@ def materialize_aggregation_view(
         For the table name, region and endpoint.
     view : AggregationView
         The view.
-    start : datetime
+    start : datetime or None
         End of the previous materialization (naive means UTC); a gap ``end - start`` longer than the
-        horizon is logged as a warning (lookups in between could not be answered exactly).
+        horizon is logged as a warning (lookups in between could not be answered exactly). None for a
+        first run.
     end : datetime
         Items cover the events before ``end``.
-    horizon : timedelta
-        Time until the next materialization (see :class:`~featurespark.online.tiles.TiledLayout`).
+    horizon : timedelta, optional
+        Time until the next materialization (see :class:`~featurespark.online.tiles.TiledLayout`); default
+        the view's.
     tile_sizes : mapping of str to timedelta, optional
-        Tile size per window label.
+        Tile size per window label; default the view's.
     events : DataFrame, optional
         The events (default: the view's source).
     write_mode, threads, max_items_per_second
@@ -128,14 +129,16 @@ def materialize_aggregation_view(
     ItemTooLargeError, OnlineStoreError
         See :func:`featurespark.online.tiles.write_tiles`.
     """
-    start_us, end_us = to_epoch_micros(start, what="start"), to_epoch_micros(end, what="end")
+    end_us = to_epoch_micros(end, what="end")
+    start_us = end_us if start is None else to_epoch_micros(start, what="start")
     if start_us > end_us:
         raise InvalidArgumentError(f"start {start} is after end {end}; materialize ranges go forward in time.")
     layout = aggregation_layout(view, horizon=horizon, tile_sizes=tile_sizes)
     if end_us - start_us > layout.horizon_micros:
         logger.warning(
             "Materializing %s from %s to %s: the gap is longer than the horizon (%s), so lookups before this run "
-            "could not all be answered exactly; materialize at least every %s.", view.name, start, end, horizon, horizon,
+            "could not all be answered exactly; materialize at least every %s.", view.name, start, end,
+            timedelta(microseconds=layout.horizon_micros), timedelta(microseconds=layout.horizon_micros),
         )
     data = events if events is not None else read_aggregation_events(spark, config, view)
     rows = tile_rows(data, layout=layout, event_timestamp=view.timestamp_field, end=end_us)
@@ -151,7 +154,7 @@ def get_online_aggregates(
     view: AggregationView,
     entity_rows: Sequence[Mapping[str, Any]],
     *,
-    horizon: timedelta,
+    horizon: Optional[timedelta] = None,
     tile_sizes: Optional[Mapping[str, timedelta]] = None,
     at: Optional[Union[datetime, Sequence[datetime]]] = None,
     reader: Optional[OnlineReader] = None,
@@ -235,6 +238,21 @@ class ConsistencyReport:
         """Whether every feature matched on every row."""
         return all(f.matches == f.compared for f in self.features.values())
 
+    @property
+    def summary(self) -> str:
+        """One line: whether every feature agreed on every row, else which did not.
+
+        Examples
+        --------
+        >>> ConsistencyReport("trips", 4, 0, {"n_1h": FeatureConsistency(4, 4), "s_1h": FeatureConsistency(4, 3)}).summary
+        'MISMATCH: 1 of 2 features of trips disagree on some of 4 rows (s_1h); 0 rows stale'
+        """
+        if self.all_match:
+            return f"OK: all {len(self.features)} features of {self.view} agree on all {self.rows} rows"
+        bad = [name for name, f in self.features.items() if f.matches != f.compared]
+        return (f"MISMATCH: {len(bad)} of {len(self.features)} features of {self.view} disagree on some of "
+                f"{self.rows} rows ({', '.join(bad)}); {self.stale} rows stale")
+
     def __str__(self) -> str:
         lines = [f"Consistency of {self.view}: {self.rows} rows, {self.stale} stale"]
         for name, f in self.features.items():
@@ -266,7 +284,7 @@ def consistency(
     view: AggregationView,
     *,
     at: Sequence[datetime],
-    horizon: timedelta,
+    horizon: Optional[timedelta] = None,
     tile_sizes: Optional[Mapping[str, timedelta]] = None,
     events: Optional[DataFrame] = None,
     sample_keys: int = 100,
@@ -287,8 +305,8 @@ def consistency(
     view : AggregationView
     at : sequence of datetime
         Lookup times (naive means UTC).
-    horizon, tile_sizes
-        The layout the items were written with.
+    horizon, tile_sizes : optional
+        The layout the items were written with (default: the view's).
     events : DataFrame, optional
         The events (default: the view's source).
     sample_keys : int, optional

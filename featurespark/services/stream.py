@@ -21,8 +21,10 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery, StreamingQueryListener
 
 from featurespark.config import Config
-from featurespark.definitions import FeatureView
+from featurespark.definitions import AggregationView, FeatureView
+from featurespark.definitions.views import AnyView
 from featurespark.errors import InvalidArgumentError, StreamFailedError
+from featurespark.offline.sources import check_source_schema
 from featurespark.offline.tables import ensure_managed_table
 from featurespark.offline.validation import conform_to_view
 from featurespark.offline.writer import check_writable
@@ -30,6 +32,7 @@ from featurespark.options import OnInvalid, StreamOutputMode, check_option
 from featurespark.services.locations import managed_table_of
 from featurespark.services.materialize import ensure_online_tables
 from featurespark.services.push import PushSummary, Transaction, push
+from featurespark.services.push_events import check_pushable, push_events
 
 logger = logging.getLogger(__name__)
 
@@ -51,13 +54,13 @@ class MicroBatchWriter:
     Parameters
     ----------
     config : Config
-    view : FeatureView
+    view : FeatureView or AggregationView
     on_invalid : {"fail", "quarantine"}
     max_items_per_second : float, optional
         Online rate limit applied to every batch.
     """
 
-    def __init__(self, config: Config, view: FeatureView, on_invalid: OnInvalid,
+    def __init__(self, config: Config, view: AnyView, on_invalid: OnInvalid,
                  max_items_per_second: Optional[float]) -> None:
         self.config = config
         self.view = view
@@ -79,11 +82,16 @@ class MicroBatchWriter:
                 f"The streaming query of view '{self.view.name}' never received its query id within "
                 f"{_QUERY_ID_WAIT_S:.0f} s; batch {batch_id} was not written. Restart the stream from its checkpoint."
             )
-        summary = push(
-            batch.sparkSession, self.config, self.view, batch, on_invalid=self.on_invalid,
-            max_items_per_second=self.max_items_per_second,
-            transaction=Transaction(app_id=self._query_id, version=batch_id), batch_id=batch_id,
-        )
+        transaction = Transaction(app_id=self._query_id, version=batch_id)
+        if isinstance(self.view, AggregationView):
+            summary = push_events(batch.sparkSession, self.config, self.view, batch,
+                                  max_items_per_second=self.max_items_per_second, transaction=transaction,
+                                  batch_id=batch_id)
+        else:
+            summary = push(
+                batch.sparkSession, self.config, self.view, batch, on_invalid=self.on_invalid,
+                max_items_per_second=self.max_items_per_second, transaction=transaction, batch_id=batch_id,
+            )
         self.summaries.append(summary)
 
     def summary_of(self, batch_id: int) -> Optional[PushSummary]:
@@ -215,7 +223,7 @@ class FeatureStream:
 
 def write_stream(
     config: Config,
-    view: FeatureView,
+    view: AnyView,
     streaming_df: DataFrame,
     *,
     checkpoint_location: str,
@@ -230,8 +238,10 @@ def write_stream(
     Parameters
     ----------
     config : Config
-    view : FeatureView
-        A registered view with a ``ManagedSource``.
+    view : FeatureView or AggregationView
+        A registered feature view with a ``ManagedSource``, or an aggregation view with a ``DeltaSource``:
+        each batch's events are appended to the source and the online items of the keys they touch are
+        rebuilt (:func:`featurespark.services.push_events.push_events`; ``on_invalid`` must be ``"fail"``).
     streaming_df : DataFrame
         A streaming DataFrame with the view's join keys, timestamp columns and features.
     checkpoint_location : str
@@ -272,7 +282,10 @@ def write_stream(
             "write_stream needs a streaming DataFrame (spark.readStream...); for a batch DataFrame use "
             "FeatureStore.push."
         )
-    check_writable(view)
+    if isinstance(view, AggregationView):
+        check_pushable(view, on_invalid)
+    else:
+        check_writable(view)
     if not checkpoint_location:
         raise InvalidArgumentError("checkpoint_location is required: it is where the query resumes after a restart.")
     _check_trigger(trigger)
@@ -280,11 +293,14 @@ def write_stream(
     check_option(on_invalid, OnInvalid, "on_invalid")
     if max_items_per_second is not None and not max_items_per_second > 0:
         raise InvalidArgumentError(f"max_items_per_second must be positive, found {max_items_per_second!r}.")
-    conform_to_view(streaming_df, view, where=f"Stream for '{view.name}'")  # schema errors before start
     spark = streaming_df.sparkSession
-    # Created before the query starts: a table created inside a batch's idempotent transaction
-    # would record the batch's version and make Delta skip that batch's own upsert.
-    ensure_managed_table(spark, view, managed_table_of(config, view))
+    if isinstance(view, AggregationView):
+        check_source_schema(view, streaming_df)  # schema errors before start
+    else:
+        conform_to_view(streaming_df, view, where=f"Stream for '{view.name}'")  # schema errors before start
+        # Created before the query starts: a table created inside a batch's idempotent transaction
+        # would record the batch's version and make Delta skip that batch's own upsert.
+        ensure_managed_table(spark, view, managed_table_of(config, view))
     if view.online and config.online_store.manage_tables:
         ensure_online_tables(config, [view])
 

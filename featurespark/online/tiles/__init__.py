@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from featurespark.online.tiles.build import materialize_tiles, tile_rows, write_tiles
     from featurespark.online.tiles.layout import DecodedTiles, TiledLayout, TiledOutput, default_tile_micros
     from featurespark.online.tiles.lookup import empty_values, evaluate
-    from featurespark.online.tiles.read import get_aggregates
+    from featurespark.online.tiles.read import evaluate_items, get_aggregates
 
 _EXPORTS = {
     "materialize_tiles": "featurespark.online.tiles.build",
@@ -31,6 +31,7 @@ _EXPORTS = {
     "default_tile_micros": "featurespark.online.tiles.layout",
     "empty_values": "featurespark.online.tiles.lookup",
     "evaluate": "featurespark.online.tiles.lookup",
+    "evaluate_items": "featurespark.online.tiles.read",
     "get_aggregates": "featurespark.online.tiles.read",
 }
 __all__ = sorted(_EXPORTS)

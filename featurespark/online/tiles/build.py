@@ -265,7 +265,7 @@ def write_tiles(
     end : datetime or int
         The ``end`` the rows were built for.
     table_name, region, endpoint_url : str
-        Target table (with the online key schema), region, endpoint override (DynamoDB Local).
+        Target table (with the online key schema), region, endpoint override (a local endpoint).
     write_mode : {"monotonic", "last_writer_wins"}, optional
         ``monotonic`` (default): an item built with an older ``end`` never replaces a newer one.
     threads : int, optional

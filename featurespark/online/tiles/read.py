@@ -11,13 +11,14 @@ import logging
 from datetime import datetime, timezone
 from typing import Any, Mapping, Optional, Sequence, Union
 
+from featurespark.online.items import Item
 from featurespark.online.reader import OnlineReader
 from featurespark.online.tiles.layout import TiledLayout
 from featurespark.online.tiles.lookup import evaluate
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["get_aggregates"]
+__all__ = ["evaluate_items", "get_aggregates"]
 
 
 def get_aggregates(
@@ -70,6 +71,20 @@ def get_aggregates(
             raise InvalidArgumentError(f"Got {len(times)} lookup times for {len(entity_rows)} entity rows; give one "
                                        "time for all rows or one per row.")
     items = reader.get_items(table_name, dict(layout.keys), entity_rows)
+    return evaluate_items(layout, items, times)
+
+
+def evaluate_items(
+    layout: TiledLayout, items: Sequence[Optional[Item]], times: Sequence[Union[datetime, int]]
+) -> list[dict[str, Any]]:
+    """Window values of read items (None: a key without an item) at one lookup time each; every item is
+    decoded once however many rows share its key.
+
+    Raises
+    ------
+    StaleItemError
+        If an item cannot answer exactly at its lookup time (see :func:`evaluate`).
+    """
     decoded: dict[str, Any] = {}
     results = []
     for item, t in zip(items, times):
