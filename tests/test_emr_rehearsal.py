@@ -147,7 +147,10 @@ def test_emr_dress_rehearsal(tmp_path: Path, dynamodb_local: DynamoDBLocal) -> N
 
 def _rehearse(tmp: Path, dynamodb: DynamoDBLocal, s3_url: str) -> None:
     bin_dir = Path(sys.executable).parent  # spark-submit, aws (the CLI EMR nodes have)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SPARK_", "PYSPARK_", "FEATURESPARK_"))}
+    # A node has none of this machine's settings: no AWS/Spark/featurespark variables, and no PYTHONPATH (one
+    # naming a checkout would make the node's pip see that checkout's featurespark as installed).
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("AWS_", "SPARK_", "PYSPARK_", "FEATURESPARK_")) and k != "PYTHONPATH"}
     env.update(DUMMY_AWS_ENV)
     env.update({"AWS_ENDPOINT_URL_S3": s3_url, "AWS_EC2_METADATA_DISABLED": "true", "TZ": "UTC",
                 "PATH": f"{bin_dir}{os.pathsep}{env['PATH']}"})
