@@ -204,6 +204,16 @@ def run_lookups(
         "feast": lambda rows: feast_store.get_online_features(features=FEATURES, entity_rows=list(rows)).to_dict(),
         "raw_batch_get": raw.get,
     }
+    return [{"bench": "online", "size": size_name, **timing}
+            for timing in interleaved_calls(systems, key_pool, calls=calls, warmup=warmup, seed=seed)]
+
+
+def interleaved_calls(
+    systems: Mapping[str, Callable[[Sequence[Mapping[str, Any]]], Any]], key_pool: Sequence[Mapping[str, Any]],
+    *, calls: Mapping[int, int], warmup: int = 20, seed: int = 5,
+) -> List[Dict[str, Any]]:
+    """Time each system on the same random entity rows, one call of each in turn (order rotated, so
+    background load hits all alike); ``{"system", "batch", "seconds"}`` per timed call after ``warmup``."""
     rng = random.Random(seed)
     names = list(systems)
     records = []
@@ -215,8 +225,7 @@ def run_lookups(
                 systems[name](rows)
                 seconds = time.perf_counter() - started
                 if i >= warmup:
-                    records.append({"bench": "online", "size": size_name, "system": name, "batch": batch,
-                                    "seconds": seconds})
+                    records.append({"system": name, "batch": batch, "seconds": seconds})
     return records
 
 

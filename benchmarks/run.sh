@@ -12,6 +12,8 @@
 # NAME_skew (e.g. M_skew). Not part of the test suite.
 #   bash benchmarks/run.sh aggregations [--sizes S,M] [--runs 3] [other options of python -m benchmarks.agg_bench]
 # runs the windowed-aggregation benchmark instead (no DynamoDB, no Feast; data in .featurespark/bench-agg/).
+#   bash benchmarks/run.sh online-aggregations [--keys 2000] [--calls 1=300,100=100] [--pushes 10]
+# runs the online aggregation benchmark (lookups against raw BatchGetItem, push freshness; no Feast).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -20,10 +22,11 @@ cd "$ROOT"
 for arg in "$@"; do
   case "$arg" in
     -h|--help)
-      sed -n '2,14p' "$0"
+      sed -n '2,16p' "$0"
       echo
       module=benchmarks.bench
       if [ "${1:-}" = "aggregations" ]; then module=benchmarks.agg_bench; fi
+      if [ "${1:-}" = "online-aggregations" ]; then module=benchmarks.online_aggs; fi
       if [ -x .venv-bench/bin/python ]; then .venv-bench/bin/python -m "$module" --help; fi
       exit 0 ;;
   esac
@@ -53,4 +56,9 @@ export AWS_EC2_METADATA_DISABLED=true TZ=UTC
 unset AWS_PROFILE AWS_SESSION_TOKEN
 export BENCH_DYNAMODB_ENDPOINT="http://127.0.0.1:$PORT"
 export PYSPARK_PYTHON="$ROOT/.venv-bench/bin/python"
-.venv-bench/bin/python -m benchmarks.bench --endpoint-url "$BENCH_DYNAMODB_ENDPOINT" "$@"
+module=benchmarks.bench
+if [ "${1:-}" = "online-aggregations" ]; then
+  module=benchmarks.online_aggs
+  shift
+fi
+.venv-bench/bin/python -m "$module" --endpoint-url "$BENCH_DYNAMODB_ENDPOINT" "$@"
