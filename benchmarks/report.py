@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import statistics
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 TRAINING_ORDER = ["featurespark_auto", "featurespark_chained", "featurespark_range", "featurespark_asof", "feast",
                   "sort_floor", "join_floor", "io_floor"]
@@ -155,6 +155,11 @@ def scaling_chart(series: Dict[str, List[Tuple[float, float]]], xlabel: str, tit
     return _save(fig, out_dir, stem)
 
 
+def endpoint_name(meta: Mapping[str, Any]) -> str:
+    """The local DynamoDB endpoint a run wrote to: DynamoDB Local until 2026-11-28, moto's server since."""
+    return "DynamoDB Local" if meta.get("dynamodb_local") else "the local DynamoDB endpoint (moto's server)"
+
+
 def plot_all(results: Dict[str, Any], out_dir: Path) -> List[str]:
     """Write the plots (PNG and SVG); return the names of the SVGs the report shows."""
     plt = _matplotlib()
@@ -185,7 +190,7 @@ def plot_all(results: Dict[str, Any], out_dir: Path) -> List[str]:
         ax.set_xticks([j + width for j in range(len(sizes))])
         ax.set_xticklabels(sizes)
         ax.set_ylabel("items per second (median)")
-        ax.set_title("Materialize into the local DynamoDB endpoint")
+        ax.set_title(f"Materialize into {endpoint_name(results.get('meta', {}))}")
         ax.legend(fontsize=8)
         written.append(_save(fig, out_dir, "materialize"))
 
@@ -348,7 +353,7 @@ def render(results: Dict[str, Any], plots: Sequence[str], plot_dir: str) -> str:
 
     add("## Materialize")
     add("")
-    add("The latest row per key of the 3 views over the whole data into the local DynamoDB endpoint (items per second, whole "
+    add(f"The latest row per key of the 3 views over the whole data into {endpoint_name(meta)} (items per second, whole "
         "call timed). `raw_loop`: the same items as featurespark writes, encoded beforehand (not timed), sent with "
         "25-item `BatchWriteItem` requests on 8 threads — the same requests in flight as featurespark (2 Spark "
         "task slots x 4 writer threads).")
@@ -473,16 +478,18 @@ def write_report(results: Dict[str, Any], report: Path, results_dir: Path) -> No
     """Write the plots into ``results_dir`` and the Markdown report to ``report``.
 
     The windowed-aggregation section (:mod:`benchmarks.agg_report`, from ``aggregations.json`` in
-    ``results_dir``) follows the Feast sections when that benchmark has run.
+    ``results_dir``) and the online-aggregation section (:mod:`benchmarks.online_aggs`, from
+    ``online_aggregations.json``) follow the Feast sections when those benchmarks have run.
     """
-    from benchmarks import agg_report
+    from benchmarks import agg_report, online_aggs
 
     plots = plot_all(results, results_dir)
     try:
         plot_dir = str(results_dir.resolve().relative_to(report.resolve().parent))
     except ValueError:
         plot_dir = str(results_dir.resolve())
-    sections = [render(results, plots, plot_dir), agg_report.section(results_dir, plot_dir)]
+    sections = [render(results, plots, plot_dir), agg_report.section(results_dir, plot_dir),
+                online_aggs.section(results_dir)]
     report.write_text("\n".join(s for s in sections if s) + "\n")
 
 
