@@ -19,10 +19,10 @@ import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from featurespark._delta import idempotent_commits
+from featurespark._delta import idempotent_commits, latest_version
 from featurespark.config import Config
 from featurespark.definitions import AggregationView, DeltaSource
-from featurespark.errors import InvalidArgumentError, InvalidRowsError
+from featurespark.errors import InvalidArgumentError, InvalidRowsError, TimeTravelError
 from featurespark.offline.sources import check_source_schema
 from featurespark.offline.writer import OfflineWriteSummary, to_spark
 from featurespark.options import OnInvalid, check_option
@@ -149,10 +149,8 @@ def check_pushable(view: AggregationView, on_invalid: OnInvalid = "fail") -> str
 
 
 def _delta_version(spark: SparkSession, path: str) -> Optional[int]:
-    """The table's current version (None before its first commit)."""
-    from delta.tables import DeltaTable
-
-    if not DeltaTable.isDeltaTable(spark, path):
+    """The table's current version (None before its first commit), from its log without a Spark job."""
+    try:
+        return latest_version(spark, path)
+    except TimeTravelError:
         return None
-    latest = DeltaTable.forPath(spark, path).history(1).select("version").first()
-    return None if latest is None else int(latest["version"])
