@@ -104,9 +104,9 @@ def assert_consistent(store: FeatureStore, at: list[datetime], keys: int) -> Non
     assert all((f.match_rate, f.missing, f.extra) == (1.0, 0, 0) for f in report.features.values()), str(report)
 
 
-def test_stream_restarted_after_a_crash_counts_every_event_once(store: FeatureStore, tmp_path: Path) -> None:
-    """Batch 1 writes both stores, then the query dies before its checkpoint commit; the restart, with a new
-    file, replays batch 1 (same query id and batch id) and runs batch 2."""
+def test_stream_stopped_crashed_and_restarted_counts_every_event_once(store: FeatureStore, tmp_path: Path) -> None:
+    """Run 1 stops cleanly after batch 0. Run 2, with a new file, writes batch 1 to both stores and dies before
+    its checkpoint commit. Run 3, with one more file, replays batch 1 (same query id and batch id), then batch 2."""
     now = datetime.now(UTC).replace(microsecond=0)
     batches: list[list[Event]] = [
         [(1, now - timedelta(hours=3), 2.0), (2, now - timedelta(minutes=50), 1.0),
@@ -116,21 +116,26 @@ def test_stream_restarted_after_a_crash_counts_every_event_once(store: FeatureSt
     ]
     folder, checkpoint = tmp_path / "in", tmp_path / "chk"
     add_file(folder, 0, batches[0])
+    first = run(store, folder, checkpoint)
+    assert first.exception() is None
+    assert [(s.batch_id, s.offline.rows_written) for s in first.summaries()] == [(0, 3)]
+
     add_file(folder, 1, batches[1])
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(stream_module, "push_events", crash_on_call(
-            stream_module.push_events, RuntimeError("simulated crash before the checkpoint commit"), after=True))
-        first = run(store, folder, checkpoint)
-    assert first.exception() is not None and "simulated crash" in str(first.exception())
-    assert [(s.batch_id, s.offline.rows_written) for s in first.summaries()] == [(0, 3)]  # batch 1 raised
+            stream_module.push_events, RuntimeError("simulated crash before the checkpoint commit"), call=1,
+            after=True))
+        crashed = run(store, folder, checkpoint)
+    assert crashed.exception() is not None and "simulated crash" in str(crashed.exception())
+    assert crashed.summaries() == []  # batch 1 wrote both stores, then raised
 
     add_file(folder, 2, batches[2])  # more input for the restart
-    second = run(store, folder, checkpoint)
-    assert second.exception() is None
-    assert second.id == first.id  # resumed from the checkpoint: the same idempotent-write app id
+    last = run(store, folder, checkpoint)
+    assert last.exception() is None
+    assert first.id == crashed.id == last.id  # resumed from the checkpoint: the same idempotent-write app id
     # The replayed batch 1 appended nothing (Delta held its transaction) and rebuilt its 2 keys again.
     assert [(s.batch_id, s.offline.rows_written, s.online.items if s.online else None)
-            for s in second.summaries()] == [(1, 0, 2), (2, 2, 2)]
+            for s in last.summaries()] == [(1, 0, 2), (2, 2, 2)]
     appends = [c["txn"] for c in delta_commits(store.events_path)  # type: ignore[attr-defined]
                if c["operation"] == "WRITE" and c["txn"] is not None]
     assert [(t["appId"], t["version"]) for t in appends] == [(str(first.id), 0), (str(first.id), 1),
