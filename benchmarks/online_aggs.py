@@ -1,4 +1,4 @@
-"""Online aggregation lookups and push freshness (issue #14), against the local DynamoDB endpoint.
+"""Online aggregation lookups, push and streaming freshness (issue #14), against the local DynamoDB endpoint.
 
 One online :class:`~featurespark.AggregationView` over generated trip events (a Delta source): count, sum
 and mean of ``fare`` over 1h, 1d, 7d and 30d and the max fare over 1d, with a one-hour horizon. After one
@@ -14,7 +14,13 @@ Freshness: ``FeatureStore.push`` of one new event for a key, then one lookup of 
 the start of the push until the lookup returns a value that counts the event (push appends the event to
 the Delta source and rebuilds the touched key's item from the source, synchronously).
 
+Streaming freshness: a ``write_stream`` into the view reads a folder of JSON files with a
+``processingTime`` trigger; one event at a time, a file holding it is moved into the folder and its key
+looked up every 50 ms: the time from the file's arrival until a lookup counts the event
+(:func:`run_stream_freshness`).
+
     bash benchmarks/run.sh online-aggregations [--keys 2000] [--events-per-key 200] [--calls 1=300,100=100]
+        [--pushes 10] [--stream-events 20] [--trigger-interval 1]
 
 Results go to ``benchmarks/results/online_aggregations.json`` and BENCHMARKS.md is regenerated with
 its section (:func:`section`).
@@ -47,6 +53,10 @@ REPO = Path(__file__).resolve().parent.parent
 DEFAULT_WORK = REPO / ".featurespark" / "bench-online-aggs"
 RESULTS = REPO / "benchmarks" / "results" / "online_aggregations.json"
 VIEW = "driver_trip_aggs"
+#: Columns of the events streamed in by :func:`run_stream_freshness` (the view's source columns).
+STREAM_SCHEMA = "driver_id long, event_ts timestamp, fare double"
+#: Pause between two lookups while waiting for a streamed event (part of the measured freshness).
+STREAM_POLL_S = 0.05
 WINDOWS = ["1h", "1d", "7d", "30d"]
 AGGREGATIONS = [
     Aggregation("fare", "count", WINDOWS),
@@ -163,6 +173,63 @@ def run_freshness(store: FeatureStore, keys: int, pushes: int, seed: int = 9) ->
     return seconds
 
 
+def run_stream_freshness(store: FeatureStore, work: Path, keys: int, events: int, trigger_s: float,
+                         seed: int = 13, warmup: int = 1, timeout_s: float = 120.0) -> List[float]:
+    """Seconds from an event file's arrival in a running stream's input folder until a lookup counts it.
+
+    Starts a ``write_stream`` into the view from a new folder of JSON files with a ``processingTime``
+    trigger of ``trigger_s``. Then, one event at a time (``warmup`` untimed events first): a random pause of
+    up to one trigger interval (so arrivals fall at every phase of the trigger), the event's file written
+    beside the folder and renamed into it (the file source never sees half a file), and a lookup of its key
+    every :data:`STREAM_POLL_S` until the 1h count includes it; then the batch is let finish (untimed). The
+    time so measured holds the wait for the next trigger, the file listing, the batch up to its item write
+    (Delta append and rebuild of the key's item) and the polling.
+
+    Raises
+    ------
+    AssertionError
+        If an event is not counted within ``timeout_s``, or the stream fails.
+    """
+    spark = store.spark
+    run = datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S%f")
+    folder, staging = work / f"stream-{run}" / "in", work / f"stream-{run}" / "staging"
+    folder.mkdir(parents=True)
+    staging.mkdir()
+    query = store.write_stream(VIEW, spark.readStream.schema(STREAM_SCHEMA).json(str(folder)),
+                               checkpoint_location=str(work / f"stream-{run}" / "checkpoint"),
+                               trigger={"processingTime": f"{round(trigger_s * 1000)} milliseconds"})
+    rng = random.Random(seed)
+    feature = [f"{VIEW}:fare_count_1h"]
+
+    def count(key: int) -> int:
+        return store.get_online_features(feature, [{"driver_id": key}]).to_dict()["fare_count_1h"][0] or 0
+
+    seconds = []
+    try:
+        for n in range(warmup + events):
+            key = rng.randrange(keys)
+            before = count(key)
+            time.sleep(rng.uniform(0, trigger_s))
+            staged = staging / f"event-{n:05d}.json"
+            event_ts = datetime.now(timezone.utc) - timedelta(seconds=1)
+            staged.write_text(json.dumps({"driver_id": key, "event_ts": event_ts.isoformat(), "fare": 12.5}) + "\n")
+            arrived = time.perf_counter()
+            os.replace(staged, folder / staged.name)
+            while count(key) != before + 1:
+                if query.exception() is not None or time.perf_counter() - arrived > timeout_s:
+                    raise AssertionError(f"streamed event {n} (key {key}) not counted after "
+                                         f"{time.perf_counter() - arrived:.0f} s: {query.error() or 'no error'}")
+                time.sleep(STREAM_POLL_S)
+            if n >= warmup:
+                seconds.append(time.perf_counter() - arrived)
+            # The lookup can count the event before the batch has committed: let it finish, untimed, so the
+            # next event meets an idle stream and stop() never interrupts a batch.
+            query.processAllAvailable()
+    finally:
+        query.stop()
+    return seconds
+
+
 def summarize(records: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
     groups: Dict[tuple, List[float]] = {}
     for r in records:
@@ -200,9 +267,33 @@ def section(results_dir: Path) -> str:
     fresh = result["freshness_s"]
     lines += ["", f"**Push freshness** ({len(fresh)} pushes of one event): median {statistics.median(fresh):.2f} s, "
               f"max {max(fresh):.2f} s from the start of `push` until a lookup counts the event. `push` appends the "
-              "event to the Delta source and rebuilds the key's item with a Spark job, synchronously; streaming "
-              "freshness (`write_stream`) adds the trigger interval and was not measured.", ""]
+              "event to the Delta source and rebuilds the key's item with a Spark job, synchronously.", ""]
+    lines += [stream_freshness_line(result.get("stream_freshness_s") or [], result.get("stream_trigger_s")), ""]
     return "\n".join(lines)
+
+
+def stream_freshness_line(seconds: Sequence[float], trigger_s: Any) -> str:
+    """The report's sentence on streaming freshness (results written before it was measured have none).
+
+    Examples
+    --------
+    >>> line = stream_freshness_line([2.0, 3.0, 4.0], 1.0)
+    >>> line.split(": ", 1)[1].split(" from an event")[0]
+    'median 3.00 s, p90 4.00 s, max 4.00 s'
+    >>> "trigger every 1 s" in line
+    True
+    >>> stream_freshness_line([], None)
+    '**Streaming freshness** (`write_stream`) was not measured in this run.'
+    """
+    if not seconds:
+        return "**Streaming freshness** (`write_stream`) was not measured in this run."
+    median, p90 = statistics.median(seconds), _percentile(seconds, 0.9)
+    return (f"**Streaming freshness** ({len(seconds)} events, `write_stream` from a folder of JSON files, trigger "
+            f"every {float(trigger_s):g} s): median {median:.2f} s, p90 {p90:.2f} s, max {max(seconds):.2f} s from an "
+            "event file's arrival in the folder until a lookup counts the event. This holds the wait for the next "
+            "trigger (arrivals are spread over the interval, so half an interval on average), the file listing, the "
+            "batch up to its online write (Delta append, then the key's item rebuilt from the source) and lookups "
+            f"every {STREAM_POLL_S * 1000:.0f} ms; one event in the stream at a time.")
 
 
 def main(argv: Sequence[str] = ()) -> int:
@@ -212,6 +303,11 @@ def main(argv: Sequence[str] = ()) -> int:
     parser.add_argument("--events-per-key", type=int, default=200, help="events per key over 30 days (default 200)")
     parser.add_argument("--calls", default="1=300,100=100", help="timed calls per batch size (default 1=300,100=100)")
     parser.add_argument("--pushes", type=int, default=10, help="timed pushes for freshness (default 10)")
+    parser.add_argument("--stream-events", type=int, default=20,
+                        help="events timed through a running write_stream for streaming freshness (default 20; "
+                             "0 skips the measurement)")
+    parser.add_argument("--trigger-interval", type=float, default=1.0, metavar="SECONDS",
+                        help="processingTime trigger of that stream, in seconds (default 1)")
     parser.add_argument("--work-dir", type=Path, default=DEFAULT_WORK)
     parser.add_argument("--results", type=Path, default=RESULTS, help="results JSON (its folder holds the others)")
     parser.add_argument("--report", type=Path, default=REPO / "BENCHMARKS.md",
@@ -219,6 +315,8 @@ def main(argv: Sequence[str] = ()) -> int:
     args = parser.parse_args(list(argv) or None)
     if max(_parse_calls(args.calls)) > args.keys:
         parser.error(f"--keys {args.keys} is smaller than the largest batch of --calls {args.calls}")
+    if args.stream_events < 0 or not args.trigger_interval > 0:
+        parser.error("--stream-events must be at least 0 and --trigger-interval positive")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("py4j", "featurespark"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -235,9 +333,13 @@ def main(argv: Sequence[str] = ()) -> int:
     records = run_lookups(store, raw, args.keys, _parse_calls(args.calls), now=end + timedelta(minutes=30))
     logger.info("freshness: %d pushes", args.pushes)
     fresh = run_freshness(store, args.keys, args.pushes)
+    logger.info("streaming freshness: %d events, trigger %g s", args.stream_events, args.trigger_interval)
+    streamed = (run_stream_freshness(store, args.work_dir, args.keys, args.stream_events, args.trigger_interval)
+                if args.stream_events else [])
     result = {"environment": meta, "load_average_at_end": list(os.getloadavg()), "keys": args.keys,
               "events_per_key": args.events_per_key, "latency": summarize(records),
-              "freshness_s": [round(s, 3) for s in fresh]}
+              "freshness_s": [round(s, 3) for s in fresh],
+              "stream_freshness_s": [round(s, 3) for s in streamed], "stream_trigger_s": args.trigger_interval}
     args.results.parent.mkdir(parents=True, exist_ok=True)
     args.results.write_text(json.dumps(result, indent=2, default=str) + "\n")
     print(section(args.results.parent))

@@ -13,7 +13,8 @@
 #   bash benchmarks/run.sh aggregations [--sizes S,M] [--runs 3] [other options of python -m benchmarks.agg_bench]
 # runs the windowed-aggregation benchmark instead (no DynamoDB, no Feast; data in .featurespark/bench-agg/).
 #   bash benchmarks/run.sh online-aggregations [--keys 2000] [--calls 1=300,100=100] [--pushes 10]
-# runs the online aggregation benchmark (lookups against raw BatchGetItem, push freshness; no Feast).
+#       [--stream-events 20] [--trigger-interval 1]
+# runs the online aggregation benchmark (lookups against raw BatchGetItem, push and streaming freshness; no Feast).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -22,7 +23,7 @@ cd "$ROOT"
 for arg in "$@"; do
   case "$arg" in
     -h|--help)
-      sed -n '2,16p' "$0"
+      sed -n '2,17p' "$0"
       echo
       module=benchmarks.bench
       if [ "${1:-}" = "aggregations" ]; then module=benchmarks.agg_bench; fi

@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import itertools
+import json
+import os
 from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
 
 import pytest
 from pyspark.sql import SparkSession
@@ -47,3 +50,40 @@ def use_offline_catalog(spark: SparkSession, config: Config) -> Config:
         for key, value in iceberg_catalog_conf(offline.iceberg_catalog, offline.root).items():
             spark.conf.set(key, value)
     return config
+
+
+def write_json_file(path: Path, records: Iterable[Mapping[str, Any]], *, mtime: int) -> None:
+    """One JSON object per line, with the given modification time: a streaming file source takes files in
+    the order of their modification times, so increasing ``mtime`` gives one file per micro-batch in order
+    (with ``maxFilesPerTrigger=1``)."""
+    path.write_text("".join(json.dumps(dict(r)) + "\n" for r in records))
+    os.utime(path, (mtime, mtime))
+
+
+def delta_commits(table_path: Path) -> list[dict[str, Any]]:
+    """Every commit of a Delta table, read from its log: the operation and the idempotent-write
+    transaction (``{"appId": ..., "version": ...}``) it carried, if any."""
+    commits = []
+    for path in sorted((table_path / "_delta_log").glob("*.json")):
+        actions = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        info = next(a["commitInfo"] for a in actions if "commitInfo" in a)
+        txn = next((a["txn"] for a in actions if "txn" in a), None)
+        commits.append({"operation": info["operation"], "txn": txn})
+    return commits
+
+
+def crash_on_call(real: Callable[..., Any], error: Exception, *, call: int = 2, after: bool) -> Callable[..., Any]:
+    """``real``, except that its ``call``-th call raises ``error``: before doing anything, or (``after=True``)
+    after ``real`` has done its work, as a process that dies before recording that work would."""
+    calls = {"n": 0}
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == call and not after:
+            raise error
+        result = real(*args, **kwargs)
+        if calls["n"] == call and after:
+            raise error
+        return result
+
+    return wrapper

@@ -7,16 +7,14 @@ value per key online.
 """
 from __future__ import annotations
 
-import json
-import os
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import pytest
 from dynamodb_local import DynamoDBLocal, aws_env, spark_aws_env  # noqa: F401 - fixtures
-from helpers import make_config
+from helpers import crash_on_call, delta_commits, make_config, write_json_file
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
@@ -67,13 +65,11 @@ class Batches:
         self.count = 0
 
     def add(self, rows: list[tuple[Any, Any, Any, Any]]) -> None:
-        path = self.folder / f"batch-{self.count:04d}.json"
-        with path.open("w") as out:
-            for driver_id, event, created, rate in rows:
-                out.write(json.dumps({"driver_id": driver_id, "event_timestamp": iso(event) if event else None,
-                                      "created": iso(created) if created else None, "conv_rate": rate}) + "\n")
-        stamp = 1_700_000_000 + 10 * self.count
-        os.utime(path, (stamp, stamp))
+        write_json_file(self.folder / f"batch-{self.count:04d}.json",
+                        ({"driver_id": driver_id, "event_timestamp": iso(event) if event else None,
+                          "created": iso(created) if created else None, "conv_rate": rate}
+                         for driver_id, event, created, rate in rows),
+                        mtime=1_700_000_000 + 10 * self.count)
         self.count += 1
 
 
@@ -103,16 +99,9 @@ def online(store: FeatureStore, ids: list[int]) -> list[Any]:
     return store.get_online_features([f"{view}:conv_rate"], [{"driver_id": i} for i in ids]).to_dict()["conv_rate"]
 
 
-def delta_commits(store: FeatureStore) -> list[dict[str, Any]]:
+def view_commits(store: FeatureStore) -> list[dict[str, Any]]:
     """Every commit of the view's table: operation and the idempotent transaction it carried."""
-    log = Path(store.config.offline_store.root) / store.test_view / "_delta_log"  # type: ignore[attr-defined]
-    commits = []
-    for path in sorted(log.glob("*.json")):
-        actions = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-        info = next(a["commitInfo"] for a in actions if "commitInfo" in a)
-        txn = next((a["txn"] for a in actions if "txn" in a), None)
-        commits.append({"operation": info["operation"], "txn": txn})
-    return commits
+    return delta_commits(Path(store.config.offline_store.root) / store.test_view)  # type: ignore[attr-defined]
 
 
 # Three batches; the third one brings an older event for driver 1 and a correction for driver 2.
@@ -180,7 +169,7 @@ def test_stream_writes_every_event_once_and_newest_online(spark: SparkSession, s
     assert offline_rows(store) == expected
     # Driver 1's older event in batch 2 did not replace 03:00 online; driver 2's correction did.
     assert online(store, [1, 2, 3]) == [0.3, 0.25, 0.5]
-    merges = [c for c in delta_commits(store) if c["operation"] == "MERGE"]
+    merges = [c for c in view_commits(store) if c["operation"] == "MERGE"]
     assert [c["txn"]["version"] for c in merges] == [0, 1, 2]
     assert {c["txn"]["appId"] for c in merges} == {str(query.id)}
     summaries = query.summaries()
@@ -194,21 +183,6 @@ def test_stream_writes_every_event_once_and_newest_online(spark: SparkSession, s
     assert wanted in caplog.text and "skipped as older" in caplog.text
 
 
-def _crash_on_second_call(real: Callable[..., Any], error: Exception, *, after: bool) -> Callable[..., Any]:
-    calls = {"n": 0}
-
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        calls["n"] += 1
-        if calls["n"] == 2 and not after:
-            raise error
-        result = real(*args, **kwargs)
-        if calls["n"] == 2 and after:
-            raise error
-        return result
-
-    return wrapper
-
-
 @pytest.mark.parametrize("crash", ["online_write_fails", "after_both_writes"])
 def test_restart_after_a_crash_writes_each_event_exactly_once(spark: SparkSession, store: FeatureStore,
                                                               tmp_path: Path, crash: str) -> None:
@@ -219,19 +193,19 @@ def test_restart_after_a_crash_writes_each_event_exactly_once(spark: SparkSessio
     batches.add(BATCH_ROWS[2])
     with pytest.MonkeyPatch.context() as patch:
         if crash == "online_write_fails":  # DynamoDB down after the Delta commit of batch 1
-            patch.setattr(push_module, "push_latest", _crash_on_second_call(
+            patch.setattr(push_module, "push_latest", crash_on_call(
                 push_module.push_latest, OnlineStoreError("simulated: DynamoDB unreachable"), after=False))
         else:  # the process dies after both writes, before Spark records the batch in its checkpoint
-            patch.setattr(stream_module, "push", _crash_on_second_call(
+            patch.setattr(stream_module, "push", crash_on_call(
                 stream_module.push, RuntimeError("simulated crash before the checkpoint commit"), after=True))
         first = run(store, batches.folder, tmp_path / "chk", on_invalid="quarantine")
     assert first.exception() is not None and "simulated" in str(first.exception())
-    assert len([c for c in delta_commits(store) if c["operation"] == "MERGE"]) == 2  # batch 1 reached Delta
+    assert len([c for c in view_commits(store) if c["operation"] == "MERGE"]) == 2  # batch 1 reached Delta
 
     second = run(store, batches.folder, tmp_path / "chk", on_invalid="quarantine")
     assert second.exception() is None
     assert second.id == first.id  # same query (from the checkpoint): same idempotent-write app id
-    merges = [c for c in delta_commits(store) if c["operation"] == "MERGE"]
+    merges = [c for c in view_commits(store) if c["operation"] == "MERGE"]
     assert [c["txn"]["version"] for c in merges] == [0, 1, 2]  # the replayed batch 1 committed nothing
     quarantined = spark.table(managed_table_of(store.config, store._view(store.test_view)).quarantine_name)
     assert quarantined.count() == 1  # the quarantine append was not repeated either
