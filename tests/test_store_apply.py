@@ -30,7 +30,7 @@ def test_example_repo_apply_plan_change_history(spark: SparkSession, tmp_path: P
                                                 example_repo: list[object]) -> None:
     store = FeatureStore(spark, make_config(tmp_path))
     first = store.apply(example_repo)
-    assert sum(c.op == "create" for c in first.changes) == 7  # 2 entities, 4 feature views, 1 aggregation view
+    assert sum(c.op == "create" for c in first.changes) == 8  # 2 entities, 5 feature views, 1 aggregation view
     assert not store.plan(example_repo).has_changes
 
     # Managed views get a Delta table in the metastore, partitioned by the event date.
