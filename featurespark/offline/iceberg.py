@@ -31,6 +31,7 @@ from featurespark.offline.layout import TableRef, iceberg_metadata_file
 from featurespark.offline.table_format import (
     MergeCounts,
     TableFormat,
+    Transaction,
     changed_condition,
     merge_condition,
     version_at,
@@ -40,7 +41,8 @@ from featurespark.options import OfflineFormat
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "ICEBERG_CATALOG_CLASS", "IcebergFormat", "iceberg_catalog_conf", "merge_statement", "quote_name", "with_columns_of",
+    "ICEBERG_CATALOG_CLASS", "IcebergFormat", "TXN_APP_ID_PROPERTY", "TXN_VERSION_PROPERTY", "iceberg_catalog_conf",
+    "merge_statement", "quote_name", "with_columns_of",
 ]
 
 ICEBERG_CATALOG_CLASS = "org.apache.iceberg.spark.SparkCatalog"
@@ -50,13 +52,19 @@ _PART = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _COMMIT_FAILED = "CommitFailedException"
 _VALIDATION = "ValidationException"
 _CONFLICT_WORDS = ("conflicting", "concurrent", "missing required files to delete", "found new delete")
+#: Snapshot-summary keys of an idempotent append (``snapshot-property.<key>`` write options): the writer's
+#: application id and the version (micro-batch id) it wrote, as Delta's ``txnAppId`` / ``txnVersion``.
+TXN_APP_ID_PROPERTY = "featurespark.txn-app-id"
+TXN_VERSION_PROPERTY = "featurespark.txn-version"
 
 
 def iceberg_catalog_conf(catalog: str, warehouse: str) -> dict[str, str]:
     """Spark settings of a Hadoop catalog ``catalog`` whose warehouse is ``warehouse`` (the offline root).
 
     Catalogs are looked up by name when first used, so these settings also work on a running session
-    (``spark.conf.set``) as long as no catalog of that name was used before.
+    (``spark.conf.set``) as long as no catalog of that name was used before. The catalog does not cache
+    tables: feature tables are written by other sessions (a streaming query's, another job's), whose commits a
+    cached table would hide from this session's reads until the cache expired.
 
     Examples
     --------
@@ -64,7 +72,8 @@ def iceberg_catalog_conf(catalog: str, warehouse: str) -> dict[str, str]:
     's3a://bucket/offline'
     """
     prefix = f"spark.sql.catalog.{catalog}"
-    return {prefix: ICEBERG_CATALOG_CLASS, f"{prefix}.type": "hadoop", f"{prefix}.warehouse": warehouse}
+    return {prefix: ICEBERG_CATALOG_CLASS, f"{prefix}.type": "hadoop", f"{prefix}.warehouse": warehouse,
+            f"{prefix}.cache-enabled": "false"}
 
 
 def quote_name(name: str) -> str:
@@ -179,20 +188,50 @@ class IcebergFormat(TableFormat):
         # No DataFrame API adds a column to an Iceberg table; names are checked above, types are Spark's own.
         spark.sql(f"ALTER TABLE {quote_name(_name(ref))} ADD COLUMNS ({columns})")
 
-    def append(self, df: DataFrame, ref: TableRef) -> None:
+    def append(self, df: DataFrame, ref: TableRef, *, transaction: Optional[Transaction] = None) -> None:
+        if transaction is not None and self.recorded(df.sparkSession, ref, transaction):
+            return
         # Columns of the table the rows lack (features a view no longer declares) are written null.
-        with_columns_of(df, self.schema(df.sparkSession, ref)).writeTo(_name(ref)).append()
+        rows = with_columns_of(df, self.schema(df.sparkSession, ref))
+        rows.writeTo(_name(ref)).options(**_transaction_options(transaction)).append()
 
-    def append_or_create(self, df: DataFrame, ref: TableRef) -> None:
+    def append_or_create(self, df: DataFrame, ref: TableRef, *, transaction: Optional[Transaction] = None) -> None:
         name = _name(ref)
+        options = _transaction_options(transaction)
         if not self.exists(spark=df.sparkSession, ref=ref):
             try:
-                df.writeTo(name).using("iceberg").create()
+                df.writeTo(name).using("iceberg").options(**options).create()
                 return
             except Exception:  # noqa: BLE001 - created concurrently: append below
                 if not self.exists(df.sparkSession, ref):
                     raise
-        df.writeTo(name).append()
+        if transaction is not None and self.recorded(df.sparkSession, ref, transaction):
+            return
+        df.writeTo(name).options(**options).append()
+
+    def recorded(self, spark: SparkSession, ref: TableRef, transaction: Transaction) -> bool:
+        """Whether a snapshot of the table recorded ``transaction.version`` or a later one for its app id.
+
+        Examples
+        --------
+        >>> from featurespark.offline.layout import TableRef
+        >>> spark.conf.set("spark.sql.catalog.doc_txn", ICEBERG_CATALOG_CLASS)
+        >>> spark.conf.set("spark.sql.catalog.doc_txn.type", "hadoop")
+        >>> spark.conf.set("spark.sql.catalog.doc_txn.warehouse", str(tmp_path))
+        >>> fmt, ref = IcebergFormat(), TableRef(str(tmp_path / "db" / "q"), "doc_txn.db.q")
+        >>> for attempt in range(2):  # the same batch written twice, as a replay after a crash would
+        ...     fmt.append_or_create(spark.range(3), ref, transaction=Transaction("query-1", 7))
+        >>> spark.table("doc_txn.db.q").count(), fmt.recorded(spark, ref, Transaction("query-1", 8))
+        (3, False)
+        """
+        summary = self._snapshots(spark, _name(ref)).select("summary")
+        latest = (summary.where(F.col("summary")[TXN_APP_ID_PROPERTY] == F.lit(transaction.app_id))
+                  .agg(F.max(F.col("summary")[TXN_VERSION_PROPERTY].cast("long"))).first())  # one row
+        done = latest is not None and latest[0] is not None and int(latest[0]) >= transaction.version
+        if done:
+            logger.info("Iceberg table %s already holds version %d of %s (a replayed batch): nothing appended",
+                        ref.name, transaction.version, transaction.app_id)
+        return done
 
     def merge(self, spark: SparkSession, ref: TableRef, source: DataFrame, keys: Sequence[str], *,
               update: bool) -> MergeCounts:
@@ -311,6 +350,14 @@ class IcebergFormat(TableFormat):
         spark.sql(f"DROP TABLE IF EXISTS {quote_name(_name(ref))} PURGE")
         return existed
 
+
+
+def _transaction_options(transaction: Optional[Transaction]) -> dict[str, str]:
+    """Write options that record ``transaction`` in the summary of the snapshot the write commits."""
+    if transaction is None:
+        return {}
+    return {f"snapshot-property.{TXN_APP_ID_PROPERTY}": transaction.app_id,
+            f"snapshot-property.{TXN_VERSION_PROPERTY}": str(transaction.version)}
 
 
 def with_columns_of(df: DataFrame, schema: T.StructType) -> DataFrame:
