@@ -9,7 +9,7 @@ import pytest
 from pyspark.sql import SparkSession
 
 from featurespark.config import Config, parse_config
-from featurespark.offline.iceberg import iceberg_catalog_conf
+from featurespark.session import offline_catalog_conf
 
 _counter = itertools.count()
 
@@ -45,8 +45,6 @@ def make_config(root: Path | str, *, database: str | None = None, endpoint_url: 
 def use_offline_catalog(spark: SparkSession, config: Config) -> Config:
     """Register the config's Iceberg catalog on the running test session, as ``configure_spark`` does
     for a new one (nothing for Delta); return the config."""
-    offline = config.offline_store
-    if offline.format == "iceberg":
-        for key, value in iceberg_catalog_conf(offline.iceberg_catalog, offline.root).items():
-            spark.conf.set(key, value)
+    for key, value in offline_catalog_conf(config).items():
+        spark.conf.set(key, value)
     return config

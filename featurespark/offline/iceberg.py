@@ -20,7 +20,7 @@ import uuid
 from datetime import datetime
 from typing import Any, Optional, Sequence
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, DataFrameWriterV2, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -36,16 +36,18 @@ from featurespark.offline.table_format import (
     merge_condition,
     version_at,
 )
-from featurespark.options import OfflineFormat
+from featurespark.options import IcebergCatalogType, OfflineFormat, check_option
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "ICEBERG_CATALOG_CLASS", "IcebergFormat", "TXN_APP_ID_PROPERTY", "TXN_VERSION_PROPERTY", "iceberg_catalog_conf",
+    "GLUE_CATALOG_CLASS", "ICEBERG_CATALOG_CLASS", "IcebergFormat", "S3_FILE_IO_CLASS", "TXN_APP_ID_PROPERTY", "TXN_VERSION_PROPERTY", "iceberg_catalog_conf",
     "merge_statement", "quote_name", "with_columns_of",
 ]
 
 ICEBERG_CATALOG_CLASS = "org.apache.iceberg.spark.SparkCatalog"
+GLUE_CATALOG_CLASS = "org.apache.iceberg.aws.glue.GlueCatalog"
+S3_FILE_IO_CLASS = "org.apache.iceberg.aws.s3.S3FileIO"
 _PART = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Exceptions of a commit that lost a race with another writer. A ValidationException is also raised for
 # requests that can never succeed, so only the conflict messages of MERGE / overwrite validation count.
@@ -58,8 +60,12 @@ TXN_APP_ID_PROPERTY = "featurespark.txn-app-id"
 TXN_VERSION_PROPERTY = "featurespark.txn-version"
 
 
-def iceberg_catalog_conf(catalog: str, warehouse: str) -> dict[str, str]:
-    """Spark settings of a Hadoop catalog ``catalog`` whose warehouse is ``warehouse`` (the offline root).
+def iceberg_catalog_conf(catalog: str, warehouse: str, catalog_type: IcebergCatalogType = "hadoop") -> dict[str, str]:
+    """Spark settings of the Iceberg catalog ``catalog`` whose warehouse is ``warehouse`` (the offline root).
+
+    ``catalog_type`` ``"hadoop"``: a Hadoop catalog (tables and commits in files under the warehouse).
+    ``"glue"``: the AWS Glue Data Catalog through Iceberg's ``GlueCatalog`` and ``S3FileIO``, as the Amazon EMR
+    and Iceberg AWS documentation configure it (``catalog-impl``, ``warehouse``, ``io-impl``).
 
     Catalogs are looked up by name when first used, so these settings also work on a running session
     (``spark.conf.set``) as long as no catalog of that name was used before. The catalog does not cache
@@ -70,10 +76,21 @@ def iceberg_catalog_conf(catalog: str, warehouse: str) -> dict[str, str]:
     --------
     >>> iceberg_catalog_conf("featurespark", "s3a://bucket/offline")["spark.sql.catalog.featurespark.warehouse"]
     's3a://bucket/offline'
+    >>> sorted(iceberg_catalog_conf("fs", "s3://bucket/offline", "glue").items())  # doctest: +NORMALIZE_WHITESPACE
+    [('spark.sql.catalog.fs', 'org.apache.iceberg.spark.SparkCatalog'),
+     ('spark.sql.catalog.fs.cache-enabled', 'false'),
+     ('spark.sql.catalog.fs.catalog-impl', 'org.apache.iceberg.aws.glue.GlueCatalog'),
+     ('spark.sql.catalog.fs.io-impl', 'org.apache.iceberg.aws.s3.S3FileIO'),
+     ('spark.sql.catalog.fs.warehouse', 's3://bucket/offline')]
     """
+    check_option(catalog_type, IcebergCatalogType, "offline_store.iceberg_catalog_type")
     prefix = f"spark.sql.catalog.{catalog}"
-    return {prefix: ICEBERG_CATALOG_CLASS, f"{prefix}.type": "hadoop", f"{prefix}.warehouse": warehouse,
-            f"{prefix}.cache-enabled": "false"}
+    conf = {prefix: ICEBERG_CATALOG_CLASS, f"{prefix}.warehouse": warehouse, f"{prefix}.cache-enabled": "false"}
+    if catalog_type == "glue":
+        conf.update({f"{prefix}.catalog-impl": GLUE_CATALOG_CLASS, f"{prefix}.io-impl": S3_FILE_IO_CLASS})
+    else:
+        conf[f"{prefix}.type"] = "hadoop"
+    return conf
 
 
 def quote_name(name: str) -> str:
@@ -138,6 +155,12 @@ def _name(ref: TableRef) -> str:
     return ref.name
 
 
+def _at_location(writer: DataFrameWriterV2, ref: TableRef) -> DataFrameWriterV2:
+    """The table created at ``ref.path`` when the catalog would place it elsewhere (Glue); a Hadoop catalog
+    places every table at its own path and refuses another."""
+    return writer.tableProperty("location", ref.path) if ref.create_at_path else writer
+
+
 def _java_causes(exc: BaseException) -> list[tuple[str, str]]:
     """(simple class name, message) of the JVM exception behind ``exc`` and its causes."""
     found: list[tuple[str, str]] = []
@@ -164,7 +187,7 @@ class IcebergFormat(TableFormat):
         name = _name(ref)
         if self.exists(spark, ref):
             return False
-        writer = spark.createDataFrame([], schema).writeTo(name).using("iceberg")
+        writer = _at_location(spark.createDataFrame([], schema).writeTo(name).using("iceberg"), ref)
         if day_of is not None:
             writer = writer.partitionedBy(_days(day_of))
         try:
@@ -200,7 +223,7 @@ class IcebergFormat(TableFormat):
         options = _transaction_options(transaction)
         if not self.exists(spark=df.sparkSession, ref=ref):
             try:
-                df.writeTo(name).using("iceberg").options(**options).create()
+                _at_location(df.writeTo(name).using("iceberg"), ref).options(**options).create()
                 return
             except Exception:  # noqa: BLE001 - created concurrently: append below
                 if not self.exists(df.sparkSession, ref):
