@@ -41,8 +41,8 @@ from featurespark.options import IcebergCatalogType, OfflineFormat, check_option
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "GLUE_CATALOG_CLASS", "ICEBERG_CATALOG_CLASS", "IcebergFormat", "S3_FILE_IO_CLASS", "TXN_APP_ID_PROPERTY", "TXN_VERSION_PROPERTY", "iceberg_catalog_conf",
-    "merge_statement", "quote_name", "with_columns_of",
+    "GLUE_CATALOG_CLASS", "ICEBERG_CATALOG_CLASS", "IcebergFormat", "S3_FILE_IO_CLASS", "TXN_APP_ID_PROPERTY",
+    "TXN_VERSION_PROPERTY", "iceberg_catalog_conf", "merge_statement", "quote_name", "with_columns_of",
 ]
 
 ICEBERG_CATALOG_CLASS = "org.apache.iceberg.spark.SparkCatalog"
@@ -238,9 +238,8 @@ class IcebergFormat(TableFormat):
         Examples
         --------
         >>> from featurespark.offline.layout import TableRef
-        >>> spark.conf.set("spark.sql.catalog.doc_txn", ICEBERG_CATALOG_CLASS)
-        >>> spark.conf.set("spark.sql.catalog.doc_txn.type", "hadoop")
-        >>> spark.conf.set("spark.sql.catalog.doc_txn.warehouse", str(tmp_path))
+        >>> for key, value in iceberg_catalog_conf("doc_txn", str(tmp_path)).items():
+        ...     spark.conf.set(key, value)
         >>> fmt, ref = IcebergFormat(), TableRef(str(tmp_path / "db" / "q"), "doc_txn.db.q")
         >>> for attempt in range(2):  # the same batch written twice, as a replay after a crash would
         ...     fmt.append_or_create(spark.range(3), ref, transaction=Transaction("query-1", 7))
