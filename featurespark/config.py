@@ -40,7 +40,7 @@ import yaml
 from featurespark._paths import is_uri, join_path
 from featurespark.aws import is_s3_uri, read_s3_text, resolve_region
 from featurespark.errors import ConfigError
-from featurespark.options import OfflineFormat
+from featurespark.options import IcebergCatalogType, OfflineFormat
 
 logger = logging.getLogger(__name__)
 
@@ -110,8 +110,12 @@ class OfflineStoreConfig:
         Table format of the managed feature tables, their quarantine tables and the registry.
     iceberg_catalog : str
         With ``format: iceberg``, the name of the Spark catalog holding the tables (``configure_spark``
-        sets it up as a Hadoop catalog whose warehouse is ``root``); tables are
-        ``<iceberg_catalog>.<database>.<view>``.
+        sets it up with ``root`` as its warehouse); tables are ``<iceberg_catalog>.<database>.<view>``.
+    iceberg_catalog_type : {"hadoop", "glue"}
+        With ``format: iceberg``, what that catalog is: a Hadoop catalog (tables and their commits in files
+        under ``root``), or the AWS Glue Data Catalog (EMR; tables created at ``<root>/<database>/<view>``).
+        With ``glue`` the registry stays in a Hadoop catalog named ``<iceberg_catalog>_registry`` (its
+        Spark-free commit check relies on the Hadoop catalog's metadata file names).
     log_store : LogStoreConfig
         Coordination of concurrent Delta commits on S3.
     """
@@ -120,6 +124,7 @@ class OfflineStoreConfig:
     database: str = "featurespark"
     format: OfflineFormat = "delta"
     iceberg_catalog: str = "featurespark"
+    iceberg_catalog_type: IcebergCatalogType = "hadoop"
     log_store: LogStoreConfig = field(default_factory=LogStoreConfig)
 
     @property
@@ -140,8 +145,20 @@ class OfflineStoreConfig:
         """Catalog name of the Iceberg registry table (``<iceberg_catalog>.<database>._registry``); None
         for Delta, whose registry is a path-only table."""
         if self.format == "iceberg":
-            return f"{self.iceberg_catalog}.{self.database}.{REGISTRY_TABLE}"
+            return f"{self.registry_catalog}.{self.database}.{REGISTRY_TABLE}"
         return None
+
+    @property
+    def registry_catalog(self) -> str:
+        """The Iceberg catalog of the registry: ``iceberg_catalog``, or with ``iceberg_catalog_type: glue`` the
+        Hadoop catalog ``<iceberg_catalog>_registry`` under ``root``.
+
+        Examples
+        --------
+        >>> OfflineStoreConfig(root="s3://b/o", format="iceberg", iceberg_catalog_type="glue").registry_table
+        'featurespark_registry.featurespark._registry'
+        """
+        return f"{self.iceberg_catalog}_registry" if self.iceberg_catalog_type == "glue" else self.iceberg_catalog
 
     @property
     def database_location(self) -> str:

@@ -24,7 +24,7 @@ from typing import Any, Literal, TypeVar
 from featurespark.errors import InvalidArgumentError
 
 __all__ = [
-    "Algorithm", "BillingMode", "OfflineFormat", "OnInvalid", "OnlineWriteMode", "StreamOutputMode",
+    "Algorithm", "BillingMode", "IcebergCatalogType", "OfflineFormat", "OnInvalid", "OnlineWriteMode", "StreamOutputMode",
     "TrainingSetFormat", "WriteMode", "check_option", "choices",
 ]
 
@@ -42,6 +42,9 @@ StreamOutputMode = Literal["update", "append", "complete"]
 BillingMode = Literal["PAY_PER_REQUEST", "PROVISIONED"]
 #: Table format of the offline store's managed tables and registry (``offline_store.format``).
 OfflineFormat = Literal["delta", "iceberg"]
+#: Catalog of the managed Iceberg tables (``offline_store.iceberg_catalog_type``): a Hadoop catalog under the
+#: offline root, or the AWS Glue Data Catalog.
+IcebergCatalogType = Literal["hadoop", "glue"]
 #: Format of a written training set.
 TrainingSetFormat = Literal["parquet", "delta"]
 

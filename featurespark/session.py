@@ -123,7 +123,9 @@ def configure_spark(
     """Add Delta Lake, Hive metastore support, UTC time and the S3 log store to a session builder.
 
     With ``offline_store.format: iceberg`` it also adds Iceberg's SQL extensions and the catalog
-    ``offline_store.iceberg_catalog``: a Hadoop catalog whose warehouse is ``offline_store.root``.
+    ``offline_store.iceberg_catalog`` whose warehouse is ``offline_store.root``: a Hadoop catalog, or with
+    ``iceberg_catalog_type: glue`` the Glue Data Catalog plus the registry's Hadoop catalog
+    (:func:`offline_catalog_conf`).
 
     On a cluster (no ``jars_dir`` / ``metastore_dir``) the cluster's own JVM options are left alone:
     the time zone reaches executors through ``TZ`` (``bootstrap/emr-configurations.json`` sets it for the
@@ -202,7 +204,7 @@ def configure_spark(
         # The managed tables' catalog: a Hadoop catalog whose warehouse is the offline root. The Iceberg
         # extensions are needed for MERGE INTO on Spark 3.5 (a cluster without jars_dir brings the jar).
         builder = builder.config("spark.sql.extensions", f"{DELTA_EXTENSIONS},{ICEBERG_EXTENSIONS}")
-        for key, value in iceberg_catalog_conf(config.offline_store.iceberg_catalog, config.offline_store.root).items():
+        for key, value in offline_catalog_conf(config).items():
             builder = builder.config(key, value)
     if metastore:
         home = Path(metastore).resolve()
@@ -222,6 +224,31 @@ def configure_spark(
     for key, value in overlay.items():
         builder = builder.config(key, value)
     return builder
+
+
+def offline_catalog_conf(config: Config) -> dict[str, str]:
+    """Spark settings of the Iceberg catalogs of an offline store with ``format: iceberg`` (none for Delta).
+
+    The catalog ``offline_store.iceberg_catalog`` (a Hadoop or a Glue catalog, ``iceberg_catalog_type``), and
+    with Glue also the Hadoop catalog ``<iceberg_catalog>_registry`` of the registry, both with the offline
+    root as warehouse.
+
+    Examples
+    --------
+    >>> from featurespark.config import parse_config
+    >>> config = parse_config({"project": {"name": "p"}, "offline_store": {
+    ...     "root": "s3://b/offline", "format": "iceberg", "iceberg_catalog_type": "glue"}})
+    >>> conf = offline_catalog_conf(config)
+    >>> conf["spark.sql.catalog.featurespark.catalog-impl"], conf["spark.sql.catalog.featurespark_registry.type"]
+    ('org.apache.iceberg.aws.glue.GlueCatalog', 'hadoop')
+    """
+    offline = config.offline_store
+    if offline.format != "iceberg":
+        return {}
+    conf = iceberg_catalog_conf(offline.iceberg_catalog, offline.root, offline.iceberg_catalog_type)
+    if offline.registry_catalog != offline.iceberg_catalog:
+        conf.update(iceberg_catalog_conf(offline.registry_catalog, offline.root))
+    return conf
 
 
 def _java_options(metastore: Optional[str]) -> str:
@@ -367,5 +394,5 @@ def use_this_python_for_workers() -> None:
 
 __all__ = [
     "DEFAULT_JARS_DIR", "JARS_DIR_ENV", "MAIN_JARS_DIR", "SPARK35_JARS_DIR", "configure_spark", "default_jars_dir",
-    "local_jars", "require_free_metastore", "start_session", "use_this_python_for_workers",
+    "local_jars", "offline_catalog_conf", "require_free_metastore", "start_session", "use_this_python_for_workers",
 ]

@@ -78,7 +78,8 @@ class FeatureStore:
         require_delta(spark, config_source=self.config.source)
         offline = self.config.offline_store
         if offline.format == "iceberg":
-            require_iceberg(spark, catalog=offline.iceberg_catalog, config_source=self.config.source)
+            for catalog in dict.fromkeys([offline.iceberg_catalog, offline.registry_catalog]):
+                require_iceberg(spark, catalog=catalog, config_source=self.config.source)
         self.registry = Registry(spark, registry_path(self.config), table_format=offline.format,
                                  table_name=offline.registry_table)
         self._reader: Optional[OnlineReader] = None

@@ -32,7 +32,7 @@ logger = logging.getLogger("featurespark.jobs.run_example")
 
 REPO = Path(__file__).resolve().parents[1] / "examples" / "driver_repo"
 FEATURES = ["driver_hourly_stats", "customer_profile:current_balance", "driver_customer_stats:trips_together",
-            "driver_activity_aggs:conv_rate_mean_7d"]
+            "driver_activity_aggs:conv_rate_mean_7d", "driver_ratings:avg_rating"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -11,7 +11,7 @@ import pytest
 from pyspark.sql import SparkSession
 
 from featurespark.config import Config, parse_config
-from featurespark.offline.iceberg import iceberg_catalog_conf
+from featurespark.session import offline_catalog_conf
 
 _counter = itertools.count()
 
@@ -21,16 +21,18 @@ OFFLINE_FORMATS = ("delta", "iceberg")
 both_offline_formats = pytest.mark.parametrize("offline_format", OFFLINE_FORMATS, indirect=True)
 
 
-def make_config(root: Path, *, database: str | None = None, endpoint_url: str | None = None,
-                offline_format: str = "delta") -> Config:
-    """A config with the offline store under ``root`` and a database unique to the test.
+def make_config(root: Path | str, *, database: str | None = None, endpoint_url: str | None = None,
+                offline_format: str = "delta", offline_extra: Mapping[str, object] | None = None) -> Config:
+    """A config with the offline store under ``root`` (a folder or a URI) and a database unique to the test;
+    ``offline_extra`` adds keys to its ``offline_store`` section.
 
     With ``offline_format="iceberg"`` the Iceberg catalog has a name unique to the test too (a Spark
     session keeps a catalog once used, with the warehouse it was first given): register it on the
     session with :func:`use_offline_catalog`.
     """
     n = next(_counter)
-    offline = {"root": str(root / "offline"), "database": database or f"fs_test_{n}", "format": offline_format}
+    offline = {"root": f"{str(root).rstrip('/')}/offline", "database": database or f"fs_test_{n}",
+               "format": offline_format, **(offline_extra or {})}
     if offline_format == "iceberg":
         offline["iceberg_catalog"] = f"fs_iceberg_{n}"
     raw = {
@@ -45,10 +47,8 @@ def make_config(root: Path, *, database: str | None = None, endpoint_url: str | 
 def use_offline_catalog(spark: SparkSession, config: Config) -> Config:
     """Register the config's Iceberg catalog on the running test session, as ``configure_spark`` does
     for a new one (nothing for Delta); return the config."""
-    offline = config.offline_store
-    if offline.format == "iceberg":
-        for key, value in iceberg_catalog_conf(offline.iceberg_catalog, offline.root).items():
-            spark.conf.set(key, value)
+    for key, value in offline_catalog_conf(config).items():
+        spark.conf.set(key, value)
     return config
 
 

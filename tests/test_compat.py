@@ -14,6 +14,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from featurespark._compat import PYSPARK_VERSION, dataframe_from_pandas, execute_merge
+from featurespark.definitions import Entity, FeatureView, Field
 from featurespark.errors import ConfigError
 from featurespark.session import DEFAULT_JARS_DIR, MAIN_JARS_DIR, SPARK35_JARS_DIR, default_jars_dir, local_jars
 
@@ -136,3 +137,36 @@ def test_an_iceberg_offline_store_needs_the_iceberg_jar_and_gets_its_catalog(tmp
     assert (options["spark.sql.catalog.featurespark.type"], options["spark.sql.catalog.featurespark.warehouse"]) == (
         "hadoop", "/lake")
     assert options["spark.sql.extensions"].endswith("IcebergSparkSessionExtensions")
+
+
+def test_a_glue_iceberg_offline_store_gets_a_glue_catalog_and_a_hadoop_registry_catalog() -> None:
+    from pyspark.sql import SparkSession
+
+    from featurespark.config import parse_config
+    from featurespark.services.locations import managed_table_of
+    from featurespark.session import configure_spark
+
+    config = parse_config({"project": {"name": "p"}, "offline_store": {
+        "root": "s3://bucket/offline", "database": "feats", "format": "iceberg", "iceberg_catalog_type": "glue",
+        "log_store": {"enabled": False}}})
+    # On EMR: no jars folder (the cluster's Iceberg runtime), no local metastore.
+    options = configure_spark(SparkSession.Builder(), config)._options  # read without starting a JVM
+    glue = {k: v for k, v in options.items() if k.startswith("spark.sql.catalog.featurespark.")}
+    assert glue == {"spark.sql.catalog.featurespark.catalog-impl": "org.apache.iceberg.aws.glue.GlueCatalog",
+                    "spark.sql.catalog.featurespark.io-impl": "org.apache.iceberg.aws.s3.S3FileIO",
+                    "spark.sql.catalog.featurespark.warehouse": "s3://bucket/offline",
+                    "spark.sql.catalog.featurespark.cache-enabled": "false"}
+    assert options["spark.sql.catalog.featurespark"] == "org.apache.iceberg.spark.SparkCatalog"
+    assert (options["spark.sql.catalog.featurespark_registry.type"],
+            options["spark.sql.catalog.featurespark_registry.warehouse"]) == ("hadoop", "s3://bucket/offline")
+    assert options["spark.sql.extensions"].endswith("IcebergSparkSessionExtensions")
+    # Glue would place tables at <warehouse>/feats.db/<table>: featurespark creates them at its own paths.
+    table = managed_table_of(config, _view("stats"))
+    assert (table.name, table.ref.path, table.ref.create_at_path, table.quarantine_ref.create_at_path) == (
+        "featurespark.feats.stats", "s3://bucket/offline/feats/stats", True, True)
+    hadoop = parse_config({"project": {"name": "p"}, "offline_store": {"root": "/lake", "format": "iceberg"}})
+    assert managed_table_of(hadoop, _view("stats")).ref.create_at_path is False
+
+
+def _view(name: str) -> FeatureView:
+    return FeatureView(name=name, entities=[Entity("d", join_keys={"d_id": "int64"})], schema=[Field("x", "float64")])

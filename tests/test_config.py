@@ -199,3 +199,16 @@ def test_offline_format_iceberg_names_its_catalog_and_registry(tmp_path: Path) -
     with pytest.raises(ConfigError, match=r"key 'offline_store.iceberg_catalog': expected letters, digits and '_' "
                                           r"\(starting with a letter\), found 'my-lake'"):
         load_config(write(tmp_path, MINIMAL + "  format: iceberg\n  iceberg_catalog: my-lake\n"))
+
+
+def test_iceberg_catalog_type_glue_keeps_the_registry_in_a_hadoop_catalog(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, MINIMAL + "  format: iceberg\n  database: feats\n  iceberg_catalog: lake\n"
+                                                "  iceberg_catalog_type: glue\n"))
+    offline = cfg.offline_store
+    assert (offline.iceberg_catalog_type, offline.registry_catalog, offline.registry_table) == (
+        "glue", "lake_registry", "lake_registry.feats._registry")
+    assert offline.registry_path == str(tmp_path / "data" / "offline" / "feats" / "_registry")
+    assert load_config(write(tmp_path, MINIMAL + "  format: iceberg\n")).offline_store.iceberg_catalog_type == "hadoop"
+    with pytest.raises(ConfigError, match=r"key 'offline_store.iceberg_catalog_type': expected one of 'hadoop', "
+                                          r"'glue', found 'hive'"):
+        load_config(write(tmp_path, MINIMAL + "  format: iceberg\n  iceberg_catalog_type: hive\n"))

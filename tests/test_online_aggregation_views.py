@@ -196,7 +196,7 @@ def test_push_appends_events_and_rebuilds_only_the_touched_keys(
 ) -> None:
     from featurespark.definitions import DeltaSource
     from featurespark.errors import InvalidRowsError
-    from featurespark.services.push import Transaction
+    from featurespark.offline.table_format import Transaction
     from featurespark.services.push_events import push_events
 
     now = datetime.now(timezone.utc).replace(microsecond=0)

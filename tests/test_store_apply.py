@@ -30,7 +30,7 @@ def test_example_repo_apply_plan_change_history(spark: SparkSession, tmp_path: P
                                                 example_repo: list[object]) -> None:
     store = FeatureStore(spark, make_config(tmp_path))
     first = store.apply(example_repo)
-    assert sum(c.op == "create" for c in first.changes) == 7  # 2 entities, 4 feature views, 1 aggregation view
+    assert sum(c.op == "create" for c in first.changes) == 8  # 2 entities, 5 feature views, 1 aggregation view
     assert not store.plan(example_repo).has_changes
 
     # Managed views get a Delta table in the metastore, partitioned by the event date.
@@ -208,3 +208,12 @@ def test_an_iceberg_store_needs_its_catalog_on_the_session(spark: SparkSession, 
     with pytest.raises(ConfigError, match=r"offline_store.format is iceberg in test-config, but the session has no "
                                           r"Spark catalog 'fs_iceberg_\d+' .*configure_spark\(builder, config\)"):
         FeatureStore(spark, config)
+
+
+def test_a_glue_iceberg_store_needs_the_registry_catalog_too(spark: SparkSession, tmp_path: Path) -> None:
+    config = make_config(tmp_path, offline_format="iceberg", offline_extra={"iceberg_catalog_type": "glue"})
+    catalog = config.offline_store.iceberg_catalog
+    spark.conf.set(f"spark.sql.catalog.{catalog}", "org.apache.iceberg.spark.SparkCatalog")  # set, never used here
+    with pytest.raises(ConfigError, match=rf"the session has no Spark catalog '{catalog}_registry' "):
+        FeatureStore(spark, config)
+    spark.conf.unset(f"spark.sql.catalog.{catalog}")

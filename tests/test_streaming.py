@@ -14,7 +14,7 @@ from typing import Any, Iterator
 
 import pytest
 from dynamodb_local import DynamoDBLocal, aws_env, spark_aws_env  # noqa: F401 - fixtures
-from helpers import crash_on_call, delta_commits, make_config, write_json_file
+from helpers import both_offline_formats, crash_on_call, delta_commits, make_config, use_offline_catalog, write_json_file
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
@@ -24,6 +24,7 @@ import featurespark.services.stream as stream_module
 from featurespark import FeatureStore
 from featurespark.definitions import Entity, FeatureView, Field, ManagedSource, ParquetSource
 from featurespark.errors import InvalidArgumentError, InvalidRowsError, SchemaMismatchError
+from featurespark.offline.iceberg import TXN_VERSION_PROPERTY
 from featurespark.services.locations import managed_table_of
 from featurespark.errors import OnlineStoreError
 
@@ -43,8 +44,9 @@ def iso(t: datetime) -> str:
 
 @pytest.fixture
 def store(spark: SparkSession, tmp_path: Path, dynamodb_local: DynamoDBLocal, spark_aws_env: None,
-          request: pytest.FixtureRequest) -> Iterator[FeatureStore]:
-    config = make_config(tmp_path, endpoint_url=dynamodb_local.endpoint_url)
+          request: pytest.FixtureRequest, offline_format: str) -> Iterator[FeatureStore]:
+    config = use_offline_catalog(spark, make_config(tmp_path, endpoint_url=dynamodb_local.endpoint_url,
+                                                    offline_format=offline_format))
     s = FeatureStore(spark, config)
     name = "st_" + request.node.name.split("[")[0].removeprefix("test_")[:40]
     view = FeatureView(name=name, entities=[driver], schema=[Field("conv_rate", "float64")],
@@ -112,6 +114,7 @@ BATCH_ROWS = [
 ]
 
 
+@both_offline_formats
 def test_push_writes_both_stores_and_never_regresses_online(spark: SparkSession, store: FeatureStore) -> None:
     view = store.test_view  # type: ignore[attr-defined]
     first = store.push(view, spark.createDataFrame([(1, h(2), h(2), 0.2), (1, h(1), h(1), 0.1), (2, h(1), h(1), 0.5)],
@@ -183,10 +186,19 @@ def test_stream_writes_every_event_once_and_newest_online(spark: SparkSession, s
     assert wanted in caplog.text and "skipped as older" in caplog.text
 
 
-@pytest.mark.parametrize("crash", ["online_write_fails", "after_both_writes"])
+def quarantine_txn_versions(spark: SparkSession, store: FeatureStore) -> list[str]:
+    """The micro-batch recorded by each snapshot of the view's Iceberg quarantine table."""
+    name = managed_table_of(store.config, store._view(store.test_view)).quarantine_name  # type: ignore[attr-defined]
+    snapshots = spark.read.format("iceberg").load(f"{name}.snapshots").orderBy("committed_at").collect()
+    return [s.summary.get(TXN_VERSION_PROPERTY) for s in snapshots]
+
+
+@pytest.mark.parametrize(("offline_format", "crash"), [("delta", "online_write_fails"), ("delta", "after_both_writes"),
+                                                       ("iceberg", "after_both_writes")], indirect=["offline_format"])
 def test_restart_after_a_crash_writes_each_event_exactly_once(spark: SparkSession, store: FeatureStore,
-                                                              tmp_path: Path, crash: str) -> None:
-    """Batch 1 crashes after its Delta commit; the restarted query replays it without a second commit."""
+                                                              tmp_path: Path, offline_format: str, crash: str) -> None:
+    """Batch 1 crashes after its offline write; the restarted query replays it without adding anything twice
+    (Delta: no second commit; Iceberg: no second quarantine append, the replayed MERGE finds its rows)."""
     batches = Batches(tmp_path / "in")
     batches.add(BATCH_ROWS[0])
     batches.add(BATCH_ROWS[1] + [(None, h(5), h(5), 9.9)])  # one invalid row, quarantined
@@ -200,13 +212,18 @@ def test_restart_after_a_crash_writes_each_event_exactly_once(spark: SparkSessio
                 stream_module.push, RuntimeError("simulated crash before the checkpoint commit"), after=True))
         first = run(store, batches.folder, tmp_path / "chk", on_invalid="quarantine")
     assert first.exception() is not None and "simulated" in str(first.exception())
-    assert len([c for c in view_commits(store) if c["operation"] == "MERGE"]) == 2  # batch 1 reached Delta
+    assert (3, h(2), h(2), 0.5) in offline_rows(store)  # batch 1 reached the offline table
+    if offline_format == "delta":
+        assert len([c for c in view_commits(store) if c["operation"] == "MERGE"]) == 2
 
     second = run(store, batches.folder, tmp_path / "chk", on_invalid="quarantine")
     assert second.exception() is None
     assert second.id == first.id  # same query (from the checkpoint): same idempotent-write app id
-    merges = [c for c in view_commits(store) if c["operation"] == "MERGE"]
-    assert [c["txn"]["version"] for c in merges] == [0, 1, 2]  # the replayed batch 1 committed nothing
+    if offline_format == "delta":
+        merges = [c for c in view_commits(store) if c["operation"] == "MERGE"]
+        assert [c["txn"]["version"] for c in merges] == [0, 1, 2]  # the replayed batch 1 committed nothing
+    else:
+        assert quarantine_txn_versions(spark, store) == ["1"]  # one append, tagged with batch 1, not replayed
     quarantined = spark.table(managed_table_of(store.config, store._view(store.test_view)).quarantine_name)
     assert quarantined.count() == 1  # the quarantine append was not repeated either
     rows = offline_rows(store)

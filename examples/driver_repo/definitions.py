@@ -1,11 +1,12 @@
 """Example feature repo: a ride-hailing domain with drivers and customers.
 
-Four feature views with different keys and sources:
+Five feature views with different keys and sources:
 
 - ``driver_hourly_stats`` (driver, managed Delta table, filled by ``jobs/ingest.py``),
   hourly, with late corrections that share an event time but have a later created time;
 - ``customer_profile`` (customer, a Delta table at a path), daily;
 - ``driver_customer_stats`` (driver + customer pair, Parquet files), sparse, weekly;
+- ``driver_ratings`` (driver, an Iceberg table in the local Hadoop catalog ``iceberg``), daily;
 - ``driver_trip_stats`` (driver, managed Delta table), written by the streaming job
   ``jobs/stream_features.py`` from trip events, one row per driver and hour window.
 
@@ -32,6 +33,7 @@ from featurespark import (
     Entity,
     FeatureView,
     Field,
+    IcebergSource,
     ManagedSource,
     ParquetSource,
 )
@@ -83,6 +85,21 @@ driver_customer_stats = FeatureView(
     ttl=timedelta(days=14),
     online=False,
     description="Weekly statistics of a driver and customer pair.",
+)
+
+driver_ratings = FeatureView(
+    name="driver_ratings",
+    entities=[driver],
+    schema=[
+        Field("avg_rating", "float64", "Average rating riders gave the driver that day."),
+        Field("rated_trips", "int64", "Trips rated that day."),
+    ],
+    # Written by the example data generator (featurespark.examples.driver_data.DRIVER_RATINGS_TABLE).
+    source=IcebergSource(table="iceberg.example.driver_ratings", timestamp_field="event_timestamp"),
+    ttl=timedelta(days=2),
+    online=False,
+    owner="driver-team@example.com",
+    description="Daily driver ratings, read from an Iceberg table.",
 )
 
 driver_trip_stats = FeatureView(

@@ -7,6 +7,7 @@ All frames are built lazily with Spark from seeded random columns, so a given
   event time with an earlier row but have a later created time and other values;
 - customer profile: one row per customer and day;
 - driver-customer stats: sparse weekly rows for ~1 in 20 (driver, customer) pairs;
+- driver ratings: one row per driver and day (an Iceberg table, :data:`DRIVER_RATINGS_TABLE`);
 - entity rows (orders): driver, customer, event time, a label; ~2% unknown drivers and
   ~1% exact duplicates; optionally one "hot" driver holding a share of the rows.
 """
@@ -19,15 +20,22 @@ from datetime import datetime, timezone
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from featurespark.errors import ConfigError
+from featurespark.offline.formats import ICEBERG_CATALOG
+
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "ExampleSize", "START", "customer_profile", "driver_customer_stats", "driver_hourly_stats",
-    "entity_rows", "stats_with_corrections", "write_example_data",
+    "DRIVER_RATINGS_TABLE", "ExampleSize", "START", "customer_profile", "driver_customer_stats", "driver_hourly_stats",
+    "driver_ratings", "entity_rows", "stats_with_corrections", "write_example_data",
 ]
 
 #: First event time of the generated data.
 START = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+#: The example's Iceberg table, in the Hadoop catalog ``iceberg`` that ``configure_spark`` sets up locally when
+#: the Iceberg runtime jar is in the jars folder (warehouse ``<spark.metastore_dir>/iceberg-warehouse``).
+DRIVER_RATINGS_TABLE = f"{ICEBERG_CATALOG}.example.driver_ratings"
 
 
 @dataclass(frozen=True)
@@ -147,6 +155,18 @@ def driver_customer_stats(spark: SparkSession, size: ExampleSize) -> DataFrame:
     )
 
 
+def driver_ratings(spark: SparkSession, size: ExampleSize) -> DataFrame:
+    """Daily driver ratings: ``driver_id, event_timestamp, avg_rating, rated_trips``."""
+    return spark.range(size.drivers * size.days).select(
+        (F.col("id") % size.drivers).alias("driver_id"),
+        (F.lit(size.start) + F.make_dt_interval(days=(F.col("id") / size.drivers).cast("int"))).alias(
+            "event_timestamp"
+        ),
+        F.round(F.lit(3.0) + F.rand(size.seed + 40) * 2, 2).alias("avg_rating"),
+        (F.rand(size.seed + 41) * 40).cast("long").alias("rated_trips"),
+    )
+
+
 def entity_rows(spark: SparkSession, size: ExampleSize) -> DataFrame:
     """Label rows: ``order_id, driver_id, customer_id, event_timestamp, completed``."""
     seconds = size.days * 86400
@@ -175,15 +195,28 @@ def entity_rows(spark: SparkSession, size: ExampleSize) -> DataFrame:
 def write_example_data(spark: SparkSession, out_dir: str, size: ExampleSize = ExampleSize()) -> dict[str, str]:
     """Write every example frame under ``out_dir`` and return their locations.
 
-    ``customer_profile`` is a Delta table, the rest Parquet, matching the example repo's
-    sources; ``driver_hourly_stats_raw`` is the input of ``jobs/ingest.py``.
+    ``customer_profile`` is a Delta table, ``driver_ratings`` the Iceberg table :data:`DRIVER_RATINGS_TABLE`
+    (replaced on every run), the rest Parquet, matching the example repo's sources; ``driver_hourly_stats_raw``
+    is the input of ``jobs/ingest.py``.
+
+    Raises
+    ------
+    ConfigError
+        If the session has no Iceberg catalog named ``iceberg`` (no Iceberg runtime jar in the jars folder).
     """
+    if not spark.conf.get(f"spark.sql.catalog.{ICEBERG_CATALOG}", None):
+        raise ConfigError(
+            f"The example's driver_ratings view reads the Iceberg table {DRIVER_RATINGS_TABLE}, but this session has "
+            f"no catalog named {ICEBERG_CATALOG!r}. configure_spark sets it up when the jars folder holds the Iceberg "
+            "runtime jar: run `bash bootstrap/setup-local.sh` (`bash bootstrap/setup-compat.sh` for Spark 3.5)."
+        )
     out = out_dir.rstrip("/")
     paths = {
         "driver_hourly_stats_raw": f"{out}/driver_hourly_stats_raw",
         "customer_profile": f"{out}/customer_profile",
         "driver_customer_stats": f"{out}/driver_customer_stats",
         "orders": f"{out}/orders",
+        "driver_ratings": DRIVER_RATINGS_TABLE,
     }
     driver_hourly_stats(spark, size).write.mode("overwrite").parquet(paths["driver_hourly_stats_raw"])
     customer_profile(spark, size).write.format("delta").mode("overwrite").option(
@@ -191,5 +224,6 @@ def write_example_data(spark: SparkSession, out_dir: str, size: ExampleSize = Ex
     ).save(paths["customer_profile"])
     driver_customer_stats(spark, size).write.mode("overwrite").parquet(paths["driver_customer_stats"])
     entity_rows(spark, size).write.mode("overwrite").parquet(paths["orders"])
+    driver_ratings(spark, size).writeTo(DRIVER_RATINGS_TABLE).using("iceberg").createOrReplace()
     logger.info("Wrote example data to %s", out)
     return paths

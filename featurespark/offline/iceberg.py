@@ -20,7 +20,7 @@ import uuid
 from datetime import datetime
 from typing import Any, Optional, Sequence
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, DataFrameWriterV2, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -31,40 +31,66 @@ from featurespark.offline.layout import TableRef, iceberg_metadata_file
 from featurespark.offline.table_format import (
     MergeCounts,
     TableFormat,
+    Transaction,
     changed_condition,
     merge_condition,
     version_at,
 )
-from featurespark.options import OfflineFormat
+from featurespark.options import IcebergCatalogType, OfflineFormat, check_option
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "ICEBERG_CATALOG_CLASS", "IcebergFormat", "iceberg_catalog_conf", "merge_statement", "quote_name", "with_columns_of",
+    "GLUE_CATALOG_CLASS", "ICEBERG_CATALOG_CLASS", "IcebergFormat", "S3_FILE_IO_CLASS", "TXN_APP_ID_PROPERTY",
+    "TXN_VERSION_PROPERTY", "iceberg_catalog_conf", "merge_statement", "quote_name", "with_columns_of",
 ]
 
 ICEBERG_CATALOG_CLASS = "org.apache.iceberg.spark.SparkCatalog"
+GLUE_CATALOG_CLASS = "org.apache.iceberg.aws.glue.GlueCatalog"
+S3_FILE_IO_CLASS = "org.apache.iceberg.aws.s3.S3FileIO"
 _PART = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Exceptions of a commit that lost a race with another writer. A ValidationException is also raised for
 # requests that can never succeed, so only the conflict messages of MERGE / overwrite validation count.
 _COMMIT_FAILED = "CommitFailedException"
 _VALIDATION = "ValidationException"
 _CONFLICT_WORDS = ("conflicting", "concurrent", "missing required files to delete", "found new delete")
+#: Snapshot-summary keys of an idempotent append (``snapshot-property.<key>`` write options): the writer's
+#: application id and the version (micro-batch id) it wrote, as Delta's ``txnAppId`` / ``txnVersion``.
+TXN_APP_ID_PROPERTY = "featurespark.txn-app-id"
+TXN_VERSION_PROPERTY = "featurespark.txn-version"
 
 
-def iceberg_catalog_conf(catalog: str, warehouse: str) -> dict[str, str]:
-    """Spark settings of a Hadoop catalog ``catalog`` whose warehouse is ``warehouse`` (the offline root).
+def iceberg_catalog_conf(catalog: str, warehouse: str, catalog_type: IcebergCatalogType = "hadoop") -> dict[str, str]:
+    """Spark settings of the Iceberg catalog ``catalog`` whose warehouse is ``warehouse`` (the offline root).
+
+    ``catalog_type`` ``"hadoop"``: a Hadoop catalog (tables and commits in files under the warehouse).
+    ``"glue"``: the AWS Glue Data Catalog through Iceberg's ``GlueCatalog`` and ``S3FileIO``, as the Amazon EMR
+    and Iceberg AWS documentation configure it (``catalog-impl``, ``warehouse``, ``io-impl``).
 
     Catalogs are looked up by name when first used, so these settings also work on a running session
-    (``spark.conf.set``) as long as no catalog of that name was used before.
+    (``spark.conf.set``) as long as no catalog of that name was used before. The catalog does not cache
+    tables: feature tables are written by other sessions (a streaming query's, another job's), whose commits a
+    cached table would hide from this session's reads until the cache expired.
 
     Examples
     --------
     >>> iceberg_catalog_conf("featurespark", "s3a://bucket/offline")["spark.sql.catalog.featurespark.warehouse"]
     's3a://bucket/offline'
+    >>> sorted(iceberg_catalog_conf("fs", "s3://bucket/offline", "glue").items())  # doctest: +NORMALIZE_WHITESPACE
+    [('spark.sql.catalog.fs', 'org.apache.iceberg.spark.SparkCatalog'),
+     ('spark.sql.catalog.fs.cache-enabled', 'false'),
+     ('spark.sql.catalog.fs.catalog-impl', 'org.apache.iceberg.aws.glue.GlueCatalog'),
+     ('spark.sql.catalog.fs.io-impl', 'org.apache.iceberg.aws.s3.S3FileIO'),
+     ('spark.sql.catalog.fs.warehouse', 's3://bucket/offline')]
     """
+    check_option(catalog_type, IcebergCatalogType, "offline_store.iceberg_catalog_type")
     prefix = f"spark.sql.catalog.{catalog}"
-    return {prefix: ICEBERG_CATALOG_CLASS, f"{prefix}.type": "hadoop", f"{prefix}.warehouse": warehouse}
+    conf = {prefix: ICEBERG_CATALOG_CLASS, f"{prefix}.warehouse": warehouse, f"{prefix}.cache-enabled": "false"}
+    if catalog_type == "glue":
+        conf.update({f"{prefix}.catalog-impl": GLUE_CATALOG_CLASS, f"{prefix}.io-impl": S3_FILE_IO_CLASS})
+    else:
+        conf[f"{prefix}.type"] = "hadoop"
+    return conf
 
 
 def quote_name(name: str) -> str:
@@ -129,6 +155,12 @@ def _name(ref: TableRef) -> str:
     return ref.name
 
 
+def _at_location(writer: DataFrameWriterV2, ref: TableRef) -> DataFrameWriterV2:
+    """The table created at ``ref.path`` when the catalog would place it elsewhere (Glue); a Hadoop catalog
+    places every table at its own path and refuses another."""
+    return writer.tableProperty("location", ref.path) if ref.create_at_path else writer
+
+
 def _java_causes(exc: BaseException) -> list[tuple[str, str]]:
     """(simple class name, message) of the JVM exception behind ``exc`` and its causes."""
     found: list[tuple[str, str]] = []
@@ -155,7 +187,7 @@ class IcebergFormat(TableFormat):
         name = _name(ref)
         if self.exists(spark, ref):
             return False
-        writer = spark.createDataFrame([], schema).writeTo(name).using("iceberg")
+        writer = _at_location(spark.createDataFrame([], schema).writeTo(name).using("iceberg"), ref)
         if day_of is not None:
             writer = writer.partitionedBy(_days(day_of))
         try:
@@ -179,20 +211,49 @@ class IcebergFormat(TableFormat):
         # No DataFrame API adds a column to an Iceberg table; names are checked above, types are Spark's own.
         spark.sql(f"ALTER TABLE {quote_name(_name(ref))} ADD COLUMNS ({columns})")
 
-    def append(self, df: DataFrame, ref: TableRef) -> None:
+    def append(self, df: DataFrame, ref: TableRef, *, transaction: Optional[Transaction] = None) -> None:
+        if transaction is not None and self.recorded(df.sparkSession, ref, transaction):
+            return
         # Columns of the table the rows lack (features a view no longer declares) are written null.
-        with_columns_of(df, self.schema(df.sparkSession, ref)).writeTo(_name(ref)).append()
+        rows = with_columns_of(df, self.schema(df.sparkSession, ref))
+        rows.writeTo(_name(ref)).options(**_transaction_options(transaction)).append()
 
-    def append_or_create(self, df: DataFrame, ref: TableRef) -> None:
+    def append_or_create(self, df: DataFrame, ref: TableRef, *, transaction: Optional[Transaction] = None) -> None:
         name = _name(ref)
+        options = _transaction_options(transaction)
         if not self.exists(spark=df.sparkSession, ref=ref):
             try:
-                df.writeTo(name).using("iceberg").create()
+                _at_location(df.writeTo(name).using("iceberg"), ref).options(**options).create()
                 return
             except Exception:  # noqa: BLE001 - created concurrently: append below
                 if not self.exists(df.sparkSession, ref):
                     raise
-        df.writeTo(name).append()
+        if transaction is not None and self.recorded(df.sparkSession, ref, transaction):
+            return
+        df.writeTo(name).options(**options).append()
+
+    def recorded(self, spark: SparkSession, ref: TableRef, transaction: Transaction) -> bool:
+        """Whether a snapshot of the table recorded ``transaction.version`` or a later one for its app id.
+
+        Examples
+        --------
+        >>> from featurespark.offline.layout import TableRef
+        >>> for key, value in iceberg_catalog_conf("doc_txn", str(tmp_path)).items():
+        ...     spark.conf.set(key, value)
+        >>> fmt, ref = IcebergFormat(), TableRef(str(tmp_path / "db" / "q"), "doc_txn.db.q")
+        >>> for attempt in range(2):  # the same batch written twice, as a replay after a crash would
+        ...     fmt.append_or_create(spark.range(3), ref, transaction=Transaction("query-1", 7))
+        >>> spark.table("doc_txn.db.q").count(), fmt.recorded(spark, ref, Transaction("query-1", 8))
+        (3, False)
+        """
+        summary = self._snapshots(spark, _name(ref)).select("summary")
+        latest = (summary.where(F.col("summary")[TXN_APP_ID_PROPERTY] == F.lit(transaction.app_id))
+                  .agg(F.max(F.col("summary")[TXN_VERSION_PROPERTY].cast("long"))).first())  # one row
+        done = latest is not None and latest[0] is not None and int(latest[0]) >= transaction.version
+        if done:
+            logger.info("Iceberg table %s already holds version %d of %s (a replayed batch): nothing appended",
+                        ref.name, transaction.version, transaction.app_id)
+        return done
 
     def merge(self, spark: SparkSession, ref: TableRef, source: DataFrame, keys: Sequence[str], *,
               update: bool) -> MergeCounts:
@@ -311,6 +372,14 @@ class IcebergFormat(TableFormat):
         spark.sql(f"DROP TABLE IF EXISTS {quote_name(_name(ref))} PURGE")
         return existed
 
+
+
+def _transaction_options(transaction: Optional[Transaction]) -> dict[str, str]:
+    """Write options that record ``transaction`` in the summary of the snapshot the write commits."""
+    if transaction is None:
+        return {}
+    return {f"snapshot-property.{TXN_APP_ID_PROPERTY}": transaction.app_id,
+            f"snapshot-property.{TXN_VERSION_PROPERTY}": str(transaction.version)}
 
 
 def with_columns_of(df: DataFrame, schema: T.StructType) -> DataFrame:

@@ -5,9 +5,9 @@ partitioned by the UTC date of the event timestamp, and a quarantine table for r
 
 - Delta: ``<database>.<view>`` at ``<root>/<view>`` and ``<database>.<view>_quarantine`` at
   ``<root>/_quarantine/<view>`` (metastore entries, Hive locally, Glue on EMR).
-- Iceberg: ``<catalog>.<database>.<view>`` and ``<catalog>.<database>.<view>_quarantine`` in a Hadoop
-  catalog whose warehouse is ``<root>``, so at ``<root>/<database>/<view>`` and
-  ``<root>/<database>/<view>_quarantine`` (a Hadoop catalog places every table itself).
+- Iceberg: ``<catalog>.<database>.<view>`` and ``<catalog>.<database>.<view>_quarantine`` in a catalog
+  whose warehouse is ``<root>``, at ``<root>/<database>/<view>`` and ``<root>/<database>/<view>_quarantine``
+  (a Hadoop catalog places every table there itself; in a Glue catalog they are created there explicitly).
 
 :func:`managed_table` names both; the services layer passes the offline store's root, database,
 format and catalog from the config.
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from featurespark._paths import join_path
-from featurespark.options import OfflineFormat
+from featurespark.options import IcebergCatalogType, OfflineFormat
 
 __all__ = ["ManagedTable", "TableRef", "iceberg_metadata_file", "managed_table"]
 
@@ -34,10 +34,14 @@ class TableRef:
     name : str, optional
         Catalog name: ``database.table`` in the metastore (Delta; None for a path-only table such as
         the registry) or ``catalog.namespace.table`` (Iceberg, where it is required).
+    create_at_path : bool
+        Create the Iceberg table at ``path`` explicitly (a Glue catalog would place it at
+        ``<warehouse>/<database>.db/<table>``; a Hadoop catalog places it at ``path`` itself).
     """
 
     path: str
     name: Optional[str] = None
+    create_at_path: bool = False
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,8 @@ class ManagedTable:
         Where the metastore database is created if it does not exist (None: the metastore's default).
     format : {"delta", "iceberg"}
         Table format of both tables.
+    iceberg_catalog_type : {"hadoop", "glue"}
+        The Iceberg catalog holding them (Iceberg only).
     """
 
     view: str
@@ -68,20 +74,26 @@ class ManagedTable:
     quarantine_path: str
     database_location: Optional[str] = None
     format: OfflineFormat = "delta"
+    iceberg_catalog_type: IcebergCatalogType = "hadoop"
+
+    @property
+    def _at_path(self) -> bool:
+        return self.format == "iceberg" and self.iceberg_catalog_type == "glue"
 
     @property
     def ref(self) -> TableRef:
         """The feature table."""
-        return TableRef(self.path, self.name)
+        return TableRef(self.path, self.name, create_at_path=self._at_path)
 
     @property
     def quarantine_ref(self) -> TableRef:
         """The quarantine table."""
-        return TableRef(self.quarantine_path, self.quarantine_name)
+        return TableRef(self.quarantine_path, self.quarantine_name, create_at_path=self._at_path)
 
 
 def managed_table(root: str, database: str, view: str, *, database_location: Optional[str] = None,
-                  table_format: OfflineFormat = "delta", catalog: str = "featurespark") -> ManagedTable:
+                  table_format: OfflineFormat = "delta", catalog: str = "featurespark",
+                  catalog_type: IcebergCatalogType = "hadoop") -> ManagedTable:
     """Where a managed view's tables live under an offline root.
 
     Parameters
@@ -97,7 +109,9 @@ def managed_table(root: str, database: str, view: str, *, database_location: Opt
     table_format : {"delta", "iceberg"}
         Table format.
     catalog : str
-        Iceberg catalog (a Hadoop catalog whose warehouse is ``root``).
+        Iceberg catalog (its warehouse is ``root``).
+    catalog_type : {"hadoop", "glue"}
+        What that catalog is; Glue tables are created at the same paths as a Hadoop catalog's.
 
     Returns
     -------
@@ -125,6 +139,7 @@ def managed_table(root: str, database: str, view: str, *, database_location: Opt
             quarantine_name=f"{catalog}.{database}.{view}_quarantine",
             quarantine_path=join_path(root, database, f"{view}_quarantine"),
             format="iceberg",
+            iceberg_catalog_type=catalog_type,
         )
     return ManagedTable(
         view=view,

@@ -27,15 +27,17 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
+from contextlib import nullcontext
+from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Optional, Sequence, Tuple, Union
+from typing import ContextManager, Optional, Sequence, Tuple, Union
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from featurespark._compat import execute_merge
-from featurespark._delta import is_conflict, latest_version
+from featurespark._delta import idempotent_commits, is_conflict, latest_version
 from featurespark._files import HadoopFiles
 from featurespark.errors import InvalidArgumentError, TimeTravelError
 from featurespark.offline.layout import TableRef
@@ -44,8 +46,8 @@ from featurespark.options import OfflineFormat, check_option
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "DAY_PARTITION_COLUMN", "DeltaFormat", "MergeCounts", "TableFormat", "changed_condition", "merge_condition",
-    "table_format", "version_at",
+    "DAY_PARTITION_COLUMN", "DeltaFormat", "MergeCounts", "TableFormat", "Transaction", "changed_condition",
+    "merge_condition", "table_format", "version_at",
 ]
 
 #: Partition column of managed Delta tables, generated from the event timestamp (UTC date) so
@@ -55,6 +57,25 @@ DAY_PARTITION_COLUMN = "_event_date"
 
 #: Rows inserted and rows updated by a merge; None when the format could not tell (a concurrent commit).
 MergeCounts = Optional[Tuple[int, int]]
+
+
+@dataclass(frozen=True)
+class Transaction:
+    """An idempotent-write identity: a write of a version a table already recorded for the app adds nothing.
+
+    Delta records it in each table's log (``txnAppId`` / ``txnVersion``); Iceberg appends record it in the
+    snapshot summary (see :meth:`TableFormat.idempotent_writes`).
+
+    Attributes
+    ----------
+    app_id : str
+        Identifies the writer across restarts (a streaming query's id).
+    version : int
+        Increases with every batch of that writer (a micro-batch id).
+    """
+
+    app_id: str
+    version: int
 
 
 class TableFormat(ABC):
@@ -84,12 +105,21 @@ class TableFormat(ABC):
         """Add nullable ``fields`` (``schema`` is the whole wanted schema, ``fields`` included)."""
 
     @abstractmethod
-    def append(self, df: DataFrame, ref: TableRef) -> None:
-        """Append rows to the existing table (columns by name)."""
+    def append(self, df: DataFrame, ref: TableRef, *, transaction: Optional[Transaction] = None) -> None:
+        """Append rows to the existing table (columns by name); nothing when the table recorded ``transaction``."""
 
     @abstractmethod
-    def append_or_create(self, df: DataFrame, ref: TableRef) -> None:
-        """Append rows, creating the table with their schema when it does not exist (quarantine tables)."""
+    def append_or_create(self, df: DataFrame, ref: TableRef, *, transaction: Optional[Transaction] = None) -> None:
+        """Append rows, creating the table with their schema when it does not exist (quarantine tables);
+        nothing when the table recorded ``transaction``."""
+
+    def idempotent_writes(self, spark: SparkSession, transaction: Optional[Transaction]) -> ContextManager[None]:
+        """The block in which the writes of ``transaction`` happen.
+
+        Formats whose idempotent writes are a session setting (Delta) set it here; the others (Iceberg) make
+        each append idempotent itself, and rely on a replayed MERGE finding its rows already there.
+        """
+        return nullcontext()
 
     @abstractmethod
     def merge(self, spark: SparkSession, ref: TableRef, source: DataFrame, keys: Sequence[str], *,
@@ -200,10 +230,15 @@ class DeltaFormat(TableFormat):
         empty = spark.createDataFrame([], schema)
         empty.write.format("delta").mode("append").option("mergeSchema", "true").save(ref.path)
 
-    def append(self, df: DataFrame, ref: TableRef) -> None:
+    def idempotent_writes(self, spark: SparkSession, transaction: Optional[Transaction]) -> ContextManager[None]:
+        # Every commit in the block (appends and MERGE) carries the transaction: Delta skips it when the table
+        # already recorded that version or a later one for the app.
+        return idempotent_commits(spark, transaction.app_id, transaction.version) if transaction else nullcontext()
+
+    def append(self, df: DataFrame, ref: TableRef, *, transaction: Optional[Transaction] = None) -> None:
         df.write.format("delta").mode("append").save(ref.path)
 
-    def append_or_create(self, df: DataFrame, ref: TableRef) -> None:
+    def append_or_create(self, df: DataFrame, ref: TableRef, *, transaction: Optional[Transaction] = None) -> None:
         writer = df.write.format("delta").mode("append").option("path", ref.path)
         if ref.name is None:
             writer.save()

@@ -29,7 +29,7 @@ from featurespark.definitions.views import AnyView
 from featurespark.errors import InvalidArgumentError, InvalidRowsError, WriteConflictError
 from featurespark.offline.sources import timestamp_columns
 from featurespark.offline.layout import ManagedTable
-from featurespark.offline.table_format import TableFormat, table_format
+from featurespark.offline.table_format import TableFormat, Transaction, table_format
 from featurespark.offline.tables import ensure_managed_table, prepare_namespace
 from featurespark.offline.timestamps import normalize_pandas_timestamps
 from featurespark.offline.validation import REJECT_REASON, conform_to_view, with_reject_reason
@@ -129,6 +129,7 @@ def write_features(
     mode: WriteMode = "append",
     on_invalid: OnInvalid = "fail",
     retry: RetryPolicy = DELTA_CONFLICT_RETRY,
+    transaction: Optional[Transaction] = None,
 ) -> OfflineWriteSummary:
     """Validate rows and write them into a managed view's table (Delta or Iceberg, ``table.format``).
 
@@ -147,6 +148,10 @@ def write_features(
         What to do with rows that have a null join key or event timestamp.
     retry : RetryPolicy
         Retries of an upsert that conflicted with a concurrent writer (the format's optimistic concurrency).
+    transaction : Transaction, optional
+        Make the write replay-safe: a write of a version the tables already recorded for the app adds
+        nothing (Delta: every commit is skipped; Iceberg: appends, the quarantine's included, are skipped,
+        and a replayed upsert's MERGE finds its rows already there).
 
     Returns
     -------
@@ -196,15 +201,18 @@ def write_features(
                        .collect()]
             if on_invalid == "fail":
                 raise InvalidRowsError(_invalid_message(view, rejected, samples, stats["rows"]), rejected, samples)
-            quarantine = _quarantine(spark, fmt, tagged.where(F.col(REJECT_REASON).isNotNull()), table)
-        valid = tagged.where(F.col(REJECT_REASON).isNull()).drop(REJECT_REASON)
-        if mode == "append":
-            fmt.append(valid, table.ref)
-            inserted, updated, unchanged, superseded = stats["valid"], 0, 0, 0
-        else:
-            superseded = stats["valid"] - stats["distinct_keys"]
-            inserted, updated = _merge(spark, fmt, _latest_per_event(valid, view), view, table, retry)
-            unchanged = stats["distinct_keys"] - inserted - updated
+        with fmt.idempotent_writes(spark, transaction):
+            if rejected:
+                quarantine = _quarantine(spark, fmt, tagged.where(F.col(REJECT_REASON).isNotNull()), table,
+                                         transaction)
+            valid = tagged.where(F.col(REJECT_REASON).isNull()).drop(REJECT_REASON)
+            if mode == "append":
+                fmt.append(valid, table.ref, transaction=transaction)
+                inserted, updated, unchanged, superseded = stats["valid"], 0, 0, 0
+            else:
+                superseded = stats["valid"] - stats["distinct_keys"]
+                inserted, updated = _merge(spark, fmt, _latest_per_event(valid, view), view, table, retry)
+                unchanged = stats["distinct_keys"] - inserted - updated
     finally:
         tagged.unpersist()
     summary = OfflineWriteSummary(
@@ -252,12 +260,13 @@ def _invalid_message(view: FeatureView, rejected: dict[str, int], samples: list[
     )
 
 
-def _quarantine(spark: SparkSession, fmt: TableFormat, invalid: DataFrame, table: ManagedTable) -> str:
+def _quarantine(spark: SparkSession, fmt: TableFormat, invalid: DataFrame, table: ManagedTable,
+                transaction: Optional[Transaction]) -> str:
     prepare_namespace(spark, table)
     rows = invalid.select(
         "*", F.current_timestamp().alias("_rejected_at"), F.lit(str(uuid.uuid4())).alias("_batch_id")
     )
-    fmt.append_or_create(rows, table.quarantine_ref)
+    fmt.append_or_create(rows, table.quarantine_ref, transaction=transaction)
     logger.warning("Quarantined invalid rows of '%s' in %s", table.view, table.quarantine_name)
     return table.quarantine_name
 

@@ -36,7 +36,8 @@ def managed_table_of(config: Config, view: FeatureView) -> ManagedTable:
     """
     offline = config.offline_store
     return managed_table(offline.root, offline.database, view.name, database_location=offline.database_location,
-                         table_format=offline.format, catalog=offline.iceberg_catalog)
+                         table_format=offline.format, catalog=offline.iceberg_catalog,
+                         catalog_type=offline.iceberg_catalog_type)
 
 
 def read_table_of(config: Config, view: AnyView) -> Optional[ManagedTable]:

@@ -5,8 +5,9 @@
 
 1. The rows are checked against the view (schema, then null keys / event times: fail or
    quarantine, exactly as :func:`featurespark.offline.writer.write_features`).
-2. The valid rows are upserted into the view's Delta table, optionally inside an idempotent Delta
-   transaction ``(app_id, version)``: a replay of a version the table already holds commits nothing.
+2. The valid rows are upserted into the view's table, optionally as an idempotent write
+   ``(app_id, version)``: a replay of a version the table already holds adds nothing (Delta skips the
+   commits; Iceberg skips the quarantine append and the replayed MERGE finds its rows already there).
 3. For an online view, the latest valid row per key is written to DynamoDB with conditional
    ("monotonic") puts, so a replayed or out-of-order batch never replaces a newer online value.
 
@@ -18,17 +19,16 @@ from __future__ import annotations
 
 import logging
 import time
-from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import ContextManager, Optional, Union
+from typing import Optional, Union
 
 import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from featurespark._delta import idempotent_commits
 from featurespark.config import Config
 from featurespark.definitions import FeatureView
+from featurespark.offline.table_format import Transaction
 from featurespark.offline.validation import REJECT_REASON, conform_to_view, with_reject_reason
 from featurespark.offline.writer import OfflineWriteSummary, check_writable, to_spark, write_features
 from featurespark.online.materialize import OnlineWriteSummary
@@ -38,23 +38,7 @@ from featurespark.services.materialize import push_latest
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["PushSummary", "Transaction", "push"]
-
-
-@dataclass(frozen=True)
-class Transaction:
-    """An idempotent-write identity: Delta commits nothing for a version it already recorded for the app.
-
-    Attributes
-    ----------
-    app_id : str
-        Identifies the writer across restarts (a streaming query's id).
-    version : int
-        Increases with every batch of that writer (a micro-batch id).
-    """
-
-    app_id: str
-    version: int
+__all__ = ["PushSummary", "push"]
 
 
 @dataclass(frozen=True)
@@ -106,7 +90,7 @@ def push(
     transaction: Optional[Transaction] = None,
     batch_id: Optional[int] = None,
 ) -> PushSummary:
-    """Upsert rows into a managed view's Delta table and push their latest values online.
+    """Upsert rows into a managed view's table and push their latest values online.
 
     Parameters
     ----------
@@ -123,7 +107,7 @@ def push(
     max_items_per_second : float, optional
         Rate limit of the online write (whole job).
     transaction : Transaction, optional
-        Make the Delta commits idempotent (see :func:`featurespark._delta.idempotent_commits`).
+        Make the offline write idempotent (see :func:`featurespark.offline.writer.write_features`).
     batch_id : int, optional
         Shown in the summary.
 
@@ -157,12 +141,8 @@ def push(
     # Read once: the caller's lineage may be expensive or non-deterministic, and both stores read it.
     batch = conform_to_view(to_spark(spark, data, view), view, where=f"Batch for '{view.name}'").persist()
     try:
-        txn: ContextManager[None] = (
-            idempotent_commits(spark, transaction.app_id, transaction.version) if transaction else nullcontext()
-        )
-        with txn:
-            offline = write_features(spark, view, batch, managed_table_of(config, view), mode="upsert",
-                                     on_invalid=on_invalid)
+        offline = write_features(spark, view, batch, managed_table_of(config, view), mode="upsert",
+                                 on_invalid=on_invalid, transaction=transaction)
         online = None
         if view.online:
             valid = with_reject_reason(batch, view).where(F.col(REJECT_REASON).isNull()).drop(REJECT_REASON)

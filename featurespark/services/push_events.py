@@ -27,7 +27,8 @@ from featurespark.offline.sources import check_source_schema
 from featurespark.offline.writer import OfflineWriteSummary, to_spark
 from featurespark.options import OnInvalid, check_option
 from featurespark.services.online_aggregates import materialize_aggregation_view, read_aggregation_events
-from featurespark.services.push import PushSummary, Transaction
+from featurespark.offline.table_format import Transaction
+from featurespark.services.push import PushSummary
 
 logger = logging.getLogger(__name__)
 

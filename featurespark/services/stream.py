@@ -1,10 +1,11 @@
 """Stream service: Structured Streaming into both stores, every micro-batch one idempotent :func:`push`.
 
 :func:`write_stream` starts a ``foreachBatch`` query whose batches are upserted into the view's
-Delta table inside an idempotent Delta transaction keyed by (query id, batch id), then pushed to
-DynamoDB with conditional writes. After a crash, Spark replays the unfinished batch from the
-checkpoint: the Delta commit it may already have made is skipped, the online write is repeated
-(harmless: an item never replaces a newer event), so each store ends with every event once.
+table as an idempotent write keyed by (query id, batch id), then pushed to DynamoDB with conditional
+writes. After a crash, Spark replays the unfinished batch from the checkpoint: the Delta commit it may
+already have made is skipped (Iceberg: its quarantine append is skipped and its MERGE finds the rows
+already written), the online write is repeated (harmless: an item never replaces a newer event), so
+each store ends with every event once.
 
 The returned :class:`FeatureStream` is the caller's handle: it owns the query's batch writer (with
 the summaries of the batches written in this process) and its progress listener, which it removes
@@ -31,7 +32,8 @@ from featurespark.offline.writer import check_writable
 from featurespark.options import OnInvalid, StreamOutputMode, check_option
 from featurespark.services.locations import managed_table_of
 from featurespark.services.materialize import ensure_online_tables
-from featurespark.services.push import PushSummary, Transaction, push
+from featurespark.offline.table_format import Transaction
+from featurespark.services.push import PushSummary, push
 from featurespark.services.push_events import check_pushable, push_events
 
 logger = logging.getLogger(__name__)
