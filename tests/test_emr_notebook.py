@@ -85,6 +85,7 @@ def s3(spark: SparkSession) -> Iterator[S3Endpoint]:
     server.stop()
 
 
+@pytest.mark.compat_run_only
 def test_the_python_cells_read_everything_from_s3(spark: SparkSession, s3: S3Endpoint, dynamodb_local: DynamoDBLocal,
                                                    spark_aws_env: None, tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:

@@ -32,6 +32,7 @@ def user_env(**extra: str) -> dict[str, str]:
     return env
 
 
+@pytest.mark.main_run_only
 def test_a_new_repo_applies_ingests_and_builds_a_training_set_from_outside_the_checkout(tmp_path: Path) -> None:
     assert not tmp_path.is_relative_to(CHECKOUT)
     env = user_env()

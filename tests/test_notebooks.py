@@ -11,6 +11,7 @@ from nbclient import NotebookClient
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.main_run_only
 def test_quickstart_notebook_executes(tmp_path: Path, dynamodb_local: DynamoDBLocal, aws_env: dict[str, str],
                                       monkeypatch: pytest.MonkeyPatch) -> None:
     # The kernel is a new process: it reads its settings from the environment.

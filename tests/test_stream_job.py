@@ -90,6 +90,7 @@ def job_command(config: Path, tmp_path: Path, *extra: str) -> list[str]:
             "--watermark", "1 day", *extra]
 
 
+@pytest.mark.compat_run_only
 def test_stream_job_killed_mid_batch_resumes_exactly_once(job_store: tuple[FeatureStore, Path],
                                                           tmp_path: Path) -> None:
     store, config = job_store

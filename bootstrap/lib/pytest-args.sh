@@ -2,7 +2,8 @@
 # Sourced by bootstrap/run-tests.sh and bootstrap/run-compat-tests.sh: the pytest arguments both runs share.
 #
 # Test files are spread over pytest-xdist workers (`--dist loadfile`: a file's tests stay on one worker, so
-# module fixtures are built once), each with its own Spark session, metastore folder and local servers on
+# module fixtures are built once; `--no-loadscope-reorder`: files are handed out in collection order, which
+# tests/conftest.py starts with the slowest files), each with its own Spark session, metastore folder and local servers on
 # free 127.0.0.1 ports. Workers: one per core, at most 4 (each worker's JVM takes about 1.5 GiB);
 # FEATURESPARK_TEST_WORKERS=N overrides, and 0 runs everything in the calling process (e.g. for --pdb).
 # The slowest tests are listed at the end, to keep the suite's time in view.
@@ -14,6 +15,6 @@ pytest_shared_args() {
   fi
   PYTEST_SHARED_ARGS=(--durations=15)
   if [ "$workers" != "0" ]; then
-    PYTEST_SHARED_ARGS+=(-n "$workers" --dist loadfile)
+    PYTEST_SHARED_ARGS+=(-n "$workers" --dist loadfile --no-loadscope-reorder)
   fi
 }
