@@ -23,8 +23,8 @@ os.environ.setdefault("TZ", "UTC")
 # hypothesis' per-example deadline (200 ms) would only turn load into flaky failures.
 settings.register_profile("featurespark", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 # The compatibility run (bootstrap/run-compat-tests.sh, Spark 3.5) checks that the library works there, while
-# the main run searches the join logic with the full example counts: property tests use at most 10 examples.
-settings.register_profile("compat", parent=settings.get_profile("featurespark"), max_examples=10)
+# the main run searches the join logic with the full example counts: property tests use at most 6 examples.
+settings.register_profile("compat", parent=settings.get_profile("featurespark"), max_examples=6)
 settings.load_profile(os.environ.get("FEATURESPARK_HYPOTHESIS_PROFILE", "featurespark"))
 
 

@@ -12,7 +12,7 @@ bash bootstrap/setup-compat.sh
 # the test fixture would find .jars-spark35 by pyspark's version anyway.
 export FEATURESPARK_JARS_DIR="$ROOT/.jars-spark35"
 # The main run already searches the join logic with the full hypothesis example counts; here the point
-# is that everything works on Spark 3.5, so property tests run at most 10 examples (tests/conftest.py).
+# is that everything works on Spark 3.5, so property tests run at most 6 examples (conftest.py).
 export FEATURESPARK_HYPOTHESIS_PROFILE="${FEATURESPARK_HYPOTHESIS_PROFILE:-compat}"
 echo "[compat-tests] pytest on $(.venv-spark35/bin/python -c 'import pyspark, delta; print("pyspark", pyspark.__version__)')"
 source bootstrap/lib/pytest-args.sh

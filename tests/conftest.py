@@ -21,6 +21,7 @@ from featurespark._compat import PYSPARK_VERSION
 # both runs fit their time budget, and the other run reports it as skipped with the reason:
 #   @pytest.mark.main_run_only    the local user's experience (a new repo, the quickstart notebook);
 #   @pytest.mark.compat_run_only  what runs on EMR (the streaming job killed mid-batch, the EMR notebook).
+# The benchmarks' own tests are main-run only too: the benchmarks run in a Spark 4 environment of their own.
 MAIN_RUN = PYSPARK_VERSION >= (4, 0)
 
 # pytest-xdist (--dist loadfile --no-loadscope-reorder, bootstrap/lib/pytest-args.sh) hands test files to
@@ -50,14 +51,16 @@ SLOWEST_FILES = (
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Skip the other run's end-to-end tests (with the reason), and put the slowest files first."""
     for item in items:
-        if item.get_closest_marker("main_run_only") and not MAIN_RUN:
+        main_only, compat_only = item.get_closest_marker("main_run_only"), item.get_closest_marker("compat_run_only")
+        if main_only is not None and not MAIN_RUN:
+            why = main_only.kwargs.get("reason", "a local user's end-to-end path")
             item.add_marker(pytest.mark.skip(
-                reason="runs in the main run only (bash bootstrap/run-tests.sh, Spark 4): a local user's end-to-end "
-                       "path; CI runs both runs"))
-        if item.get_closest_marker("compat_run_only") and MAIN_RUN:
+                reason=f"runs in the main run only (bash bootstrap/run-tests.sh, Spark 4): {why}; CI runs both runs"))
+        if compat_only is not None and MAIN_RUN:
+            why = compat_only.kwargs.get("reason", "an EMR end-to-end path")
             item.add_marker(pytest.mark.skip(
-                reason="runs in the compatibility run only (bash bootstrap/run-compat-tests.sh, Python 3.9 + Spark "
-                       "3.5, as on EMR): an EMR end-to-end path; CI runs both runs"))
+                reason=f"runs in the compatibility run only (bash bootstrap/run-compat-tests.sh, Python 3.9 + Spark "
+                       f"3.5, as on EMR): {why}; CI runs both runs"))
     rank = {name: i for i, name in enumerate(SLOWEST_FILES)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: files stay whole and in order
 

@@ -11,6 +11,9 @@ from benchmarks.agg_data import DAY_US, AggSize, agg_size_by_name, orders, trips
 from benchmarks.agg_report import render, timing_stats
 from benchmarks.agg_systems import OUTPUTS, SYSTEMS, compare_outputs, range_between, save
 
+pytestmark = pytest.mark.main_run_only(reason="the benchmarks run in a Spark 4 environment of their own "
+                                                    "(benchmarks/setup.sh)")
+
 TINY = AggSize("T", events=3_000, keys=40, entity_rows=300, days=10, query_days=5, merchants=30)
 
 

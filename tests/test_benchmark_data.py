@@ -23,6 +23,9 @@ from benchmarks.data import (
     write_dataset,
 )
 
+pytestmark = pytest.mark.main_run_only(reason="the benchmarks run in a Spark 4 environment of their own "
+                                                    "(benchmarks/setup.sh)")
+
 TINY = BenchSize("T", drivers=12, customers=40, days=8, entity_rows=3000, pairs=60)
 
 
