@@ -235,6 +235,8 @@ class DeltaFormat(TableFormat):
         # already recorded that version or a later one for the app.
         return idempotent_commits(spark, transaction.app_id, transaction.version) if transaction else nullcontext()
 
+    # Delta's appends take ``transaction`` from the session setting of ``idempotent_writes`` (the block the
+    # writer runs them in, which also covers MERGE, whose commits take no write options).
     def append(self, df: DataFrame, ref: TableRef, *, transaction: Optional[Transaction] = None) -> None:
         df.write.format("delta").mode("append").save(ref.path)
 
