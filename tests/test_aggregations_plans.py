@@ -60,11 +60,18 @@ def test_windows_are_growing_frames_never_sliding(frames: tuple[DataFrame, DataF
     frames_used = set(re.findall(r"specifiedwindowframe\(RangeFrame, ([^,]+), ([^)]+)\)", plan))
     hour = 3_600_000_000
     assert frames_used == {
+        # The ascending pass orders by 2 * time + mark (queries before events at one instant).
         ("unboundedpreceding$()", "-1"),  # before t
-        ("unboundedpreceding$()", str(-(hour + 1))),  # before t - 1h
-        ("unboundedpreceding$()", str(-(7 * 24 * hour + 1))),  # before t - 7d
+        ("unboundedpreceding$()", str(-(2 * hour + 1))),  # before t - 1h
+        ("unboundedpreceding$()", str(-(2 * 7 * 24 * hour + 1))),  # before t - 7d
         ("unboundedpreceding$()", str(hour)),  # descending: at or after t - 1h
     }, plan
+
+
+def test_last_k_lags_share_the_ascending_window_operator(frames: tuple[DataFrame, DataFrame]) -> None:
+    plan = _plan(_aggregate(frames, COUNT_SUM + [Aggregation("fare", "last_k", ["1h"], k=2)]))
+    windows = [line for line in plan.splitlines() if "Window [" in line]
+    assert len(windows) == 1 and windows[0].count("lag(") == 2 and "RangeFrame" in windows[0], plan
 
 
 def test_max_and_first_share_the_descending_frame(frames: tuple[DataFrame, DataFrame]) -> None:

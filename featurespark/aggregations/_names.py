@@ -12,6 +12,7 @@ TIME = RESERVED_PREFIX + "t"  # time a row is ordered by (see docs/aggregations.
 TS = RESERVED_PREFIX + "ts"  # event time of an event row (TIME may be its visibility time)
 CTS = RESERVED_PREFIX + "cts"  # created time of an event row (as_known_at_query_time)
 MARK = RESERVED_PREFIX + "mark"  # QUERY_ROW or EVENT_ROW
+ORDER = RESERVED_PREFIX + "order"  # 2 * TIME + MARK: what the ascending pass orders by (queries first at one instant)
 ROLE = RESERVED_PREFIX + "role"  # which frames read an event row (see _rows.py)
 SPLIT = RESERVED_PREFIX + "split"  # hot key: start of its time bucket; null key: a hash of the row; else 0
 PAYLOAD = RESERVED_PREFIX + "entity"  # struct of the entity row's columns (query rows only)
