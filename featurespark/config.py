@@ -91,6 +91,12 @@ class LogStoreConfig:
 
 #: Table name (and folder name) of the registry under the offline root.
 REGISTRY_TABLE = "_registry"
+#: Iceberg catalog properties that ``configure_spark`` derives from the ``offline_store`` section, so that
+#: ``iceberg_catalog_options`` cannot contradict it; credentials belong in the AWS default chain.
+RESERVED_CATALOG_OPTIONS = frozenset({
+    "type", "catalog-impl", "io-impl", "warehouse", "cache-enabled",
+    "s3.access-key-id", "s3.secret-access-key", "s3.session-token",
+})
 
 
 @dataclass(frozen=True)
@@ -116,6 +122,12 @@ class OfflineStoreConfig:
         under ``root``), or the AWS Glue Data Catalog (EMR; tables created at ``<root>/<database>/<view>``).
         With ``glue`` the registry stays in a Hadoop catalog named ``<iceberg_catalog>_registry`` (its
         Spark-free commit check relies on the Hadoop catalog's metadata file names).
+    iceberg_catalog_options : dict
+        With ``format: iceberg``, more Iceberg catalog properties of ``iceberg_catalog``
+        (``spark.sql.catalog.<iceberg_catalog>.<key>``), e.g. for a Glue catalog reached through VPC
+        endpoints or a local AWS API endpoint: ``glue.endpoint``, ``s3.endpoint``, ``s3.path-style-access``,
+        ``client.region``. The properties featurespark sets itself (:data:`RESERVED_CATALOG_OPTIONS`) are
+        refused. Credentials come from the AWS default chain, never from here.
     log_store : LogStoreConfig
         Coordination of concurrent Delta commits on S3.
     """
@@ -125,6 +137,7 @@ class OfflineStoreConfig:
     format: OfflineFormat = "delta"
     iceberg_catalog: str = "featurespark"
     iceberg_catalog_type: IcebergCatalogType = "hadoop"
+    iceberg_catalog_options: Dict[str, str] = field(default_factory=dict)
     log_store: LogStoreConfig = field(default_factory=LogStoreConfig)
 
     @property
@@ -514,6 +527,7 @@ def parse_config(raw: Any, *, source: str = "<config>", base_dir: Optional[Path]
     if not _NAME_PATTERN.match(cfg.offline_store.iceberg_catalog):
         raise ConfigError(f"{source}: key 'offline_store.iceberg_catalog': expected letters, digits and '_' "
                           f"(starting with a letter), found {cfg.offline_store.iceberg_catalog!r}.")
+    _check_catalog_options(cfg.offline_store.iceberg_catalog_options, source)
     base = base_dir or Path.cwd()
     offline = dataclasses.replace(cfg.offline_store, root=_absolute(cfg.offline_store.root, base))
     spark = dataclasses.replace(
@@ -522,6 +536,28 @@ def parse_config(raw: Any, *, source: str = "<config>", base_dir: Optional[Path]
         metastore_dir=_absolute(cfg.spark.metastore_dir, base) if cfg.spark.metastore_dir else None,
     )
     return dataclasses.replace(cfg, offline_store=offline, spark=spark, source=source)
+
+
+def _check_catalog_options(options: Mapping[str, str], source: str) -> None:
+    """Refuse ``iceberg_catalog_options`` that are no property names or that featurespark sets itself.
+
+    Examples
+    --------
+    >>> _check_catalog_options({"glue.endpoint": "https://glue.eu-west-1.amazonaws.com"}, "fs.yaml")
+    >>> _check_catalog_options({"io-impl": "org.apache.iceberg.hadoop.HadoopFileIO"}, "fs.yaml")
+    Traceback (most recent call last):
+    ...
+    featurespark.errors.ConfigError: fs.yaml: key 'offline_store.iceberg_catalog_options.io-impl': featurespark sets this property itself (from offline_store.root and iceberg_catalog_type; credentials come from the AWS default chain); remove it.
+    """
+    for key in options:
+        where = f"offline_store.iceberg_catalog_options.{key}"
+        if not key or any(c.isspace() for c in key) or key.startswith(".") or key.endswith("."):
+            raise ConfigError(f"{source}: key {where!r}: expected an Iceberg catalog property name such as "
+                              "'glue.endpoint' (no spaces, no leading or trailing '.').")
+        if key in RESERVED_CATALOG_OPTIONS:
+            raise ConfigError(f"{source}: key {where!r}: featurespark sets this property itself (from "
+                              "offline_store.root and iceberg_catalog_type; credentials come from the AWS default "
+                              "chain); remove it.")
 
 
 #: DynamoDB table names: 3 to 255 of letters, digits, '_', '-' and '.'.
@@ -638,7 +674,7 @@ def _coerce(tp: Any, value: Any, source: str, key: str) -> Any:
 
 
 __all__ = [
-    "Config", "LogStoreConfig", "OfflineStoreConfig", "OnlineStoreConfig", "ProjectConfig", "RedshiftConfig", "SparkConfig",
-    "expand_env",
+    "Config", "LogStoreConfig", "OfflineStoreConfig", "OnlineStoreConfig", "ProjectConfig", "RESERVED_CATALOG_OPTIONS",
+    "RedshiftConfig", "SparkConfig", "expand_env",
     "is_uri", "join_path", "load_config", "load_yaml", "log_store_region", "online_region", "parse_config",
 ]

@@ -231,7 +231,8 @@ def offline_catalog_conf(config: Config) -> dict[str, str]:
 
     The catalog ``offline_store.iceberg_catalog`` (a Hadoop or a Glue catalog, ``iceberg_catalog_type``), and
     with Glue also the Hadoop catalog ``<iceberg_catalog>_registry`` of the registry, both with the offline
-    root as warehouse.
+    root as warehouse. ``iceberg_catalog_options`` go to ``iceberg_catalog`` only (the registry's Hadoop
+    catalog reads S3 through the session's s3a settings).
 
     Examples
     --------
@@ -245,7 +246,8 @@ def offline_catalog_conf(config: Config) -> dict[str, str]:
     offline = config.offline_store
     if offline.format != "iceberg":
         return {}
-    conf = iceberg_catalog_conf(offline.iceberg_catalog, offline.root, offline.iceberg_catalog_type)
+    conf = iceberg_catalog_conf(offline.iceberg_catalog, offline.root, offline.iceberg_catalog_type,
+                                offline.iceberg_catalog_options)
     if offline.registry_catalog != offline.iceberg_catalog:
         conf.update(iceberg_catalog_conf(offline.registry_catalog, offline.root))
     return conf

@@ -43,6 +43,7 @@ SLOWEST_FILES = (
     "test_table_sources.py",
     "test_notebooks.py",
     "test_offline_s3.py",
+    "test_offline_glue.py",
     "test_training_set.py",
     "test_emr_notebook.py",
 )

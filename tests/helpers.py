@@ -52,6 +52,16 @@ def use_offline_catalog(spark: SparkSession, config: Config) -> Config:
     return config
 
 
+def append_then_upsert(store: Any, view: str, rows: Any, update: Any) -> int:
+    """Append ``rows`` to the managed view ``view``, then upsert ``update`` (one changed, one new row); return
+    the version the append made, for time-travel reads."""
+    assert store.write_features(view, rows).rows_written == rows.count()
+    version = int(store.read_features(view).version)
+    summary = store.write_features(view, update, mode="upsert")
+    assert (summary.rows_written, summary.rows_updated) == (1, 1)
+    return version
+
+
 def write_json_file(path: Path, records: Iterable[Mapping[str, Any]], *, mtime: int) -> None:
     """One JSON object per line, with the given modification time: a streaming file source takes files in
     the order of their modification times, so increasing ``mtime`` gives one file per micro-batch in order

@@ -212,3 +212,27 @@ def test_iceberg_catalog_type_glue_keeps_the_registry_in_a_hadoop_catalog(tmp_pa
     with pytest.raises(ConfigError, match=r"key 'offline_store.iceberg_catalog_type': expected one of 'hadoop', "
                                           r"'glue', found 'hive'"):
         load_config(write(tmp_path, MINIMAL + "  format: iceberg\n  iceberg_catalog_type: hive\n"))
+
+
+GLUE_OPTIONS = MINIMAL + "  format: iceberg\n  iceberg_catalog_type: glue\n  iceberg_catalog_options:\n"
+
+
+def test_iceberg_catalog_options_are_catalog_properties(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, GLUE_OPTIONS + "    glue.endpoint: https://glue.vpce.example\n"
+                                                     "    s3.path-style-access: true\n"))
+    assert cfg.offline_store.iceberg_catalog_options == {"glue.endpoint": "https://glue.vpce.example",
+                                                         "s3.path-style-access": "true"}
+    assert load_config(write(tmp_path, MINIMAL)).offline_store.iceberg_catalog_options == {}
+
+
+@pytest.mark.parametrize("line, message", [
+    ("warehouse: s3://elsewhere", r"'offline_store.iceberg_catalog_options.warehouse': featurespark sets this property"),
+    ("s3.secret-access-key: x", r"'offline_store.iceberg_catalog_options.s3.secret-access-key': featurespark sets "
+                                r"this property itself .*AWS default chain"),
+    ("glue endpoint: x", r"'offline_store.iceberg_catalog_options.glue endpoint': expected an Iceberg catalog "
+                         r"property name"),
+])
+def test_iceberg_catalog_options_refuses_what_featurespark_sets_and_odd_names(tmp_path: Path, line: str,
+                                                                             message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config(write(tmp_path, GLUE_OPTIONS + f"    {line}\n"))

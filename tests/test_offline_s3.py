@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from chispa import assert_df_equality
-from helpers import both_offline_formats, make_config, use_offline_catalog
+from helpers import append_then_upsert, both_offline_formats, make_config, use_offline_catalog
 from pyspark.sql import SparkSession
 from s3_endpoint import S3Endpoint
 
@@ -31,11 +31,8 @@ def test_apply_write_upsert_time_travel_read_on_s3(spark: SparkSession, s3: S3En
     assert store.describe("s3_stats")["location"] == table_path
 
     first = spark.createDataFrame([(1, T0, 0.5), (2, T0, 0.25)], SCHEMA)
-    assert store.write_features("s3_stats", first).rows_written == 2
-    v1 = store.read_features("s3_stats").version
     update = spark.createDataFrame([(1, T0, 0.75), (3, T0, 0.1)], SCHEMA)
-    summary = store.write_features("s3_stats", update, mode="upsert")
-    assert (summary.rows_written, summary.rows_updated) == (1, 1)
+    v1 = append_then_upsert(store, "s3_stats", first, update)
     again = store.write_features("s3_stats", update, mode="upsert")
     assert (again.rows_written, again.rows_updated, again.rows_unchanged) == (0, 0, 2)
 

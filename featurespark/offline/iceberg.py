@@ -18,7 +18,7 @@ import logging
 import re
 import uuid
 from datetime import datetime
-from typing import Any, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 from pyspark.sql import DataFrame, DataFrameWriterV2, SparkSession
 from pyspark.sql import functions as F
@@ -60,12 +60,16 @@ TXN_APP_ID_PROPERTY = "featurespark.txn-app-id"
 TXN_VERSION_PROPERTY = "featurespark.txn-version"
 
 
-def iceberg_catalog_conf(catalog: str, warehouse: str, catalog_type: IcebergCatalogType = "hadoop") -> dict[str, str]:
+def iceberg_catalog_conf(catalog: str, warehouse: str, catalog_type: IcebergCatalogType = "hadoop",
+                         options: Optional[Mapping[str, str]] = None) -> dict[str, str]:
     """Spark settings of the Iceberg catalog ``catalog`` whose warehouse is ``warehouse`` (the offline root).
 
     ``catalog_type`` ``"hadoop"``: a Hadoop catalog (tables and commits in files under the warehouse).
     ``"glue"``: the AWS Glue Data Catalog through Iceberg's ``GlueCatalog`` and ``S3FileIO``, as the Amazon EMR
     and Iceberg AWS documentation configure it (``catalog-impl``, ``warehouse``, ``io-impl``).
+    ``options`` are further catalog properties (``offline_store.iceberg_catalog_options``), such as the
+    ``glue.endpoint``, ``s3.endpoint``, ``s3.path-style-access`` and ``client.region`` of Iceberg's AWS clients;
+    they cannot replace the settings above.
 
     Catalogs are looked up by name when first used, so these settings also work on a running session
     (``spark.conf.set``) as long as no catalog of that name was used before. The catalog does not cache
@@ -82,10 +86,14 @@ def iceberg_catalog_conf(catalog: str, warehouse: str, catalog_type: IcebergCata
      ('spark.sql.catalog.fs.catalog-impl', 'org.apache.iceberg.aws.glue.GlueCatalog'),
      ('spark.sql.catalog.fs.io-impl', 'org.apache.iceberg.aws.s3.S3FileIO'),
      ('spark.sql.catalog.fs.warehouse', 's3://bucket/offline')]
+    >>> iceberg_catalog_conf("fs", "s3://b/o", "glue", {"glue.endpoint": "http://127.0.0.1:5000"}
+    ...                      )["spark.sql.catalog.fs.glue.endpoint"]
+    'http://127.0.0.1:5000'
     """
     check_option(catalog_type, IcebergCatalogType, "offline_store.iceberg_catalog_type")
     prefix = f"spark.sql.catalog.{catalog}"
-    conf = {prefix: ICEBERG_CATALOG_CLASS, f"{prefix}.warehouse": warehouse, f"{prefix}.cache-enabled": "false"}
+    conf = {f"{prefix}.{key}": value for key, value in (options or {}).items()}
+    conf.update({prefix: ICEBERG_CATALOG_CLASS, f"{prefix}.warehouse": warehouse, f"{prefix}.cache-enabled": "false"})
     if catalog_type == "glue":
         conf.update({f"{prefix}.catalog-impl": GLUE_CATALOG_CLASS, f"{prefix}.io-impl": S3_FILE_IO_CLASS})
     else:
