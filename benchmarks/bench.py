@@ -212,6 +212,7 @@ def run_size(spark: Any, name: str, args: argparse.Namespace, results: Dict[str,
         "sort_floor": training.sort_floor,
         "featurespark_auto": training.featurespark_case(fs, "auto"),
         "featurespark_chained": training.featurespark_chained,
+        "featurespark_tiny": training.featurespark_tiny(fs),
         "featurespark_range": training.featurespark_case(fs, "range"),
         "featurespark_asof": training.featurespark_case(fs, "asof"),
     }

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 TRAINING_ORDER = ["featurespark_auto", "featurespark_chained", "featurespark_range", "featurespark_asof", "feast",
-                  "sort_floor", "join_floor", "io_floor"]
+                  "sort_floor", "join_floor", "io_floor", "featurespark_tiny"]
 FLOORS = ("sort_floor", "join_floor", "io_floor")
 MATERIALIZE_ORDER = ["featurespark", "feast", "raw_loop"]
 ONLINE_ORDER = ["featurespark", "feast", "raw_batch_get"]
@@ -423,6 +423,28 @@ def render(results: Dict[str, Any], plots: Sequence[str], plot_dir: str) -> str:
                 f"{_met(t / jf <= 2 if t and jf else None)} |")
     plain, skew = (tstats.get(k, {}).get("featurespark_auto", (None,))[0] for k in ("M", "M_skew"))
     add(f"| M_skew within 1.5x of M (auto) | {_ratio(skew, plain)} | {_met(skew / plain <= 1.5 if skew and plain else None)} |")
+    for size, per in tstats.items():
+        tiny = per.get("featurespark_tiny", (None,))[0]
+        if tiny:
+            add(f"| {size}: get_historical_features on 10 entity rows under 2 s | {tiny:.2f} s | {_met(tiny < 2)} |")
+    m_auto, l_auto = (tstats.get(k, {}).get("featurespark_auto", (None,))[0] for k in ("M", "L"))
+    if m_auto and l_auto:
+        rows = (_entity_rows(results, "L") or 0) / (_entity_rows(results, "M") or 1)
+        add(f"| L ({rows:.0f}x M's entity rows) at most {1.1 * rows:.1f}x M's time (auto) | {_ratio(l_auto, m_auto)} | "
+            f"{_met(l_auto / m_auto <= 1.1 * rows)} |")
+    mat = materialize_stats(results).get("M", {})
+    fs_mat, raw_mat, feast_mat = (mat.get(s, (None,))[0] for s in ("featurespark", "raw_loop", "feast"))
+    add(f"| M materialize at least 0.9x the raw loop | {_ratio(fs_mat, raw_mat)} | "
+        f"{_met(fs_mat / raw_mat >= 0.9 if fs_mat and raw_mat else None)} |")
+    add(f"| M materialize at least 2x Feast | {_ratio(fs_mat, feast_mat)} | "
+        f"{_met(fs_mat / feast_mat >= 2 if fs_mat and feast_mat else None)} |")
+    for batch in (1, 100):
+        fs_l, raw_l = (next((x for x in results.get("latency", []) if x["size"] == "M" and x["batch"] == batch
+                             and x["system"] == system), None) for system in ("featurespark", "raw_batch_get"))
+        if fs_l and raw_l:
+            p50, p99 = fs_l["p50_ms"] / raw_l["p50_ms"], fs_l["p99_ms"] / raw_l["p99_ms"]
+            add(f"| M online, {batch} row(s): p50 within 1.15x and p99 within 1.3x of raw BatchGetItem | "
+                f"p50 {p50:.2f}x, p99 {p99:.2f}x | {_met(p50 <= 1.15 and p99 <= 1.3)} |")
     add("")
 
     add("## Targets (issue #7)")
