@@ -21,6 +21,7 @@ from typing import Any, Iterator
 import pytest
 import yaml
 from dynamodb_local import DynamoDBLocal, aws_env, spark_aws_env  # noqa: F401 - fixtures
+from helpers import quick_start_jvm
 from kafka_local import KafkaBroker
 from pyspark.sql import SparkSession
 from test_jobs import ROOT, load_job
@@ -97,7 +98,7 @@ def test_stream_job_killed_mid_batch_resumes_exactly_once(job_store: tuple[Featu
     store, config = job_store
     start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=3)
     events = write_trip_event_files(tmp_path / "events", start=start, hours=3, drivers=6, files=4)
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = quick_start_jvm({**os.environ, "PYTHONPATH": str(ROOT)})  # a short-lived JVM (tests/helpers.py)
     # A low online rate keeps each batch in its DynamoDB write for seconds after its Delta commit.
     command = job_command(config, tmp_path, "--max-items-per-second", "4")
     log = (tmp_path / "first-run.log").open("w")
