@@ -7,6 +7,7 @@ the test puts first (what the cluster gives), and the bucket of the parameter ce
 from __future__ import annotations
 
 import json
+import os
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterator
@@ -14,6 +15,7 @@ from typing import Iterator
 import nbformat
 import pytest
 from dynamodb_local import DUMMY_AWS_ENV, DynamoDBLocal, aws_env, spark_aws_env  # noqa: F401 - fixtures
+from helpers import quick_start_jvm
 from nbclient import NotebookClient
 from pyspark.sql import SparkSession
 from moto.server import ThreadedMotoServer
@@ -135,7 +137,9 @@ def test_the_python_cells_read_everything_from_s3(spark: SparkSession, s3: S3End
         f"metastore_dir={str(tmp_path / 'metastore')!r}, extra_conf={_cluster_conf(s3)!r}).getOrCreate()\n")
     notebook.cells.insert(0, session)
 
-    for name, value in {**DUMMY_AWS_ENV, "AWS_ENDPOINT_URL_S3": s3.url, "TZ": "UTC"}.items():
+    kernel_jvm = quick_start_jvm(os.environ)["JAVA_TOOL_OPTIONS"]  # the kernel's session (tests/helpers.py)
+    for name, value in {**DUMMY_AWS_ENV, "AWS_ENDPOINT_URL_S3": s3.url, "TZ": "UTC",
+                        "JAVA_TOOL_OPTIONS": kernel_jvm}.items():
         monkeypatch.setenv(name, value)
     NotebookClient(notebook, timeout=600, kernel_name="python3",
                    resources={"metadata": {"path": str(tmp_path)}}).execute()

@@ -32,6 +32,7 @@ import pandas as pd
 import pyspark
 import pytest
 from dynamodb_local import DUMMY_AWS_ENV, DynamoDBLocal
+from helpers import quick_start_jvm
 from moto.server import ThreadedMotoServer
 from s3_endpoint import free_port
 
@@ -154,6 +155,7 @@ def _rehearse(tmp: Path, dynamodb: DynamoDBLocal, s3_url: str) -> None:
     env.update(DUMMY_AWS_ENV)
     env.update({"AWS_ENDPOINT_URL_S3": s3_url, "AWS_EC2_METADATA_DISABLED": "true", "TZ": "UTC",
                 "PATH": f"{bin_dir}{os.pathsep}{env['PATH']}"})
+    env = quick_start_jvm(env)  # the apply and the two steps are short-lived JVMs (tests/helpers.py)
     s3 = boto3.client("s3", endpoint_url=s3_url, region_name="us-east-1",
                       aws_access_key_id=DUMMY_AWS_ENV["AWS_ACCESS_KEY_ID"],
                       aws_secret_access_key=DUMMY_AWS_ENV["AWS_SECRET_ACCESS_KEY"])

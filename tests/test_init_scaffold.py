@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import quick_start_jvm
 from pyspark.sql import SparkSession
 
 from featurespark.cli import EXIT_OK, main
@@ -35,7 +36,7 @@ def user_env(**extra: str) -> dict[str, str]:
 @pytest.mark.main_run_only
 def test_a_new_repo_applies_ingests_and_builds_a_training_set_from_outside_the_checkout(tmp_path: Path) -> None:
     assert not tmp_path.is_relative_to(CHECKOUT)
-    env = user_env()
+    env = quick_start_jvm(user_env())
     created = run([str(BIN / "featurespark"), "init", "my_features"], tmp_path, env)
     assert created.returncode == EXIT_OK, created.stderr
     repo = tmp_path / "my_features"

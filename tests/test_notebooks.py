@@ -1,11 +1,13 @@
 """The quickstart notebook runs top to bottom on local Spark, against a local DynamoDB endpoint, so it cannot rot."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import nbformat
 import pytest
 from dynamodb_local import DynamoDBLocal, aws_env  # noqa: F401 - fixture
+from helpers import quick_start_jvm
 from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -19,6 +21,7 @@ def test_quickstart_notebook_executes(tmp_path: Path, dynamodb_local: DynamoDBLo
     monkeypatch.setenv("FEATURESPARK_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("FEATURESPARK_EXAMPLE_DATA", str(tmp_path / "data"))
     monkeypatch.setenv("FEATURESPARK_DYNAMODB_ENDPOINT", dynamodb_local.endpoint_url)
+    monkeypatch.setenv("JAVA_TOOL_OPTIONS", quick_start_jvm(os.environ)["JAVA_TOOL_OPTIONS"])  # the kernel's JVM
     notebook = nbformat.read(ROOT / "notebooks" / "quickstart.ipynb", as_version=4)
     NotebookClient(notebook, timeout=600, kernel_name="python3",
                    resources={"metadata": {"path": str(ROOT / "notebooks")}}).execute()

@@ -76,15 +76,27 @@ def trip_aggs(path: Path) -> AggregationView:
     )
 
 
-@pytest.fixture
-def store(spark: SparkSession, tmp_path: Path) -> FeatureStore:
-    spark.createDataFrame(EVENTS, EVENT_SCHEMA).write.format("delta").save(str(tmp_path / "trips"))
-    s = FeatureStore(spark, make_config(tmp_path))
+def make_store(spark: SparkSession, folder: Path) -> FeatureStore:
+    """The trip events as a Delta table in ``folder/trips``, and a store with driver_stats written."""
+    spark.createDataFrame(EVENTS, EVENT_SCHEMA).write.format("delta").save(str(folder / "trips"))
+    s = FeatureStore(spark, make_config(folder))
     stats = FeatureView(name="driver_stats", entities=[driver], schema=[Field("conv_rate", "float64")],
                         source=ManagedSource(created_timestamp_field="created"), ttl=timedelta(hours=2), online=False)
-    s.apply([driver, stats, trip_aggs(tmp_path / "trips")])
+    s.apply([driver, stats, trip_aggs(folder / "trips")])
     s.write_features("driver_stats", spark.createDataFrame(STATS, STATS_SCHEMA))
     return s
+
+
+def trips(store: FeatureStore) -> Path:
+    """The store's trip events table (make_config puts the offline root in the same folder)."""
+    return Path(store.config.offline_store.root).parent / "trips"
+
+
+@pytest.fixture(scope="module")
+def store(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> FeatureStore:
+    """One store for the tests that leave its data alone (building one is a Delta write, an apply and a
+    feature write, about as long as such a test); a test that changes the data makes its own."""
+    return make_store(spark, tmp_path_factory.mktemp("training_aggregations"))
 
 
 def frame(rows: Sequence[tuple[Any, ...]], schema: str) -> pd.DataFrame:
@@ -149,15 +161,14 @@ def test_aggregation_views_alone_and_as_known_at_query_time(spark: SparkSession,
     assert {r["fare_sum_1h"] for r in known if r["order_id"] == 1} == {30.0}
 
 
-def test_events_are_pruned_to_the_longest_requested_window(spark: SparkSession, store: FeatureStore,
-                                                            tmp_path: Path) -> None:
+def test_events_are_pruned_to_the_longest_requested_window(spark: SparkSession, store: FeatureStore) -> None:
     orders = spark.createDataFrame(ORDERS, ENTITY_SCHEMA)
 
     def window(refs: list[str]) -> tuple[Optional[str], Optional[str]]:
         reads = store.retrieve_training_set(orders, refs).sources
         read = next(r for r in reads if r.view == "driver_trip_aggs")
         assert (read.view_kind, read.kind, read.location, read.version) == (
-            "aggregation_view", "delta", str(tmp_path / "trips"), 0)
+            "aggregation_view", "delta", str(trips(store)), 0)
         return read.window
 
     latest = m(150).isoformat()
@@ -166,9 +177,9 @@ def test_events_are_pruned_to_the_longest_requested_window(spark: SparkSession, 
     assert window(["driver_trip_aggs:fare_count_lifetime", "driver_stats:conv_rate"]) == (None, latest)
 
 
-def test_as_known_at_query_time_needs_a_created_timestamp(spark: SparkSession, store: FeatureStore,
-                                                          tmp_path: Path) -> None:
-    source = DeltaSource(path=str(tmp_path / "trips"), timestamp_field="event_ts")
+def test_as_known_at_query_time_needs_a_created_timestamp(spark: SparkSession, store: FeatureStore) -> None:
+    # The view applied here is one more in the shared registry; no other test lists them all.
+    source = DeltaSource(path=str(trips(store)), timestamp_field="event_ts")
     no_created = AggregationView("plain_aggs", [driver], source, [Field("fare", "float64")],
                                  [Aggregation("fare", "sum", windows=["1h"])])
     store.apply([driver, no_created])
@@ -183,8 +194,9 @@ def read(spark: SparkSession, path: Path) -> DataFrame:
     return spark.read.format("delta").load(str(path))
 
 
-def test_build_training_set_manifest_and_pinned_rebuild(spark: SparkSession, store: FeatureStore, tmp_path: Path,
+def test_build_training_set_manifest_and_pinned_rebuild(spark: SparkSession, tmp_path: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    store = make_store(spark, tmp_path)  # its own: a new event is appended to the trip events below
     monkeypatch.setattr(SparkSession, "stop", lambda self: None)  # keep the shared test session alive
     spark.createDataFrame(ORDERS, ENTITY_SCHEMA).write.parquet(str(tmp_path / "orders"))
     job = load_job("build_training_set")

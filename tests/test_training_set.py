@@ -52,8 +52,8 @@ def define(tmp_path: Path) -> list[object]:
     return [driver, customer, stats, profile, pair, by_rider]
 
 
-@pytest.fixture
-def store(spark: SparkSession, tmp_path: Path, offline_format: str) -> FeatureStore:
+def make_store(spark: SparkSession, tmp_path: Path, offline_format: str) -> FeatureStore:
+    """The sources of define() under ``tmp_path``, applied, with a few driver_stats rows written."""
     spark.createDataFrame([("C1", h(-48), 10.0), ("C1", h(1), 11.0), ("C2", h(0), 20.0)],
                           "customer_id string, event_timestamp timestamp, balance double") \
         .write.format("delta").save(str(tmp_path / "profile"))
@@ -69,6 +69,12 @@ def store(spark: SparkSession, tmp_path: Path, offline_format: str) -> FeatureSt
          (1, h(1), h(1), 0.2, 2), (2, h(0), h(0), 0.9, 9)],
         "driver_id long, event_timestamp timestamp, created timestamp, conv_rate double, trips long"))
     return s
+
+
+@pytest.fixture(scope="module")
+def store(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> FeatureStore:
+    """One Delta store for the tests that only read it; a test that writes makes its own."""
+    return make_store(spark, tmp_path_factory.mktemp("training_set"), "delta")
 
 
 ENTITY_SCHEMA = "order_id long, driver_id long, customer_id string, rider_driver long, event_timestamp timestamp"
@@ -140,8 +146,9 @@ def write_config(config: Config, tmp_path: Path) -> Path:
 
 
 @both_offline_formats
-def test_build_training_set_job_manifest_and_exact_rebuild(spark: SparkSession, store: FeatureStore,
+def test_build_training_set_job_manifest_and_exact_rebuild(spark: SparkSession, offline_format: str,
                                                            tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = make_store(spark, tmp_path, offline_format)  # its own: new driver_stats rows are written below
     monkeypatch.setattr(SparkSession, "stop", lambda self: None)  # keep the shared test session alive
     orders(spark).write.parquet(str(tmp_path / "orders"))
     job = load_job("build_training_set")
