@@ -225,14 +225,16 @@ def run_size(spark: Any, name: str, args: argparse.Namespace, results: Dict[str,
         training.run_training(spark, name, paths, cases, outdir, args.warmup, timeout_s=args.case_timeout)
         results["warmed_up"] = True
     case_runs = {"feast": args.feast_runs} if args.feast_runs is not None else None
-    results["records"].extend(training.run_training(spark, name, paths, cases, outdir, args.runs, case_runs,
-                                                            args.case_timeout))
+    records = training.run_training(spark, name, paths, cases, outdir, args.runs, case_runs, args.case_timeout)
+    results["records"].extend(records)
     _save(results, args)
+    # A case cancelled at the timeout (and then not run again) left no output to compare.
+    timed_out = {r["system"] for r in records if r.get("timed_out")}
 
     if name in (_csv(args.compare_sizes) or []):
         cmp: Dict[str, Any] = {}
         for other in ("featurespark_range", "featurespark_asof", "featurespark_chained", "feast"):
-            if other in cases:
+            if other in cases and other not in timed_out and "featurespark_auto" not in timed_out:
                 logger.info("comparing featurespark_auto with %s", other)
                 cmp[other] = training.compare_outputs(spark, str(outdir / "featurespark_auto"), str(outdir / other))
         results["comparisons"][name] = cmp
