@@ -7,6 +7,7 @@ import pytest
 from pyspark.sql import DataFrame, SparkSession
 
 from featurespark.pit import PitView, entity_time_range, point_in_time_join, point_in_time_join_many
+from featurespark.pit import _prepare
 from featurespark.pit.hot_keys import bucket_width
 
 
@@ -24,6 +25,12 @@ def frames(spark: SparkSession) -> tuple[DataFrame, DataFrame, DataFrame]:
     by_a = spark.createDataFrame([(1, at(1), 10), (2, at(2), 20)], "a int, fts timestamp, v int")
     by_b = spark.createDataFrame([("x", at(1), 1.5)], "b string, fts timestamp, w double")
     return entity, by_a, by_b
+
+
+@pytest.fixture(autouse=True)
+def no_key_filter(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The plan shapes below are those of entity frames too large for the key filter (tested on its own)."""
+    monkeypatch.setattr(_prepare, "KEY_FILTER_MAX_ROWS", -1)
 
 
 def _jobs_started(spark: SparkSession, group: str, action: object) -> int:
@@ -157,3 +164,25 @@ def test_a_hot_key_is_detected_and_split_by_time_without_being_asked(spark: Spar
     assert "__fs_pit_bucket" not in _plan(point_in_time_join(skewed, features, algorithm="asof", hot_key_buckets=0,
                                                              **kwargs))
     assert hot.where("v = 1").count() == 6_001  # every row of key 7 (6,000 plus id 7 itself) sees the feature
+
+
+@pytest.mark.parametrize("algorithm", ["asof", "range"])
+def test_a_small_entity_frame_filters_the_feature_rows_by_its_keys_before_the_shuffle(
+    spark: SparkSession, frames: tuple[DataFrame, DataFrame, DataFrame], monkeypatch: pytest.MonkeyPatch,
+    algorithm: str
+) -> None:
+    entity, by_a, _ = frames
+    more = by_a.unionByName(spark.createDataFrame([(3, at(1), 30), (None, at(2), 40)], "a int, fts timestamp, v int"))
+    with_null_key = entity.unionByName(spark.createDataFrame([(None, "z", at(7))], "a int, b string, ts timestamp"))
+    kwargs = dict(keys=["a"], entity_timestamp="ts", feature_timestamp="fts", algorithm=algorithm)
+    unfiltered = point_in_time_join(with_null_key, more, **kwargs)
+    assert "LeftSemi" not in _plan(unfiltered)
+    expected = sorted(unfiltered.collect(), key=repr)
+    monkeypatch.setattr(_prepare, "KEY_FILTER_MAX_ROWS", 3)  # the frame's 3 rows: at most this many
+    filtered = point_in_time_join(with_null_key, more, **kwargs)
+    plan = _plan(filtered)
+    assert "BroadcastExchange" in plan and "LeftSemi" in plan, plan
+    assert sorted(filtered.collect(), key=repr) == expected
+    assert [r["v"] for r in sorted(expected, key=lambda r: (r["a"] is None, r["a"]))] == [10, 20, None]
+    monkeypatch.setattr(_prepare, "KEY_FILTER_MAX_ROWS", 2)  # one row too many: no filter
+    assert "LeftSemi" not in _plan(point_in_time_join(with_null_key, more, **kwargs))

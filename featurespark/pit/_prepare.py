@@ -11,6 +11,10 @@ Feature side (one frame per view, see :func:`feature_candidates`):
   one struct so a view's values always come from one row.
 
 Entity side: the caller's columns plus ``ETS`` (microseconds), ``k0..kn`` and ``SALT``.
+
+A small entity frame (at most :data:`KEY_FILTER_MAX_ROWS` rows) also sends its distinct keys to every
+feature scan (:func:`wanted_keys`, a broadcast left semi join), so a call for a few entities shuffles
+and sorts the feature rows of those keys only, not every row of the entity time range.
 """
 from __future__ import annotations
 
@@ -44,6 +48,9 @@ from featurespark.pit.time_range import EntityTimeRange
 
 logger = logging.getLogger(__name__)
 
+#: Entity frames with at most this many rows filter the feature rows by their keys before the shuffle.
+KEY_FILTER_MAX_ROWS = 10_000
+
 
 def _cast(column: Column, source: DataType, target: DataType) -> Column:
     return column if same_type(source, target) else column.cast(target)
@@ -55,13 +62,15 @@ def feature_candidates(
     slot: int,
     time_range: EntityTimeRange,
     key_name: Callable[[int], str] = key_col,
+    wanted: Optional[DataFrame] = None,
 ) -> DataFrame:
     """Feature rows that can be candidates for some entity row, in the internal layout.
 
     Rows with a null feature timestamp or a null key are dropped (they are never candidates), and so
     are rows outside the entity time window ``[min - ttl, max]``; that filter is written on the raw
     timestamp column so Spark pushes it to the scan. With ``filter_by_created_timestamp`` rows with a
-    null created timestamp, or one after the latest entity timestamp, are dropped too.
+    null created timestamp, or one after the latest entity timestamp, are dropped too. With ``wanted``
+    (from :func:`wanted_keys`) only rows of those keys are kept.
     """
     fts_raw = col(view.feature_timestamp)
     keep = time_range._filter_micros(fts_raw, view.ttl_micros) & fts_raw.isNotNull()
@@ -87,6 +96,10 @@ def feature_candidates(
         cts.alias(CTS),
         *[col(f).alias(name) for f, name in zip(view.features, feature_name)],
     )
+    if wanted is not None:
+        names = [key_name(j) for j in range(len(key_types))]
+        keys = wanted.select(*[col(key_col(j)).alias(name) for j, name in enumerate(names)])
+        narrow = narrow.join(F.broadcast(keys), on=names, how="left_semi")
 
     tie = F.struct(
         *[
@@ -122,6 +135,21 @@ def entity_side(frame: DataFrame, entity_keys: Sequence[str], key_types: Sequenc
     hashable = [col(f.name) for f in schema.fields if is_hashable(f.dataType)]
     salt = F.when(any_null([col(k) for k in entity_keys]), F.xxhash64(*hashable)).otherwise(F.lit(0).cast("long"))
     return frame.select("*", *keys, salt.alias(SALT))
+
+
+def wanted_keys(frame: DataFrame, entity_keys: Sequence[str], key_types: Sequence[DataType],
+                time_range: EntityTimeRange) -> Optional[DataFrame]:
+    """The distinct non-null keys ``k0..kn`` of a small entity frame, or None for a large one.
+
+    ``frame`` should be the caller's entity rows before any join (a later step's frame would make
+    Spark compute the earlier joins again for the keys). None when the frame has more than
+    :data:`KEY_FILTER_MAX_ROWS` rows: then most feature rows are wanted anyway.
+    """
+    if time_range.row_count > KEY_FILTER_MAX_ROWS:
+        return None
+    keys = [key_col(j) for j in range(len(key_types))]
+    entities = entity_side(frame.select(*[col(k) for k in entity_keys]), entity_keys, key_types)
+    return entities.select(*keys).where(~any_null([col(k) for k in keys])).distinct()
 
 
 def view_outputs(best: Column, view: ResolvedView, entity_time: Column, ttl_checked: bool = False) -> list[Column]:

@@ -235,15 +235,16 @@ def point_in_time_join_many(
     if "range" in chosen:
         extra.append(F.monotonically_increasing_id().alias(EID))
     frame = entity_df.select("*", *extra)
+    entity_rows = frame  # small frames filter feature rows by these rows' keys (see _prepare.wanted_keys)
 
     groups: dict[tuple[str, ...], list[ResolvedView]] = {}
     for view, algo in zip(resolved, chosen):
         if algo == "asof":
             groups.setdefault(view.entity_keys, []).append(view)
         else:
-            frame = range_join_step(frame, view, time_range)
+            frame = range_join_step(frame, view, time_range, key_source=entity_rows)
     for keys, group in groups.items():
-        frame = asof_join_pass(frame, group, time_range, buckets[keys] or None)
+        frame = asof_join_pass(frame, group, time_range, buckets[keys] or None, key_source=entity_rows)
 
     outputs = [out for view in resolved for out in view.outputs]
     result = frame.select(*[col(c) for c in entity_df.columns], *[col(o) for o in outputs])

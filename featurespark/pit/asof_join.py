@@ -40,7 +40,7 @@ from featurespark.pit._common import (
     ord_col,
     val_col,
 )
-from featurespark.pit._prepare import entity_side, feature_candidates, view_outputs
+from featurespark.pit._prepare import entity_side, feature_candidates, view_outputs, wanted_keys
 from featurespark.pit._validate import ResolvedView, group_key_types
 from featurespark.pit.time_range import EntityTimeRange
 
@@ -54,6 +54,7 @@ def asof_join_pass(
     views: Sequence[ResolvedView],
     time_range: EntityTimeRange,
     hot_key_buckets: Optional[int] = None,
+    key_source: Optional[DataFrame] = None,
 ) -> DataFrame:
     """Join every view of ``views`` (all with the same entity keys) onto ``frame`` in one pass.
 
@@ -67,6 +68,9 @@ def asof_join_pass(
         Entity time range, for pruning feature rows.
     hot_key_buckets : int, optional
         Split each key's timeline into about this many buckets (see :mod:`.hot_keys`).
+    key_source : DataFrame, optional
+        The entity rows before any earlier join step (default ``frame``): a small frame's keys filter
+        the feature rows (:func:`~featurespark.pit._prepare.wanted_keys`).
 
     Returns
     -------
@@ -79,8 +83,9 @@ def asof_join_pass(
     entities = entity_side(frame, views[0].entity_keys, key_types).withColumns(
         {TIME: col(ETS), MARK: F.lit(ENTITY_ROW)}
     )
+    wanted = wanted_keys(frame if key_source is None else key_source, views[0].entity_keys, key_types, time_range)
     features = [
-        feature_candidates(view, key_types, slot, time_range)
+        feature_candidates(view, key_types, slot, time_range, wanted=wanted)
         .select(*keys, TIME, ord_col(slot), val_col(slot))
         .withColumns({MARK: F.lit(FEATURE_ROW), SALT: F.lit(0).cast("long")})
         for slot, view in enumerate(views)

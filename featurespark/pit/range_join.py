@@ -21,6 +21,7 @@ through the join, so duplicate entity rows stay separate and nothing is joined b
 from __future__ import annotations
 
 import logging
+from typing import Optional
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
@@ -40,7 +41,7 @@ from featurespark.pit._common import (
     ord_col,
     val_col,
 )
-from featurespark.pit._prepare import entity_side, feature_candidates, view_outputs
+from featurespark.pit._prepare import entity_side, feature_candidates, view_outputs, wanted_keys
 from featurespark.pit._validate import ResolvedView
 from featurespark.pit.time_range import EntityTimeRange
 
@@ -56,7 +57,8 @@ def _bucket_start(time: Column, width: int) -> Column:
     return time - F.pmod(time, F.lit(width).cast("long"))
 
 
-def range_join_step(frame: DataFrame, view: ResolvedView, time_range: EntityTimeRange) -> DataFrame:
+def range_join_step(frame: DataFrame, view: ResolvedView, time_range: EntityTimeRange,
+                    key_source: Optional[DataFrame] = None) -> DataFrame:
     """Join one view onto ``frame`` with a range join.
 
     Parameters
@@ -67,6 +69,9 @@ def range_join_step(frame: DataFrame, view: ResolvedView, time_range: EntityTime
         The view to join.
     time_range : EntityTimeRange
         Entity time range, for pruning feature rows.
+    key_source : DataFrame, optional
+        The entity rows before any earlier join step (default ``frame``): a small frame's keys filter
+        the feature rows (:func:`~featurespark.pit._prepare.wanted_keys`).
 
     Returns
     -------
@@ -76,7 +81,9 @@ def range_join_step(frame: DataFrame, view: ResolvedView, time_range: EntityTime
     key_types = view.key_types()
     nkeys = len(key_types)
     entities = entity_side(frame, view.entity_keys, key_types)
-    candidates = feature_candidates(view, key_types, 0, time_range, key_name=feature_key_col).withColumn(
+    candidates = feature_candidates(view, key_types, 0, time_range, key_name=feature_key_col,
+                                    wanted=wanted_keys(frame if key_source is None else key_source,
+                                                       view.entity_keys, key_types, time_range)).withColumn(
         _FEATURE_SALT, F.lit(0).cast("long")
     )
     condition = [col(key_col(j)) == col(feature_key_col(j)) for j in range(nkeys)]
