@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from featurespark.pit import _prepare
 from featurespark.pit import EntityTimeRange, PitView, point_in_time_join_many
 from pit_oracle import OracleView, as_multiset, comparable, oracle_point_in_time, spark_rows
 
@@ -144,6 +145,7 @@ def _check_all_algorithms(
     pit_views: list[PitView],
     oracle_views: list[OracleView],
     hot_buckets: int,
+    key_filter: bool,
 ) -> None:
     # The time range is computed here from the same values (entity_time_range has its own tests),
     # which saves one Spark job per example.
@@ -157,20 +159,27 @@ def _check_all_algorithms(
         row_count=len(micros),
         ntz=dict(entity_df.dtypes)["ets"] == "timestamp_ntz",
     )
-    results = []
-    for name, hot in ALGORITHMS:
-        out = point_in_time_join_many(
-            entity_df,
-            pit_views,
-            entity_timestamp="ets",
-            algorithm=name,
-            hot_key_buckets=hot_buckets if hot else None,
-            time_range=time_range,
-        )
-        results.append(out.withColumn("algo", F.lit(f"{name}-{hot}")))
-    columns = [*entity_pd.columns, *[o for v in oracle_views for o in v.outputs]]
-    assert results[0].columns == [*columns, "algo"]
-    rows = spark_rows(functools.reduce(DataFrame.unionByName, results))
+    # Every example frame is small, so the key filter (feature rows of the entity keys only) would always
+    # run; half of the examples turn it off to cover the plan of large frames too.
+    saved = _prepare.KEY_FILTER_MAX_ROWS
+    _prepare.KEY_FILTER_MAX_ROWS = saved if key_filter else -1
+    try:
+        results = []
+        for name, hot in ALGORITHMS:
+            out = point_in_time_join_many(
+                entity_df,
+                pit_views,
+                entity_timestamp="ets",
+                algorithm=name,
+                hot_key_buckets=hot_buckets if hot else None,
+                time_range=time_range,
+            )
+            results.append(out.withColumn("algo", F.lit(f"{name}-{hot}")))
+        columns = [*entity_pd.columns, *[o for v in oracle_views for o in v.outputs]]
+        assert results[0].columns == [*columns, "algo"]
+        rows = spark_rows(functools.reduce(DataFrame.unionByName, results))
+    finally:
+        _prepare.KEY_FILTER_MAX_ROWS = saved
     expected = as_multiset(oracle_point_in_time(entity_pd, oracle_views, "ets"), columns)
     for name, hot in ALGORITHMS:
         got = as_multiset([r for r in rows if r["algo"] == f"{name}-{hot}"], columns)
@@ -182,19 +191,21 @@ def _check_all_algorithms(
     entity_rows=entity_rows_st,
     views=st.lists(view_st, min_size=1, max_size=3),
     hot_buckets=st.sampled_from([1, 2, 5]),
+    key_filter=st.booleans(),
 )
 def test_all_algorithms_match_oracle(
-    spark: SparkSession, entity_rows: list[Any], views: list[Any], hot_buckets: int
+    spark: SparkSession, entity_rows: list[Any], views: list[Any], hot_buckets: int, key_filter: bool
 ) -> None:
     entity_df, entity_pd, pit_views, oracle_views = _build(spark, entity_rows, views, ntz=False)
-    _check_all_algorithms(entity_df, entity_pd, pit_views, oracle_views, hot_buckets)
+    _check_all_algorithms(entity_df, entity_pd, pit_views, oracle_views, hot_buckets, key_filter)
 
 
 @settings(SETTINGS, max_examples=8)
-@given(entity_rows=entity_rows_st, views=st.lists(view_st, min_size=1, max_size=2))
-def test_all_algorithms_match_oracle_ntz(spark: SparkSession, entity_rows: list[Any], views: list[Any]) -> None:
+@given(entity_rows=entity_rows_st, views=st.lists(view_st, min_size=1, max_size=2), key_filter=st.booleans())
+def test_all_algorithms_match_oracle_ntz(spark: SparkSession, entity_rows: list[Any], views: list[Any],
+                                         key_filter: bool) -> None:
     entity_df, entity_pd, pit_views, oracle_views = _build(spark, entity_rows, views, ntz=True)
-    _check_all_algorithms(entity_df, entity_pd, pit_views, oracle_views, hot_buckets=3)
+    _check_all_algorithms(entity_df, entity_pd, pit_views, oracle_views, hot_buckets=3, key_filter=key_filter)
 
 
 @pytest.mark.parametrize("zone", ["America/New_York", "Asia/Kolkata"])
