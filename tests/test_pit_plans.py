@@ -5,6 +5,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from featurespark.pit import PitView, entity_time_range, point_in_time_join, point_in_time_join_many
 from featurespark.pit import _prepare
@@ -179,6 +180,13 @@ def test_a_small_entity_frame_filters_the_feature_rows_by_its_keys_before_the_sh
     assert "LeftSemi" not in _plan(unfiltered)
     expected = sorted(unfiltered.collect(), key=repr)
     monkeypatch.setattr(_prepare, "KEY_FILTER_MAX_ROWS", 3)  # the frame's 3 rows: at most this many
+    # a feature frame this small is shuffled whole: the filter would cost an extra job
+    assert "LeftSemi" not in _plan(point_in_time_join(with_null_key, more, **kwargs))
+    big = spark.range(2_000_000).select(F.col("id").cast("int").alias("a"),
+                                        F.lit(at(1)).alias("fts"), F.col("id").cast("int").alias("v"))
+    assert _prepare.estimated_bytes(big) >= _prepare.KEY_FILTER_MIN_FEATURE_BYTES
+    assert "LeftSemi" in _plan(point_in_time_join(with_null_key, big, **kwargs))
+    monkeypatch.setattr(_prepare, "KEY_FILTER_MIN_FEATURE_BYTES", 0)  # filter the small frame too
     filtered = point_in_time_join(with_null_key, more, **kwargs)
     plan = _plan(filtered)
     assert "BroadcastExchange" in plan and "LeftSemi" in plan, plan

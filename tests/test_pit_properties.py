@@ -159,10 +159,10 @@ def _check_all_algorithms(
         row_count=len(micros),
         ntz=dict(entity_df.dtypes)["ets"] == "timestamp_ntz",
     )
-    # Every example frame is small, so the key filter (feature rows of the entity keys only) would always
-    # run; half of the examples turn it off to cover the plan of large frames too.
-    saved = _prepare.KEY_FILTER_MAX_ROWS
-    _prepare.KEY_FILTER_MAX_ROWS = saved if key_filter else -1
+    # Every example entity frame is small and so is every feature frame: half of the examples force the
+    # key filter (feature rows of the entity keys only) on, the other half leave it off.
+    saved = _prepare.KEY_FILTER_MIN_FEATURE_BYTES
+    _prepare.KEY_FILTER_MIN_FEATURE_BYTES = 0 if key_filter else saved
     try:
         results = []
         for name, hot in ALGORITHMS:
@@ -179,7 +179,7 @@ def _check_all_algorithms(
         assert results[0].columns == [*columns, "algo"]
         rows = spark_rows(functools.reduce(DataFrame.unionByName, results))
     finally:
-        _prepare.KEY_FILTER_MAX_ROWS = saved
+        _prepare.KEY_FILTER_MIN_FEATURE_BYTES = saved
     expected = as_multiset(oracle_point_in_time(entity_pd, oracle_views, "ets"), columns)
     for name, hot in ALGORITHMS:
         got = as_multiset([r for r in rows if r["algo"] == f"{name}-{hot}"], columns)

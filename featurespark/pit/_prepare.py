@@ -13,8 +13,11 @@ Feature side (one frame per view, see :func:`feature_candidates`):
 Entity side: the caller's columns plus ``ETS`` (microseconds), ``k0..kn`` and ``SALT``.
 
 A small entity frame (at most :data:`KEY_FILTER_MAX_ROWS` rows) also sends its distinct keys to every
-feature scan (:func:`wanted_keys`, a broadcast left semi join), so a call for a few entities shuffles
-and sorts the feature rows of those keys only, not every row of the entity time range.
+large feature scan (:func:`wanted_keys`, a broadcast left semi join), so a call for a few entities
+shuffles and sorts the feature rows of those keys only, not every row of the entity time range. A
+feature frame Spark estimates at under :data:`KEY_FILTER_MIN_FEATURE_BYTES`, or cannot estimate, is not
+filtered: shuffling all of a small frame costs less than the extra job that computes and broadcasts
+the keys.
 """
 from __future__ import annotations
 
@@ -50,6 +53,39 @@ logger = logging.getLogger(__name__)
 
 #: Entity frames with at most this many rows filter the feature rows by their keys before the shuffle.
 KEY_FILTER_MAX_ROWS = 10_000
+#: ... and only feature frames Spark estimates at no less than this many bytes are filtered (0: every frame).
+KEY_FILTER_MIN_FEATURE_BYTES = 8 * 1024 * 1024
+
+
+def estimated_bytes(frame: DataFrame) -> Optional[int]:
+    """Spark's size estimate of ``frame`` in bytes, or None when Spark does not know it.
+
+    Read from the optimized plan's statistics, without running a job: for file and table scans it is
+    the size of the files read. Frames built from Python data or an RDD have no estimate (Spark reports
+    ``spark.sql.defaultSizeInBytes``), nor have frames on Spark Connect.
+
+    Examples
+    --------
+    >>> estimated_bytes(spark.range(1_000))
+    8000
+    >>> estimated_bytes(spark.createDataFrame([(1,)], "a int")) is None
+    True
+    """
+    try:
+        size = int(str(frame._jdf.queryExecution().optimizedPlan().stats().sizeInBytes()))
+        unknown = int(frame.sparkSession._jsparkSession.sessionState().conf().defaultSizeInBytes())
+    except Exception:  # no JVM handle (Spark Connect), or a plan that cannot be analyzed here
+        logger.debug("no size estimate for a frame", exc_info=True)
+        return None
+    return None if size >= unknown else size
+
+
+def _worth_filtering(frame: DataFrame) -> bool:
+    # Unknown sizes are frames built from driver data or RDDs: shuffled whole, as without the filter.
+    if KEY_FILTER_MIN_FEATURE_BYTES <= 0:
+        return True
+    size = estimated_bytes(frame)
+    return size is not None and size >= KEY_FILTER_MIN_FEATURE_BYTES
 
 
 def _cast(column: Column, source: DataType, target: DataType) -> Column:
@@ -70,7 +106,8 @@ def feature_candidates(
     are rows outside the entity time window ``[min - ttl, max]``; that filter is written on the raw
     timestamp column so Spark pushes it to the scan. With ``filter_by_created_timestamp`` rows with a
     null created timestamp, or one after the latest entity timestamp, are dropped too. With ``wanted``
-    (from :func:`wanted_keys`) only rows of those keys are kept.
+    (from :func:`wanted_keys`) only rows of those keys are kept, if Spark estimates the view's frame at
+    no less than :data:`KEY_FILTER_MIN_FEATURE_BYTES` (:func:`estimated_bytes`).
     """
     fts_raw = col(view.feature_timestamp)
     keep = time_range._filter_micros(fts_raw, view.ttl_micros) & fts_raw.isNotNull()
@@ -96,7 +133,7 @@ def feature_candidates(
         cts.alias(CTS),
         *[col(f).alias(name) for f, name in zip(view.features, feature_name)],
     )
-    if wanted is not None:
+    if wanted is not None and _worth_filtering(view.feature_df):
         names = [key_name(j) for j in range(len(key_types))]
         keys = wanted.select(*[col(key_col(j)).alias(name) for j, name in enumerate(names)])
         narrow = narrow.join(F.broadcast(keys), on=names, how="left_semi")
