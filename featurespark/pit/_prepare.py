@@ -54,7 +54,7 @@ logger = logging.getLogger(__name__)
 #: Entity frames with at most this many rows filter the feature rows by their keys before the shuffle.
 KEY_FILTER_MAX_ROWS = 10_000
 #: ... and only feature frames Spark estimates at no less than this many bytes are filtered (0: every frame).
-KEY_FILTER_MIN_FEATURE_BYTES = 8 * 1024 * 1024
+KEY_FILTER_MIN_FEATURE_BYTES = 1024 * 1024
 
 
 def estimated_bytes(frame: DataFrame) -> Optional[int]:
