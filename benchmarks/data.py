@@ -111,7 +111,7 @@ SIZES: Dict[str, BenchSize] = {
     "XS": BenchSize("XS", drivers=36, customers=334, days=30, entity_rows=10_000, pairs=400),
     "S": BenchSize("S", drivers=360, customers=3_334, days=30, entity_rows=100_000, pairs=4_000),
     "M": BenchSize("M", drivers=3_600, customers=33_334, days=30, entity_rows=1_000_000, pairs=40_000),
-    "L": BenchSize("L", drivers=10_800, customers=100_000, days=30, entity_rows=3_000_000, pairs=120_000),
+    "L": BenchSize("L", drivers=36_000, customers=333_340, days=30, entity_rows=10_000_000, pairs=400_000),
 }
 
 
