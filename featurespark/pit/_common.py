@@ -15,6 +15,7 @@ from typing import Optional, Sequence
 
 from pyspark.sql import Column
 from pyspark.sql import functions as F
+from pyspark.sql.utils import is_remote
 from pyspark.sql.types import (
     ArrayType,
     ByteType,
@@ -82,9 +83,28 @@ def value_field(j: int) -> str:
     return f"_{j}"
 
 
+#: Column references built by :func:`col`, by name. A reference is an unresolved name, valid in any
+#: plan of the process's JVM; building one costs several Py4J round trips on PySpark 4, and planning a
+#: training set builds hundreds.
+_REFERENCES: dict[tuple[str, bool], Column] = {}
+_MAX_REFERENCES = 10_000
+
+
 def col(name: str) -> Column:
-    """Reference a top-level column by its exact name, whatever characters it holds."""
-    return F.col("`" + name.replace("`", "``") + "`")
+    """Reference a top-level column by its exact name, whatever characters it holds.
+
+    Examples
+    --------
+    >>> col("a.b") is col("a.b")  # a name with a dot, one column; built once
+    True
+    """
+    key = (name, is_remote())
+    reference = _REFERENCES.get(key)
+    if reference is None:
+        reference = F.col("`" + name.replace("`", "``") + "`")
+        if len(_REFERENCES) < _MAX_REFERENCES:
+            _REFERENCES[key] = reference
+    return reference
 
 
 def to_micros(column: Column, dtype: DataType) -> Column:
