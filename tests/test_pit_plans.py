@@ -7,7 +7,8 @@ import pytest
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from featurespark.pit import PitView, entity_time_range, point_in_time_join, point_in_time_join_many
+from featurespark.pit import PitView, entity_time_range, local_copy, point_in_time_join, point_in_time_join_many
+from featurespark.pit import time_range as time_range_module
 from featurespark.pit import _prepare
 from featurespark.pit.hot_keys import bucket_width
 
@@ -194,3 +195,20 @@ def test_a_small_entity_frame_filters_the_feature_rows_by_its_keys_before_the_sh
     assert [r["v"] for r in sorted(expected, key=lambda r: (r["a"] is None, r["a"]))] == [10, 20, None]
     monkeypatch.setattr(_prepare, "KEY_FILTER_MAX_ROWS", 2)  # one row too many: no filter
     assert "LeftSemi" not in _plan(point_in_time_join(with_null_key, more, **kwargs))
+
+
+def test_local_copy_holds_a_small_frame_in_the_plan_and_leaves_large_ones(spark: SparkSession,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    schema = "id long, s string, ts timestamp, ntz timestamp_ntz, tags array<string>, kv struct<k: string, v: double>"
+    rows = [(1, "x", at(1), datetime(2026, 1, 1, 12), ["a", None], ("k", 1.5)),
+            (2, None, None, None, None, None),
+            (2, None, None, None, None, None)]  # duplicates stay duplicates
+    frame = spark.createDataFrame(rows, schema)
+    copy = local_copy(frame, max_rows=3)
+    assert "LocalTableScan" in copy._jdf.queryExecution().executedPlan().toString()
+    assert copy.schema == frame.schema and sorted(copy.collect(), key=repr) == sorted(frame.collect(), key=repr)
+    assert local_copy(frame, max_rows=2) is frame  # one row too many: the frame as it was
+    large = spark.range(1_000_000)  # Spark estimates 8 MB: returned as is without running a job
+    assert _jobs_started(spark, "local-copy-large", lambda: local_copy(large)) == 0 and local_copy(large) is large
+    monkeypatch.setattr(time_range_module, "LOCAL_COPY_MAX_BYTES", 10**9)  # ... but tried when small enough
+    assert local_copy(spark.range(5)).count() == 5

@@ -47,7 +47,7 @@ from featurespark.pit._common import (
     value_field,
 )
 from featurespark.pit._validate import ResolvedView
-from featurespark.pit.time_range import EntityTimeRange
+from featurespark.pit.time_range import EntityTimeRange, estimated_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -55,29 +55,6 @@ logger = logging.getLogger(__name__)
 KEY_FILTER_MAX_ROWS = 10_000
 #: ... and only feature frames Spark estimates at no less than this many bytes are filtered (0: every frame).
 KEY_FILTER_MIN_FEATURE_BYTES = 1024 * 1024
-
-
-def estimated_bytes(frame: DataFrame) -> Optional[int]:
-    """Spark's size estimate of ``frame`` in bytes, or None when Spark does not know it.
-
-    Read from the optimized plan's statistics, without running a job: for file and table scans it is
-    the size of the files read. Frames built from Python data or an RDD have no estimate (Spark reports
-    ``spark.sql.defaultSizeInBytes``), nor have frames on Spark Connect.
-
-    Examples
-    --------
-    >>> estimated_bytes(spark.range(1_000))
-    8000
-    >>> estimated_bytes(spark.createDataFrame([(1,)], "a int")) is None
-    True
-    """
-    try:
-        size = int(str(frame._jdf.queryExecution().optimizedPlan().stats().sizeInBytes()))
-        unknown = int(frame.sparkSession._jsparkSession.sessionState().conf().defaultSizeInBytes())
-    except Exception:  # no JVM handle (Spark Connect), or a plan that cannot be analyzed here
-        logger.debug("no size estimate for a frame", exc_info=True)
-        return None
-    return None if size >= unknown else size
 
 
 def _worth_filtering(frame: DataFrame) -> bool:

@@ -4,6 +4,8 @@ Feature rows newer than the latest entity timestamp, or older than the earliest 
 minus the TTL, can never be joined. :func:`entity_time_range` measures the entity rows once, and
 :meth:`EntityTimeRange.feature_filter` turns the result into a predicate on a feature source's raw
 timestamp column, which Spark pushes down to the scan (Delta/Parquet file skipping).
+:func:`local_copy` holds a small entity frame's rows in the plan before that, so the time range and
+every later scan of the rows are cheap.
 """
 from __future__ import annotations
 
@@ -21,7 +23,8 @@ from featurespark.pit._validate import case_sensitive, check_entity, ttl_to_micr
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["SKEW_HISTOGRAM_BINS", "SKEW_SAMPLE_RATE", "EntityTimeRange", "entity_time_range"]
+__all__ = ["LOCAL_COPY_MAX_BYTES", "LOCAL_COPY_MAX_ROWS", "SKEW_HISTOGRAM_BINS", "SKEW_SAMPLE_RATE", "EntityTimeRange", "entity_time_range",
+           "estimated_bytes", "local_copy"]
 
 
 @dataclass(frozen=True)
@@ -214,3 +217,67 @@ def entity_time_range(
         "".join(f"; top key share of {', '.join(k)}: {v:.1%}" for k, v in shares.items()),
     )
     return result
+
+
+def estimated_bytes(frame: DataFrame) -> Optional[int]:
+    """Spark's size estimate of ``frame`` in bytes, or None when Spark does not know it.
+
+    Read from the optimized plan's statistics, without running a job: for file and table scans it is
+    the size of the files read. Frames built from Python data or an RDD have no estimate (Spark reports
+    ``spark.sql.defaultSizeInBytes``), nor have frames on Spark Connect.
+
+    Examples
+    --------
+    >>> estimated_bytes(spark.range(1_000))
+    8000
+    >>> estimated_bytes(spark.createDataFrame([(1,)], "a int")) is None
+    True
+    """
+    try:
+        size = int(str(frame._jdf.queryExecution().optimizedPlan().stats().sizeInBytes()))
+        unknown = int(frame.sparkSession._jsparkSession.sessionState().conf().defaultSizeInBytes())
+    except Exception:  # no JVM handle (Spark Connect), or a plan that cannot be analyzed here
+        logger.debug("no size estimate for a frame", exc_info=True)
+        return None
+    return None if size >= unknown else size
+
+
+#: Entity frames Spark estimates at no more than this many bytes (or cannot estimate) are tried by
+#: :func:`local_copy`...
+LOCAL_COPY_MAX_BYTES = 1024 * 1024
+#: ... and copied if they have at most this many rows (the small frames of the PIT key filter).
+LOCAL_COPY_MAX_ROWS = 10_000
+
+
+def local_copy(frame: DataFrame, max_rows: int = LOCAL_COPY_MAX_ROWS) -> DataFrame:
+    """``frame``'s rows held in the query plan (a local relation) if it has at most ``max_rows``, else ``frame``.
+
+    A training-set call scans its entity rows several times (the time-range job, the key filter, the
+    join). For a handful of rows built from Python data each scan costs more than the rows: Spark
+    converts them again and, not knowing their size, plans them as if large. Collecting them once
+    (at most ``max_rows + 1`` rows, on the JVM side) and planning them as a local relation makes every
+    later scan nearly free, and fixes the rows that the call's time range was measured on. Only frames
+    Spark estimates at no more than :data:`LOCAL_COPY_MAX_BYTES`, or cannot estimate (Python data,
+    RDDs), are tried; a larger frame is returned as is without running anything. So is every frame
+    on Spark Connect.
+
+    Examples
+    --------
+    >>> rows = spark.createDataFrame([(1, "a"), (2, None)], "id int, s string")
+    >>> local_copy(rows, 10).collect() == rows.collect()
+    True
+    >>> local_copy(rows, 1) is rows
+    True
+    """
+    size = estimated_bytes(frame)
+    if size is not None and size > LOCAL_COPY_MAX_BYTES:
+        return frame
+    try:
+        jdf = frame._jdf.toDF()  # a Dataset of rows (spark.range gives one of longs)
+        rows = jdf.limit(max_rows + 1).collectAsList()
+        if rows.size() > max_rows:
+            return frame
+        local = frame.sparkSession._jsparkSession.createDataFrame(rows, jdf.schema())
+    except AttributeError:  # Spark Connect: no JVM handles
+        return frame
+    return DataFrame(local, frame.sparkSession)

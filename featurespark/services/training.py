@@ -35,7 +35,7 @@ from featurespark.offline.table_format import table_format
 from featurespark.offline.time_travel import resolve_version
 from featurespark.offline.timestamps import normalize_pandas_timestamps, timestamp_column
 from featurespark.options import Algorithm, check_option
-from featurespark.pit import EntityTimeRange, PitView, entity_time_range, point_in_time_join_many
+from featurespark.pit import EntityTimeRange, PitView, entity_time_range, local_copy, point_in_time_join_many
 from featurespark.registry.references import ViewSelection, resolve_references
 from featurespark.registry.state import FEATURE_VIEW, view_kind
 from featurespark.services.locations import read_table_of, redshift_for
@@ -197,7 +197,8 @@ def retrieve(
     check_option(algorithm, Algorithm, "algorithm")
     selections = resolve_references(features, views, full_feature_names=full_feature_names)
     _check_as_known(selections, as_known_at_query_time)
-    entity_df = to_entity_frame(spark, entity, entity_timestamp)
+    # A few entity rows (a notebook's pandas frame) are scanned several times below: held in the plan once.
+    entity_df = local_copy(to_entity_frame(spark, entity, entity_timestamp))
     skew_keys = [tuple(sel.view.entity_columns.values()) for sel in selections
                  if isinstance(sel.view, FeatureView) and hot_key_buckets is None]
     time_range = entity_time_range(entity_df, entity_timestamp, key_sets=skew_keys)
