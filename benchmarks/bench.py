@@ -45,6 +45,11 @@ SPARK_CONF: Dict[str, str] = {
 logger = logging.getLogger("benchmarks")
 
 
+#: The training-set cases of a size (``--cases`` picks some of them).
+TRAINING_CASES = ("io_floor", "join_floor", "sort_floor", "featurespark_auto", "featurespark_chained",
+                  "featurespark_tiny", "featurespark_range", "featurespark_asof", "feast")
+
+
 def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     """Parse the command line (see ``--help``)."""
     parser = argparse.ArgumentParser(
@@ -70,6 +75,9 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
                         help="cancel a training case after this many seconds and report it as timed out")
     parser.add_argument("--compare-sizes", default="XS,S,M",
                         help="sizes on which outputs are compared row for row (default XS,S,M)")
+    parser.add_argument("--cases", default=None,
+                        help="comma-separated training cases to run (default all: " + ", ".join(TRAINING_CASES)
+                             + "); with --append, other cases' results of the same size are kept")
     parser.add_argument("--online-sizes", default=None,
                         help="sizes with materialize and lookup benchmarks (default: all non-skewed sizes)")
     parser.add_argument("--lookup-calls", default="1=300,100=100",
@@ -218,6 +226,10 @@ def run_size(spark: Any, name: str, args: argparse.Namespace, results: Dict[str,
     }
     if feast_sizes is None or name in feast_sizes:
         cases["feast"] = training.feast_case(feast)
+    assert set(cases) <= set(TRAINING_CASES), "TRAINING_CASES lists every case"
+    chosen = _csv(args.cases)
+    if chosen is not None:
+        cases = {case: run for case, run in cases.items() if case in chosen}
     outdir = work / "out"
     logger.info("=== size %s: training sets, %d runs of %s", name, args.runs, ", ".join(cases))
     if args.warmup and not results.get("warmed_up"):
@@ -284,10 +296,21 @@ def run_sizes(sizes: Sequence[str], run_one: Callable[[str], None], results: Dic
 
 
 def _merge(old: Dict[str, Any], sizes: List[str], args: argparse.Namespace) -> Dict[str, Any]:
-    """Existing results without the sizes about to be measured again; the command line is recorded."""
-    for key in ("records", "latency"):
-        old[key] = [r for r in old.get(key, []) if r["size"] not in sizes]
-    for key in ("datasets", "comparisons", "online_item_counts", "online_agreement", "failures"):
+    """Existing results without the sizes about to be measured again; the command line is recorded.
+
+    With ``--cases``, only those training cases of the sizes are dropped (the other cases, materialize
+    and lookup results and the comparisons stay), unless the size has no results yet.
+    """
+    cases = _csv(args.cases)
+    measured = {r["size"] for r in old.get("records", [])}
+    partial = [s for s in sizes if cases is not None and s in measured]
+    full = [s for s in sizes if s not in partial]
+    old["records"] = [r for r in old.get("records", []) if r["size"] not in full
+                      and not (r["size"] in partial and r["bench"] == "training" and r["system"] in (cases or []))]
+    old["latency"] = [r for r in old.get("latency", []) if r["size"] not in full]
+    for key in ("comparisons", "online_item_counts", "online_agreement"):
+        old[key] = {k: v for k, v in old.get(key, {}).items() if k not in full}
+    for key in ("datasets", "failures"):
         old[key] = {k: v for k, v in old.get(key, {}).items() if k not in sizes}
     old.setdefault("appended", []).append({"sizes": sizes, "runs": args.runs, "date": environment()["date"],
                                            "load_average_at_start": list(os.getloadavg())})
@@ -334,6 +357,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     for name in sizes:
         size_by_name(name)  # fail fast on a typo
+    unknown = sorted(set(_csv(args.cases) or []) - set(TRAINING_CASES))
+    if unknown:
+        raise SystemExit(f"--cases: unknown case(s) {', '.join(unknown)}; known: {', '.join(TRAINING_CASES)}")
     args.work_dir.mkdir(parents=True, exist_ok=True)
     results: Dict[str, Any] = {"meta": environment(), "args": {"sizes": sizes, "runs": args.runs},
                                "datasets": {}, "records": [], "comparisons": {}, "online_item_counts": {},

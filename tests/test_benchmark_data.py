@@ -111,3 +111,22 @@ def test_write_dataset_reuses_a_complete_folder(spark: SparkSession, tmp_path: P
                           str(tmp_path))
     assert other["rows"]["customer_profile"] == 10
     assert json.loads((tmp_path / "manifest.json").read_text()) == other
+
+
+def test_append_with_cases_replaces_only_those_training_results() -> None:
+    from benchmarks.bench import _merge, parse_args
+
+    def rec(bench: str, size: str, system: str) -> dict:
+        return {"bench": bench, "size": size, "system": system, "run": 0, "seconds": 1.0}
+
+    old = {"records": [rec("training", "M", "featurespark_tiny"), rec("training", "M", "feast"),
+                       rec("materialize", "M", "feast"), rec("training", "S", "featurespark_tiny")],
+           "latency": [{"size": "M"}], "comparisons": {"M": {}}, "datasets": {"M": {}}, "failures": {}}
+    merged = _merge(json.loads(json.dumps(old)), ["M", "L"], parse_args(["--cases", "featurespark_tiny,feast",
+                                                                        "--append"]))
+    kept = {(r["bench"], r["size"], r["system"]) for r in merged["records"]}
+    # M's re-measured training cases go; its materialize results, lookups and comparisons stay
+    assert kept == {("materialize", "M", "feast"), ("training", "S", "featurespark_tiny")}
+    assert merged["latency"] == [{"size": "M"}] and "M" in merged["comparisons"] and "M" not in merged["datasets"]
+    whole = _merge(json.loads(json.dumps(old)), ["M"], parse_args(["--append"]))  # no --cases: all of M goes
+    assert {r["size"] for r in whole["records"]} == {"S"} and whole["latency"] == []
