@@ -24,7 +24,7 @@ from featurespark.config import Config
 from featurespark.definitions import Entity, FeatureView, Field, ManagedSource
 from featurespark.errors import ConfigError, RegistryError
 from featurespark.offline.glue_pointer import GlueTable, glue_log_version, log_version_of, metadata_location
-from featurespark.offline.iceberg import iceberg_catalog_conf
+from featurespark.offline.iceberg import IcebergFormat, iceberg_catalog_conf
 from featurespark.registry import Registry
 from featurespark.registry.snapshot import is_current, load_snapshot, snapshot_path
 from featurespark.retry import RetryPolicy
@@ -177,7 +177,8 @@ def test_the_registry_log_lives_in_glue_and_its_spark_free_check_follows_glue(
 
 @pytest.mark.main_run_only(reason="Iceberg commits through moto's Glue; see the first test")
 def test_a_registry_left_in_the_hadoop_catalog_is_refused_then_moved_into_glue(
-        spark: SparkSession, s3: S3Endpoint, jvm_aws_credentials: None, python_aws_credentials: None) -> None:
+        spark: SparkSession, s3: S3Endpoint, jvm_aws_credentials: None, python_aws_credentials: None,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     config = _glue_config(spark, s3, "glue_migrate")
     offline = config.offline_store
     path = offline.registry_path
@@ -211,6 +212,18 @@ def test_a_registry_left_in_the_hadoop_catalog_is_refused_then_moved_into_glue(
     # The refusals left everything as it was: no Glue table, the same snapshot.
     assert glue_log_version(glue_table) is None
     assert files.read_text(snapshot_path(path)) == snapshot_before
+
+    # A commit of an old job landing after the migration chose its metadata file (simulated: the Hadoop log version
+    # is read one short, so v3 is registered while v4 exists): the Glue entry is removed again, nothing else moves.
+    hadoop_log_version = IcebergFormat.log_version
+    with monkeypatch.context() as patch:
+        patch.setattr(IcebergFormat, "log_version", lambda self, spark, ref: hadoop_log_version(self, spark, ref) - 1)
+        with pytest.raises(RegistryError, match=r"The registry at .*/_registry moved on in its Hadoop catalog while it "
+                                                r"was being registered in Glue; the Glue entry was removed again"):
+            store.migrate_registry()
+    assert glue_log_version(glue_table) is None
+    assert files.read_text(snapshot_path(path)) == snapshot_before
+    assert files.exists(f"{path}/metadata/v3.metadata.json") and files.exists(f"{path}/metadata/v4.metadata.json")
 
     registered = store.migrate_registry()
     assert registered is not None and registered.endswith("/_registry/metadata/v4.metadata.json")
