@@ -167,6 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
     drop.add_argument("--yes", action="store_true", help="confirm: the data cannot be recovered")
     add("refresh-snapshot", "rebuild the registry snapshot (the file online lookups and list/describe read) from "
                             "the registry's log")
+    add("migrate-registry", "move an Iceberg registry from the Hadoop catalog older featurespark kept it in into the "
+                            "Glue catalog (iceberg_catalog_type: glue); nothing is copied")
     lst = add("list", "list registered entities, feature views and aggregation views")
     lst.add_argument("--json", action="store_true", help="print JSON")
     desc = add("describe", "show the registered spec of an entity, feature view or aggregation view")
@@ -223,6 +225,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "describe": _describe,
         "history": _history,
         "refresh-snapshot": _refresh_snapshot,
+        "migrate-registry": _migrate_registry,
         "drop-data": _drop_data,
         "materialize": _materialize,
         "materialize-incremental": _materialize_incremental,
@@ -273,11 +276,12 @@ def _snapshot(args: argparse.Namespace) -> tuple[Config, RegistryState]:
     """The registry's live state from its snapshot file: no Spark session (fast, works without Java)."""
     from featurespark._files import DirectFiles
     from featurespark.registry.snapshot import is_current, load_snapshot
-    from featurespark.services.locations import registry_path
+    from featurespark.services.locations import registry_glue_table, registry_path
 
     config = resolve_config(args)
     state = load_snapshot(registry_path(config), allow_stale=True)
-    if not is_current(DirectFiles(), registry_path(config), state, config.offline_store.format):
+    if not is_current(DirectFiles(), registry_path(config), state, config.offline_store.format,
+                      glue=registry_glue_table(config)):
         print("warning: the registry snapshot is behind the registry log (a writer stopped early); run "
               "`featurespark refresh-snapshot`", file=sys.stderr)
     return config, state
@@ -356,6 +360,14 @@ def _refresh_snapshot(args: argparse.Namespace) -> int:
         state = store.registry.refresh_snapshot()
     print(f"Registry snapshot rewritten at log version {state.log_version}: {len(state.entities)} entities, "
           f"{len(state.views)} feature views.")
+    return EXIT_OK
+
+
+def _migrate_registry(args: argparse.Namespace) -> int:
+    with _store(args) as store:
+        registered = store.migrate_registry()
+    print(f"Registry registered in Glue from {registered}." if registered else
+          "The registry is already in the Glue catalog; nothing to do.")
     return EXIT_OK
 
 

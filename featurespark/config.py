@@ -120,14 +120,16 @@ class OfflineStoreConfig:
     iceberg_catalog_type : {"hadoop", "glue"}
         With ``format: iceberg``, what that catalog is: a Hadoop catalog (tables and their commits in files
         under ``root``), or the AWS Glue Data Catalog (EMR; tables created at ``<root>/<database>/<view>``).
-        With ``glue`` the registry stays in a Hadoop catalog named ``<iceberg_catalog>_registry`` (its
-        Spark-free commit check relies on the Hadoop catalog's metadata file names).
+        The registry is in the same catalog (with ``glue``, a Glue table created at ``<root>/<database>/_registry``
+        whose Spark-free snapshot check asks Glue, reached as the next key says).
     iceberg_catalog_options : dict
         With ``format: iceberg``, more Iceberg catalog properties of ``iceberg_catalog``
         (``spark.sql.catalog.<iceberg_catalog>.<key>``), e.g. for a Glue catalog reached through VPC
         endpoints or a local AWS API endpoint: ``glue.endpoint``, ``s3.endpoint``, ``s3.path-style-access``,
-        ``client.region``. The properties featurespark sets itself (:data:`RESERVED_CATALOG_OPTIONS`) are
-        refused. Credentials come from the AWS default chain, never from here.
+        ``client.region``, ``glue.id``. The properties featurespark sets itself (:data:`RESERVED_CATALOG_OPTIONS`)
+        are refused. Credentials come from the AWS default chain, never from here. With ``glue``, the registry's
+        Spark-free snapshot check (serving, the CLI) calls Glue with the same ``glue.endpoint``, ``client.region``
+        and ``glue.id``.
     log_store : LogStoreConfig
         Coordination of concurrent Delta commits on S3.
     """
@@ -163,15 +165,14 @@ class OfflineStoreConfig:
 
     @property
     def registry_catalog(self) -> str:
-        """The Iceberg catalog of the registry: ``iceberg_catalog``, or with ``iceberg_catalog_type: glue`` the
-        Hadoop catalog ``<iceberg_catalog>_registry`` under ``root``.
+        """The Iceberg catalog of the registry: ``iceberg_catalog`` (a Hadoop or a Glue catalog).
 
         Examples
         --------
         >>> OfflineStoreConfig(root="s3://b/o", format="iceberg", iceberg_catalog_type="glue").registry_table
-        'featurespark_registry.featurespark._registry'
+        'featurespark.featurespark._registry'
         """
-        return f"{self.iceberg_catalog}_registry" if self.iceberg_catalog_type == "glue" else self.iceberg_catalog
+        return self.iceberg_catalog
 
     @property
     def database_location(self) -> str:

@@ -40,8 +40,8 @@ from featurespark.errors import InvalidArgumentError
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "DELTA_CONFLICT_RETRY", "DYNAMODB_READ_RETRY", "DYNAMODB_WRITE_RETRY", "REGISTRY_COMMIT_RETRY",
-    "RetryPolicy",
+    "DELTA_CONFLICT_RETRY", "DYNAMODB_READ_RETRY", "DYNAMODB_WRITE_RETRY", "GLUE_READ_RETRY",
+    "REGISTRY_COMMIT_RETRY", "RetryPolicy",
 ]
 
 
@@ -143,3 +143,5 @@ DELTA_CONFLICT_RETRY = RetryPolicy(max_attempts=6, base_delay_s=0.5, max_delay_s
 DYNAMODB_WRITE_RETRY = RetryPolicy(max_attempts=11, base_delay_s=0.05, max_delay_s=5.0, deadline_s=300.0)
 #: DynamoDB reads (BatchGetItem) that were throttled or left keys unprocessed: short, a lookup is waiting.
 DYNAMODB_READ_RETRY = RetryPolicy(max_attempts=9, base_delay_s=0.02, max_delay_s=1.0, deadline_s=10.0)
+#: Glue ``GetTable`` calls of the registry's Spark-free snapshot check that were throttled or did not reach Glue.
+GLUE_READ_RETRY = RetryPolicy(max_attempts=5, base_delay_s=0.1, max_delay_s=2.0, deadline_s=15.0)

@@ -227,12 +227,10 @@ def configure_spark(
 
 
 def offline_catalog_conf(config: Config) -> dict[str, str]:
-    """Spark settings of the Iceberg catalogs of an offline store with ``format: iceberg`` (none for Delta).
+    """Spark settings of the Iceberg catalog of an offline store with ``format: iceberg`` (none for Delta).
 
-    The catalog ``offline_store.iceberg_catalog`` (a Hadoop or a Glue catalog, ``iceberg_catalog_type``), and
-    with Glue also the Hadoop catalog ``<iceberg_catalog>_registry`` of the registry, both with the offline
-    root as warehouse. ``iceberg_catalog_options`` go to ``iceberg_catalog`` only (the registry's Hadoop
-    catalog reads S3 through the session's s3a settings).
+    The catalog ``offline_store.iceberg_catalog`` (a Hadoop or a Glue catalog, ``iceberg_catalog_type``) with the
+    offline root as warehouse and ``iceberg_catalog_options``; it holds the feature tables and the registry.
 
     Examples
     --------
@@ -240,17 +238,14 @@ def offline_catalog_conf(config: Config) -> dict[str, str]:
     >>> config = parse_config({"project": {"name": "p"}, "offline_store": {
     ...     "root": "s3://b/offline", "format": "iceberg", "iceberg_catalog_type": "glue"}})
     >>> conf = offline_catalog_conf(config)
-    >>> conf["spark.sql.catalog.featurespark.catalog-impl"], conf["spark.sql.catalog.featurespark_registry.type"]
-    ('org.apache.iceberg.aws.glue.GlueCatalog', 'hadoop')
+    >>> conf["spark.sql.catalog.featurespark.catalog-impl"], [k for k in conf if "featurespark_registry" in k]
+    ('org.apache.iceberg.aws.glue.GlueCatalog', [])
     """
     offline = config.offline_store
     if offline.format != "iceberg":
         return {}
-    conf = iceberg_catalog_conf(offline.iceberg_catalog, offline.root, offline.iceberg_catalog_type,
+    return iceberg_catalog_conf(offline.iceberg_catalog, offline.root, offline.iceberg_catalog_type,
                                 offline.iceberg_catalog_options)
-    if offline.registry_catalog != offline.iceberg_catalog:
-        conf.update(iceberg_catalog_conf(offline.registry_catalog, offline.root))
-    return conf
 
 
 def _java_options(metastore: Optional[str]) -> str:

@@ -13,7 +13,7 @@ from featurespark.definitions import AggregationView, DeltaSource, Entity, Featu
 from featurespark.errors import InvalidArgumentError, NotRegisteredError
 from featurespark.options import Algorithm, OnInvalid, OnlineWriteMode, StreamOutputMode, WriteMode
 from featurespark.registry import Plan, Registry
-from featurespark.services.locations import managed_table_of, registry_path
+from featurespark.services.locations import managed_table_of, registry_glue_table, registry_path
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -78,10 +78,9 @@ class FeatureStore:
         require_delta(spark, config_source=self.config.source)
         offline = self.config.offline_store
         if offline.format == "iceberg":
-            for catalog in dict.fromkeys([offline.iceberg_catalog, offline.registry_catalog]):
-                require_iceberg(spark, catalog=catalog, config_source=self.config.source)
+            require_iceberg(spark, catalog=offline.iceberg_catalog, config_source=self.config.source)
         self.registry = Registry(spark, registry_path(self.config), table_format=offline.format,
-                                 table_name=offline.registry_table)
+                                 table_name=offline.registry_table, glue=registry_glue_table(self.config))
         self._reader: Optional[OnlineReader] = None
         self._server: Optional[FeatureServer] = None
 
@@ -535,6 +534,25 @@ class FeatureStore:
     def get_feature_view(self, name: str) -> FeatureView:
         """A registered feature view by name."""
         return self.registry.get_feature_view(name)
+
+    def migrate_registry(self) -> Optional[str]:
+        """Move the registry from the Hadoop catalog where featurespark kept it for ``iceberg_catalog_type: glue``
+        into the Glue catalog (``featurespark migrate-registry``); return the metadata file registered in Glue,
+        or None when the registry was already there.
+
+        Iceberg's ``register_table`` makes Glue point at the Hadoop catalog's newest metadata file: the log, its
+        history and the watermarks stay where they are. Stop jobs that run an older featurespark first.
+
+        Raises
+        ------
+        ConfigError
+            If the offline store is not Iceberg in a Glue catalog.
+        RegistryError
+            If there is no registry to move, or it changed while being registered (nothing is left changed).
+        """
+        from featurespark.services.registry_migration import migrate_registry
+
+        return migrate_registry(self.spark, self.config)
 
     def describe(self, name: str) -> dict[str, Any]:
         """Spec, version, storage and materialization state of a registered entity, feature view or aggregation view."""

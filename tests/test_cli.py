@@ -13,7 +13,8 @@ from dynamodb_local import DynamoDBLocal, aws_env  # noqa: F401 - fixture
 from featurespark.cli import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, build_parser, main
 
 COMMANDS = ["init", "plan", "apply", "list", "describe", "history", "materialize", "materialize-incremental",
-            "online-get", "consistency", "emr", "emr-serverless", "refresh-snapshot", "drop-data"]
+            "online-get", "consistency", "emr", "emr-serverless", "refresh-snapshot", "drop-data",
+            "migrate-registry"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -139,7 +139,7 @@ def test_an_iceberg_offline_store_needs_the_iceberg_jar_and_gets_its_catalog(tmp
     assert options["spark.sql.extensions"].endswith("IcebergSparkSessionExtensions")
 
 
-def test_a_glue_iceberg_offline_store_gets_a_glue_catalog_and_a_hadoop_registry_catalog() -> None:
+def test_a_glue_iceberg_offline_store_gets_one_glue_catalog_for_its_tables_and_its_registry() -> None:
     from pyspark.sql import SparkSession
 
     from featurespark.config import parse_config
@@ -157,8 +157,10 @@ def test_a_glue_iceberg_offline_store_gets_a_glue_catalog_and_a_hadoop_registry_
                     "spark.sql.catalog.featurespark.warehouse": "s3://bucket/offline",
                     "spark.sql.catalog.featurespark.cache-enabled": "false"}
     assert options["spark.sql.catalog.featurespark"] == "org.apache.iceberg.spark.SparkCatalog"
-    assert (options["spark.sql.catalog.featurespark_registry.type"],
-            options["spark.sql.catalog.featurespark_registry.warehouse"]) == ("hadoop", "s3://bucket/offline")
+    # The registry is a table of the same Glue catalog: no second (Hadoop) catalog any more.
+    assert sorted({k.split(".")[3] for k in options if k.startswith("spark.sql.catalog.")}) == [
+        "featurespark", "spark_catalog"]  # Delta's session catalog, and no 'featurespark_registry'
+    assert config.offline_store.registry_table == "featurespark.feats._registry"
     assert options["spark.sql.extensions"].endswith("IcebergSparkSessionExtensions")
     # Glue would place tables at <warehouse>/feats.db/<table>: featurespark creates them at its own paths.
     table = managed_table_of(config, _view("stats"))

@@ -201,13 +201,26 @@ def test_offline_format_iceberg_names_its_catalog_and_registry(tmp_path: Path) -
         load_config(write(tmp_path, MINIMAL + "  format: iceberg\n  iceberg_catalog: my-lake\n"))
 
 
-def test_iceberg_catalog_type_glue_keeps_the_registry_in_a_hadoop_catalog(tmp_path: Path) -> None:
+def test_iceberg_catalog_type_glue_keeps_the_registry_in_the_glue_catalog(tmp_path: Path) -> None:
+    from featurespark.offline.glue_pointer import GlueTable
+    from featurespark.services.locations import registry_glue_table
+
     cfg = load_config(write(tmp_path, MINIMAL + "  format: iceberg\n  database: feats\n  iceberg_catalog: lake\n"
                                                 "  iceberg_catalog_type: glue\n"))
     offline = cfg.offline_store
     assert (offline.iceberg_catalog_type, offline.registry_catalog, offline.registry_table) == (
-        "glue", "lake_registry", "lake_registry.feats._registry")
+        "glue", "lake", "lake.feats._registry")
     assert offline.registry_path == str(tmp_path / "data" / "offline" / "feats" / "_registry")
+    # The Spark-free snapshot check reaches Glue as Iceberg's GlueCatalog does: the same catalog options.
+    assert registry_glue_table(cfg) == GlueTable("feats", "_registry")
+    with_options = load_config(write(tmp_path, MINIMAL + (
+        "  format: iceberg\n  database: feats\n  iceberg_catalog_type: glue\n  iceberg_catalog_options:\n"
+        "    glue.endpoint: https://glue.vpce.example\n    client.region: eu-west-1\n    glue.id: '123456789012'\n"
+        "    s3.endpoint: https://s3.vpce.example\n")))
+    assert registry_glue_table(with_options) == GlueTable("feats", "_registry", endpoint="https://glue.vpce.example",
+                                                          region="eu-west-1", catalog_id="123456789012")
+    hadoop = load_config(write(tmp_path, MINIMAL + "  format: iceberg\n"))
+    assert registry_glue_table(hadoop) is None and registry_glue_table(load_config(write(tmp_path, MINIMAL))) is None
     assert load_config(write(tmp_path, MINIMAL + "  format: iceberg\n")).offline_store.iceberg_catalog_type == "hadoop"
     with pytest.raises(ConfigError, match=r"key 'offline_store.iceberg_catalog_type': expected one of 'hadoop', "
                                           r"'glue', found 'hive'"):

@@ -210,10 +210,14 @@ def test_an_iceberg_store_needs_its_catalog_on_the_session(spark: SparkSession, 
         FeatureStore(spark, config)
 
 
-def test_a_glue_iceberg_store_needs_the_registry_catalog_too(spark: SparkSession, tmp_path: Path) -> None:
+def test_a_glue_iceberg_store_keeps_its_registry_in_its_one_catalog(spark: SparkSession, tmp_path: Path) -> None:
     config = make_config(tmp_path, offline_format="iceberg", offline_extra={"iceberg_catalog_type": "glue"})
     catalog = config.offline_store.iceberg_catalog
     spark.conf.set(f"spark.sql.catalog.{catalog}", "org.apache.iceberg.spark.SparkCatalog")  # set, never used here
-    with pytest.raises(ConfigError, match=rf"the session has no Spark catalog '{catalog}_registry' "):
-        FeatureStore(spark, config)
-    spark.conf.unset(f"spark.sql.catalog.{catalog}")
+    try:
+        # No '<catalog>_registry' catalog is needed any more (it used to be a Hadoop catalog for the registry).
+        store = FeatureStore(spark, config)
+    finally:
+        spark.conf.unset(f"spark.sql.catalog.{catalog}")
+    assert store.registry._table.name == f"{catalog}.{config.offline_store.database}._registry"
+    assert store.registry._table.create_at_path and store.registry._table.glue is not None

@@ -2,7 +2,7 @@
 
 Tables are addressed by catalog name (``<catalog>.<database>.<table>``) in the Spark catalog
 ``offline_store.iceberg_catalog``, which :func:`featurespark.session.configure_spark` sets up as a Hadoop
-catalog whose warehouse is ``offline_store.root`` (see :func:`iceberg_catalog_conf`). Managed tables are
+catalog or a Glue catalog whose warehouse is ``offline_store.root`` (see :func:`iceberg_catalog_conf`). Managed tables are
 partitioned by ``days(<event timestamp>)``; a version is a snapshot id; upserts are ``MERGE INTO``, with
 Iceberg's optimistic concurrency: a commit that lost a race raises ``CommitFailedException`` (or a
 ``ValidationException`` naming conflicting files), which :meth:`IcebergFormat.is_conflict` recognises and
@@ -26,7 +26,8 @@ from pyspark.sql import types as T
 
 from featurespark._files import HadoopFiles
 from featurespark._paths import join_path
-from featurespark.errors import InvalidArgumentError, SourceSchemaError, TimeTravelError
+from featurespark.errors import InvalidArgumentError, RegistryError, SourceSchemaError, TimeTravelError
+from featurespark.offline.glue_pointer import glue_log_version, log_version_of
 from featurespark.offline.layout import TableRef, iceberg_metadata_file
 from featurespark.offline.table_format import (
     MergeCounts,
@@ -42,7 +43,8 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "GLUE_CATALOG_CLASS", "ICEBERG_CATALOG_CLASS", "IcebergFormat", "S3_FILE_IO_CLASS", "TXN_APP_ID_PROPERTY",
-    "TXN_VERSION_PROPERTY", "iceberg_catalog_conf", "merge_statement", "quote_name", "with_columns_of",
+    "TXN_VERSION_PROPERTY", "ensure_namespace", "iceberg_catalog_conf", "merge_statement", "quote_name", "register_statement",
+    "with_columns_of",
 ]
 
 ICEBERG_CATALOG_CLASS = "org.apache.iceberg.spark.SparkCatalog"
@@ -148,6 +150,41 @@ def merge_statement(target: str, source_view: str, keys: Sequence[str], columns:
     return "\n".join(lines)
 
 
+def register_statement(table: str, metadata_file: str) -> str:
+    """The ``CALL <catalog>.system.register_table`` that registers the Iceberg table whose current metadata file is
+    ``metadata_file`` as ``table`` (``catalog.namespace.table``) in that catalog.
+
+    Examples
+    --------
+    >>> print(register_statement("fs.db._registry", "s3://b/o/db/_registry/metadata/v3.metadata.json"))
+    CALL `fs`.system.register_table(table => 'db._registry', metadata_file => 's3://b/o/db/_registry/metadata/v3.metadata.json')
+    >>> register_statement("fs.db._registry", "s3://b/it's/v1.metadata.json")
+    Traceback (most recent call last):
+    ...
+    featurespark.errors.InvalidArgumentError: Cannot register metadata file "s3://b/it's/v1.metadata.json": a location with a quote or a backslash is refused.
+    """
+    quote_name(table)
+    if "'" in metadata_file or "\\" in metadata_file:
+        raise InvalidArgumentError(f"Cannot register metadata file {metadata_file!r}: a location with a quote or a "
+                                   "backslash is refused.")
+    catalog, _, identifier = table.partition(".")
+    # An Iceberg procedure has no DataFrame API: the catalog is a checked, quoted identifier, the arguments are
+    # string literals of checked parts and of a location without quotes.
+    return (f"CALL `{catalog}`.system.register_table(table => '{identifier}', "
+            f"metadata_file => '{metadata_file}')")
+
+
+def ensure_namespace(spark: SparkSession, table: str) -> None:
+    """Create the namespace (the Glue database) of ``table`` (``catalog.namespace.table``) unless it exists.
+
+    A Glue catalog needs it before a table is created or registered in it; a Hadoop catalog needs none (its
+    namespaces are folders). Its tables are created at their own paths, so the database gets no location.
+    """
+    namespace = quote_name(table).rsplit(".", 1)[0]  # `catalog`.`namespace`, every part checked and quoted
+    # No DataFrame API creates a namespace.
+    spark.sql(f"CREATE NAMESPACE IF NOT EXISTS {namespace}")
+
+
 def _days(column: str) -> Any:
     try:  # Spark >= 4.0; the top-level function is deprecated there
         from pyspark.sql.functions.partitioning import days
@@ -195,6 +232,8 @@ class IcebergFormat(TableFormat):
         name = _name(ref)
         if self.exists(spark, ref):
             return False
+        if ref.create_at_path:  # a Glue catalog: the registry may be the first table of its database
+            ensure_namespace(spark, name)
         writer = _at_location(spark.createDataFrame([], schema).writeTo(name).using("iceberg"), ref)
         if day_of is not None:
             writer = writer.partitionedBy(_days(day_of))
@@ -357,6 +396,14 @@ class IcebergFormat(TableFormat):
         return with_columns_of(df, self.schema(spark, ref))
 
     def log_version(self, spark: SparkSession, ref: TableRef) -> int:
+        """The number of the table's current metadata file: from Glue's ``metadata_location`` when ``ref.glue`` is
+        set (one ``glue:GetTable``, see :mod:`featurespark.offline.glue_pointer`), else from a Hadoop catalog's
+        ``metadata/v<n + 1>.metadata.json`` files."""
+        if ref.glue is not None:
+            number = glue_log_version(ref.glue)
+            if number is None:
+                raise TimeTravelError(f"There is no {ref.glue.describe()}.")
+            return number
         files = HadoopFiles(spark)
         hint = files.read_text(join_path(ref.path, "metadata", "version-hint.text"))
         number = int(hint.strip()) if hint and hint.strip().isdigit() else 1
@@ -368,11 +415,42 @@ class IcebergFormat(TableFormat):
         return number - 1
 
     def read_log(self, spark: SparkSession, ref: TableRef, log_version: int) -> DataFrame:
-        text = HadoopFiles(spark).read_text(iceberg_metadata_file(ref.path, log_version + 1))
+        """The table as its metadata file number ``log_version`` left it: the ``current-snapshot-id`` of that file
+        (``v<log_version + 1>.metadata.json`` of a Hadoop catalog; with ``ref.glue``, the file of that number in
+        the table's metadata log, see :meth:`_glue_metadata_file`)."""
+        location = (iceberg_metadata_file(ref.path, log_version + 1) if ref.glue is None
+                    else self._glue_metadata_file(spark, ref, log_version))
+        text = HadoopFiles(spark).read_text(location)
         if text is None:
-            raise TimeTravelError(f"Iceberg table {ref.name} has no metadata version {log_version + 1}.")
+            raise TimeTravelError(f"Iceberg table {ref.name} has no metadata file {location} (log version "
+                                  f"{log_version}).")
         snapshot = json.loads(text).get("current-snapshot-id")
         return self.read(spark, ref, None if snapshot in (None, -1) else int(snapshot))
+
+    def _glue_metadata_file(self, spark: SparkSession, ref: TableRef, log_version: int) -> str:
+        """The metadata file of number ``log_version`` (:func:`log_version_of`) among those the table's metadata
+        log lists (the ``file`` column of ``metadata_log_entries``: the current file and the previous ones that
+        ``write.metadata.previous-versions-max`` keeps, 100 by default).
+
+        The log, not a listing of the folder: a writer that lost a race in Glue may have left a file of the same
+        number behind. Files of a table registered from a Hadoop catalog are all ``-1``: the newest of them
+        (the highest ``v<k>``) is the one Glue pointed at. The file's own ``current-snapshot-id`` is read, as for
+        a Hadoop catalog, rather than the ``latest_snapshot_id`` column, which Iceberg derives from timestamps.
+        """
+        name = _name(ref)
+        # A metadata table of at most ~100 rows of file names: registry metadata, collected on purpose.
+        logged = [str(r[0]) for r in spark.read.format("iceberg").load(f"{name}.metadata_log_entries")
+                  .select("file").collect()]
+        matching = [f for f in logged if _metadata_number(f) == log_version]
+        if not matching:
+            raise TimeTravelError(
+                f"Iceberg table {name} has no metadata file of log version {log_version} in its metadata log "
+                f"({len(logged)} files; older ones drop out after write.metadata.previous-versions-max commits)."
+            )
+        chosen = max(matching, key=_hadoop_number)
+        # Metadata files live in the table's folder (featurespark sets no write.metadata.path): read them through
+        # the offline root's file system, as the snapshot file is.
+        return join_path(ref.path, "metadata", chosen.rstrip("/").rsplit("/", 1)[-1])
 
     def drop(self, spark: SparkSession, ref: TableRef) -> bool:
         existed = self.exists(spark, ref)
@@ -380,6 +458,18 @@ class IcebergFormat(TableFormat):
         spark.sql(f"DROP TABLE IF EXISTS {quote_name(_name(ref))} PURGE")
         return existed
 
+
+def _metadata_number(location: str) -> Optional[int]:
+    try:
+        return log_version_of(location)
+    except RegistryError:
+        return None
+
+
+def _hadoop_number(location: str) -> int:
+    """k of ``v<k>.metadata.json`` (0 for other names), to pick the newest of a Hadoop catalog's files."""
+    found = re.search(r"/v(\d+)\.metadata\.json(\.gz)?$", location)
+    return int(found.group(1)) if found else 0
 
 
 def _transaction_options(transaction: Optional[Transaction]) -> dict[str, str]:

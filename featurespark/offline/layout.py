@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from featurespark._paths import join_path
+from featurespark.offline.glue_pointer import GlueTable
 from featurespark.options import IcebergCatalogType, OfflineFormat
 
 __all__ = ["ManagedTable", "TableRef", "iceberg_metadata_file", "managed_table"]
@@ -37,11 +38,15 @@ class TableRef:
     create_at_path : bool
         Create the Iceberg table at ``path`` explicitly (a Glue catalog would place it at
         ``<warehouse>/<database>.db/<table>``; a Hadoop catalog places it at ``path`` itself).
+    glue : GlueTable, optional
+        The table's entry in the AWS Glue Data Catalog, for a table whose commit counter (the registry's log
+        version) is read from Glue rather than from a Hadoop catalog's file names; None for every other table.
     """
 
     path: str
     name: Optional[str] = None
     create_at_path: bool = False
+    glue: Optional[GlueTable] = None
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,8 @@ A *version* is what a read is pinned to and what manifests record: the Delta ver
 snapshot id. The registry also needs a *log version* that counts up by one per commit, so that a reader
 without Spark can tell with one file-existence check whether a newer commit exists
 (:mod:`featurespark.registry.snapshot`): the Delta version again, or for Iceberg the number ``n`` of the
-Hadoop catalog's ``metadata/v<n + 1>.metadata.json``.
+Hadoop catalog's ``metadata/v<n + 1>.metadata.json``, or of the Glue catalog's ``<n>-<uuid>.metadata.json``
+(:mod:`featurespark.offline.glue_pointer`).
 
 Examples
 --------

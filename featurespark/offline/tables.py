@@ -14,7 +14,7 @@ from pyspark.sql import types as T
 
 from featurespark.definitions import FeatureView
 from featurespark.errors import SourceSchemaError
-from featurespark.offline.iceberg import quote_name
+from featurespark.offline.iceberg import ensure_namespace
 from featurespark.offline.layout import ManagedTable
 from featurespark.offline.table_format import DAY_PARTITION_COLUMN
 from featurespark.offline.table_format import table_format as table_format_of
@@ -165,10 +165,7 @@ def prepare_namespace(spark: SparkSession, table: ManagedTable) -> None:
     if table.format == "delta":
         ensure_database(spark, table.database, location=table.database_location)
     elif table.iceberg_catalog_type == "glue":
-        namespace = table.name.rsplit(".", 1)[0]  # catalog.database
-        # No DataFrame API creates a namespace; both parts are checked and quoted. Its tables are created at
-        # their own paths, so the database needs no location.
-        spark.sql(f"CREATE NAMESPACE IF NOT EXISTS {quote_name(namespace)}")
+        ensure_namespace(spark, table.name)
 
 
 def drop_table(spark: SparkSession, name: str) -> None:

@@ -6,17 +6,17 @@ on S3 and on local disk. It is an append-only log: every change of an object app
 version of each object. Writers insert with a MERGE keyed on ``(kind, name, version)``,
 so two concurrent ``apply`` calls cannot both write the same version: the table format's optimistic
 concurrency rejects the later commit and it is re-planned and retried. The table is Delta, or Iceberg
-(``offline_store.format: iceberg``; then it is ``<catalog>.<database>._registry``), through
-:mod:`featurespark.offline.table_format`.
+(``offline_store.format: iceberg``; then it is ``<catalog>.<database>._registry``, in a Hadoop catalog or in the
+AWS Glue Data Catalog), through :mod:`featurespark.offline.table_format`.
 
 Per-view materialization state (watermarks) is stored in the same log as ``kind =
 "materialization"`` rows, so it gets the same history and the same atomicity.
 
 Reads do not replay the log: after every commit the writer stores the newest row of each object in
 a snapshot file beside it (:mod:`featurespark.registry.snapshot`), and :meth:`Registry.state` reads
-that file, checks with one file-existence test that the log has no newer commit, and caches the
-result by log version. Only a missing or stale snapshot makes it read the whole log (and rewrite the
-snapshot).
+that file, checks with one file-existence test (in Glue: one ``glue:GetTable``) that the log has no newer
+commit, and caches the result by log version. Only a missing or stale snapshot makes it read the whole log
+(and rewrite the snapshot).
 """
 from __future__ import annotations
 
@@ -32,10 +32,12 @@ from pyspark.sql import types as T
 from featurespark._files import HadoopFiles
 from featurespark.definitions import AggregationView, Entity, FeatureView
 from featurespark.errors import InvalidArgumentError, NotRegisteredError, RegistryError
+from featurespark.offline.glue_pointer import GlueTable
 from featurespark.offline.layout import TableRef
 from featurespark.offline.table_format import table_format as format_of
 from featurespark.options import OfflineFormat
 from featurespark.registry.diff import Plan
+from featurespark.registry.migration import require_migrated
 from featurespark.registry.snapshot import is_current, read_snapshot, snapshot_path, to_json
 from featurespark.registry.state import (
     MATERIALIZATION,
@@ -79,8 +81,13 @@ class Registry:
     table_format : {"delta", "iceberg"}
         Format of the registry table.
     table_name : str, optional
-        Its catalog name (``catalog.namespace.table``); required for Iceberg, whose table at ``path`` is
-        the Hadoop catalog's.
+        Its catalog name (``catalog.namespace.table``); required for Iceberg.
+    glue : GlueTable, optional
+        With an Iceberg registry in the AWS Glue Data Catalog (``iceberg_catalog_type: glue``), the same table as
+        Glue knows it: the table is created at ``path`` explicitly, its log version is the number of the
+        metadata file Glue points at, and the snapshot check is one ``glue:GetTable``
+        (:mod:`featurespark.offline.glue_pointer`). A registry still in the former Hadoop catalog at ``path`` is
+        refused until it is migrated (:mod:`featurespark.registry.migration`).
 
     Examples
     --------
@@ -96,14 +103,19 @@ class Registry:
     """
 
     def __init__(self, spark: SparkSession, path: str, *, retry: RetryPolicy = REGISTRY_COMMIT_RETRY,
-                 table_format: OfflineFormat = "delta", table_name: Optional[str] = None) -> None:
+                 table_format: OfflineFormat = "delta", table_name: Optional[str] = None,
+                 glue: Optional[GlueTable] = None) -> None:
         self.spark = spark
         self.path = path
         self.retry = retry
         self._format = format_of(table_format)
         if table_format == "iceberg" and table_name is None:
             raise InvalidArgumentError("An Iceberg registry needs table_name (catalog.namespace.table).")
-        self._table = TableRef(path, table_name)
+        if glue is not None and table_format != "iceberg":
+            raise InvalidArgumentError("A registry in the Glue Data Catalog (glue=...) is an Iceberg table: pass "
+                                       "table_format='iceberg'.")
+        self._glue = glue
+        self._table = TableRef(path, table_name, create_at_path=glue is not None, glue=glue)
         self._files = HadoopFiles(spark)
         self._cached: Optional[RegistryState] = None
 
@@ -144,7 +156,13 @@ class Registry:
         """The current objects and materialization state.
 
         Served from the cache or the snapshot file when the log has no newer commit (one file
-        existence check); otherwise the log is read and the snapshot rewritten.
+        existence check, or one ``glue:GetTable``); otherwise the log is read and the snapshot rewritten.
+
+        Raises
+        ------
+        RegistryError
+            With ``glue``, when Glue has no registry yet and the former Hadoop catalog's registry is at the path
+            (see :mod:`featurespark.registry.migration`).
         """
         cached = self._cached
         if cached is not None and self._is_current(cached):
@@ -300,13 +318,17 @@ class Registry:
         raise RegistryError(f"Could not record materialization state of '{view}' at {self.path}.")
 
     def _exists(self) -> bool:
-        return self._format.exists(self.spark, self._table)
+        if self._format.exists(self.spark, self._table):
+            return True
+        if self._glue is not None:
+            require_migrated(self._files, self.path, self._glue)
+        return False
 
     def _latest_version(self) -> int:
         return self._format.log_version(self.spark, self._table)
 
     def _is_current(self, state: RegistryState) -> bool:
-        return is_current(self._files, self.path, state, self._format.name)
+        return is_current(self._files, self.path, state, self._format.name, glue=self._glue)
 
     def _commit(self, state: RegistryState, rows: Sequence[RegistryRecord], attempt: int) -> bool:
         """Insert rows unless their (kind, name, version) exist; False on a concurrent commit.
@@ -315,6 +337,8 @@ class Registry:
         follows the version ``state`` reflects, else from the log.
         """
         new: DataFrame = self.spark.createDataFrame([_row_tuple(r) for r in rows], REGISTRY_SCHEMA)
+        if self._glue is not None:
+            self._exists()  # a registry left in the Hadoop catalog is refused before Glue gets an empty one
         try:
             self._format.create(self.spark, self._table, REGISTRY_SCHEMA, day_of=None)
             counts = self._format.merge(self.spark, self._table, new, ("kind", "name", "version"), update=False)
@@ -343,10 +367,18 @@ class Registry:
             self.refresh_snapshot()
         return True
 
+    def _numbered_now(self, snapshot: RegistryState) -> bool:
+        """Whether ``snapshot``'s log version counts in the log's numbering today. Always so for Delta and a Hadoop
+        catalog; in Glue, a snapshot from before the migration (Hadoop numbering) may be ahead of Glue's numbering,
+        which restarts: it is then overwritten rather than kept as "newer"."""
+        if self._glue is None or snapshot.log_version is None:
+            return True
+        return snapshot.log_version <= self._latest_version()
+
     def _write_snapshot(self, state: RegistryState) -> None:
         existing = read_snapshot(self._files, self.path)
         if existing is not None and existing.log_version is not None and state.log_version is not None \
-                and existing.log_version > state.log_version:
+                and existing.log_version > state.log_version and self._numbered_now(existing):
             self._cached = existing if self._is_current(existing) else None
             return  # a later writer already recorded a newer state
         self._files.write_text(snapshot_path(self.path), to_json(state))

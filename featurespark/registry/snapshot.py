@@ -8,8 +8,10 @@ Readers need only the newest row of each object. After each commit the writer st
 
 The file is enough to serve: :func:`load_snapshot` reads it with the local file system or boto3
 alone (no Spark, no JVM), for online lookups in a Lambda or a web service. A snapshot is *current*
-when the log has no commit after its version (``_delta_log/<version + 1>.json``, or for Iceberg
-``metadata/v<version + 2>.metadata.json``, does not exist): one existence check. A writer that crashed between its commit and the snapshot leaves a stale snapshot;
+when the log has no commit after its version (``_delta_log/<version + 1>.json``, or for Iceberg in a Hadoop
+catalog ``metadata/v<version + 2>.metadata.json``, does not exist): one existence check. For an Iceberg registry
+in the Glue Data Catalog it is one ``glue:GetTable`` instead: current when Glue points at the metadata file of
+number ``version`` (``<version>-<uuid>.metadata.json``). A writer that crashed between its commit and the snapshot leaves a stale snapshot;
 any registry read through Spark rewrites it, and :func:`load_snapshot` refuses a stale one unless
 ``allow_stale=True``.
 
@@ -29,6 +31,7 @@ from typing import Any, Optional
 from featurespark._files import DirectFiles, TextFiles
 from featurespark._paths import join_path
 from featurespark.errors import RegistryError
+from featurespark.offline.glue_pointer import GlueTable, glue_log_version
 from featurespark.offline.layout import iceberg_metadata_file
 from featurespark.options import OfflineFormat
 from featurespark.registry.state import RegistryRecord, RegistryState, fold_records
@@ -135,15 +138,25 @@ def read_snapshot(files: TextFiles, registry_path: str) -> Optional[RegistryStat
 
 
 def is_current(files: TextFiles, registry_path: str, state: RegistryState,
-               table_format: OfflineFormat = "delta") -> bool:
-    """Whether the registry log (a table in ``table_format``) has no commit after the one ``state`` reflects."""
+               table_format: OfflineFormat = "delta", *, glue: Optional[GlueTable] = None) -> bool:
+    """Whether the registry log (a table in ``table_format``) has no commit after the one ``state`` reflects.
+
+    Delta, and Iceberg in a Hadoop catalog: one file-existence test (the commit file after ``state.log_version``).
+    With ``glue`` (the registry in the Glue Data Catalog): one ``glue:GetTable``, current when the number of the
+    metadata file Glue points at is ``state.log_version`` (:mod:`featurespark.offline.glue_pointer`). Equality
+    rather than "not greater": a snapshot from before a migration into Glue (Hadoop numbering, see
+    :mod:`featurespark.registry.migration`) must not pass for current once Glue's numbering, which restarts,
+    catches up with it.
+    """
+    if glue is not None:
+        return glue_log_version(glue) == state.log_version
     if state.log_version is None:
         return not files.exists(commit_file(registry_path, 0, table_format))
     return not files.exists(commit_file(registry_path, state.log_version + 1, table_format))
 
 
 def load_snapshot(registry_path: str, *, files: Optional[TextFiles] = None, allow_stale: bool = False,
-                  table_format: OfflineFormat = "delta") -> RegistryState:
+                  table_format: OfflineFormat = "delta", glue: Optional[GlueTable] = None) -> RegistryState:
     """Read the live definitions and watermarks of a registry without Spark.
 
     Parameters
@@ -156,6 +169,9 @@ def load_snapshot(registry_path: str, *, files: Optional[TextFiles] = None, allo
         Return a snapshot even when the log has newer commits (a writer crashed before updating it).
     table_format : {"delta", "iceberg"}
         Format of the registry table (``offline_store.format``).
+    glue : GlueTable, optional
+        The registry table's Glue entry (``offline_store.iceberg_catalog_type: glue``): the staleness check asks
+        Glue (see :func:`is_current`).
 
     Returns
     -------
@@ -180,7 +196,7 @@ def load_snapshot(registry_path: str, *, files: Optional[TextFiles] = None, allo
             f"No registry snapshot at {snapshot_path(registry_path)}. Run `featurespark apply` (or "
             "`featurespark refresh-snapshot` for a registry written by an older featurespark)."
         )
-    if not allow_stale and not is_current(files, registry_path, state, table_format):
+    if not allow_stale and not is_current(files, registry_path, state, table_format, glue=glue):
         raise RegistryError(
             f"The registry snapshot at {snapshot_path(registry_path)} reflects log version {state.log_version}, "
             "but the registry has newer commits (a writer stopped before updating it). Run "

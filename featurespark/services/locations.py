@@ -7,17 +7,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Optional
 
-from featurespark.config import Config
+from featurespark.config import REGISTRY_TABLE, Config
 from featurespark.definitions import AggregationView, FeatureView, ManagedSource
 from featurespark.definitions.views import AnyView
 from featurespark.errors import ConfigError, DefinitionError
+from featurespark.offline.glue_pointer import GlueTable
 from featurespark.offline.layout import ManagedTable, managed_table
 
 if TYPE_CHECKING:
     from featurespark.offline.jdbc import RedshiftConnection
 
 __all__ = ["managed_table_of", "online_table_name", "read_table_of", "redshift_connection", "redshift_for",
-           "registry_path"]
+           "registry_glue_table", "registry_path"]
 
 
 def managed_table_of(config: Config, view: FeatureView) -> ManagedTable:
@@ -81,6 +82,28 @@ def registry_path(config: Config) -> str:
     """Location of the registry table (``<offline_store.root>/_registry``; Iceberg:
     ``<offline_store.root>/<database>/_registry``)."""
     return config.offline_store.registry_path
+
+
+def registry_glue_table(config: Config) -> Optional[GlueTable]:
+    """The registry's table in the AWS Glue Data Catalog, with the Glue endpoint, region and catalog id of
+    ``offline_store.iceberg_catalog_options`` (``glue.endpoint``, ``client.region``, ``glue.id``: the keys
+    Iceberg's ``GlueCatalog`` reads); None unless the offline store is Iceberg in a Glue catalog.
+
+    Examples
+    --------
+    >>> from featurespark.config import parse_config
+    >>> config = parse_config({"project": {"name": "demo"}, "offline_store": {
+    ...     "root": "s3://b/offline", "database": "feats", "format": "iceberg", "iceberg_catalog_type": "glue",
+    ...     "iceberg_catalog_options": {"glue.endpoint": "http://127.0.0.1:5000", "client.region": "eu-west-1"}}})
+    >>> registry_glue_table(config)
+    GlueTable(database='feats', table='_registry', endpoint='http://127.0.0.1:5000', region='eu-west-1', catalog_id=None)
+    """
+    offline = config.offline_store
+    if offline.format != "iceberg" or offline.iceberg_catalog_type != "glue":
+        return None
+    options = offline.iceberg_catalog_options
+    return GlueTable(database=offline.database, table=REGISTRY_TABLE, endpoint=options.get("glue.endpoint"),
+                     region=options.get("client.region"), catalog_id=options.get("glue.id"))
 
 
 def redshift_connection(config: Config) -> Optional[RedshiftConnection]:

@@ -30,7 +30,7 @@ from featurespark.online.tiles.layout import TiledLayout
 from featurespark.online.tiles.read import evaluate_items
 from featurespark.registry.references import ViewSelection, resolve_references
 from featurespark.registry.snapshot import load_snapshot
-from featurespark.services.locations import online_table_name, registry_path
+from featurespark.services.locations import online_table_name, registry_glue_table, registry_path
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -223,7 +223,9 @@ class FeatureServer:
         if self._views_source is not None:
             views = dict(self._views_source())
         else:
-            state = load_snapshot(registry_path(self.config), files=self._files, allow_stale=True)
+            state = load_snapshot(registry_path(self.config), files=self._files, allow_stale=True,
+                                  table_format=self.config.offline_store.format,
+                                  glue=registry_glue_table(self.config))
             views = dict(state.all_views)
             logger.info("Registry snapshot loaded (log version %s, %d views)", state.log_version, len(views))
         with self._lock:
