@@ -313,7 +313,8 @@ def _merge(old: Dict[str, Any], sizes: List[str], args: argparse.Namespace) -> D
     for key in ("datasets", "failures"):
         old[key] = {k: v for k, v in old.get(key, {}).items() if k not in sizes}
     old.setdefault("appended", []).append({"sizes": sizes, "runs": args.runs, "date": environment()["date"],
-                                           "load_average_at_start": list(os.getloadavg())})
+                                           "load_average_at_start": list(os.getloadavg()),
+                                           **({"cases": cases} if cases is not None else {})})
     old["warmed_up"] = False
     if "commands" not in old and "args" in old:
         old["commands"] = [f"bash benchmarks/run.sh --sizes {','.join(old['args']['sizes'])} --runs {old['args']['runs']}"]

@@ -250,8 +250,10 @@ def render(results: Dict[str, Any], plots: Sequence[str], plot_dir: str) -> str:
         + (f" plus uncommitted changes in {dirty} file(s) under featurespark/ (work of other engineers in progress)"
            if dirty else ""))
     for extra in results.get("appended", []):
-        add(f"- Sizes {', '.join(extra['sizes'])} measured by a later command (`--append`) on {extra['date']}, "
-            f"replacing earlier results of those sizes (load average at start "
+        what = (f"training cases {', '.join(extra['cases'])} of sizes {', '.join(extra['sizes'])}" if extra.get("cases")
+                else f"sizes {', '.join(extra['sizes'])}")
+        add(f"- {what[0].upper()}{what[1:]} measured by a later command (`--append`) on {extra['date']}, "
+            f"replacing earlier results of those {'cases' if extra.get('cases') else 'sizes'} (load average at start "
             f"{[round(x, 1) for x in extra['load_average_at_start']]})")
     add(f"- **Machine**: {meta.get('cpu', '?')}, {meta.get('cores', '?')} cores visible, "
         f"{meta.get('memory_gib', '?')} GiB RAM, {meta.get('os', '?')}")
