@@ -19,14 +19,6 @@ from featurespark.session import configure_spark, default_jars_dir, use_this_pyt
 
 os.environ.setdefault("TZ", "UTC")
 
-# The JVMs of the suite (each worker's Spark driver, the Kafka broker, the end-to-end tests' drivers) run
-# many small jobs for a few minutes: compiling with the JIT's first tier only costs less CPU than the
-# second tier gains back on 2 cores (measured side by side on two sets of three heavy test files:
-# 322 s -> 281 s and 290 s -> 250 s).
-if "-XX:TieredStopAtLevel" not in os.environ.get("JAVA_TOOL_OPTIONS", ""):
-    os.environ["JAVA_TOOL_OPTIONS"] = " ".join(
-        o for o in (os.environ.get("JAVA_TOOL_OPTIONS", ""), "-XX:TieredStopAtLevel=1") if o)
-
 # Timings on shared 2-core machines are noisy: property tests check results, never speed, so
 # hypothesis' per-example deadline (200 ms) would only turn load into flaky failures.
 settings.register_profile("featurespark", deadline=None, suppress_health_check=[HealthCheck.too_slow])
