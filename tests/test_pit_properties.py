@@ -36,7 +36,7 @@ PARTIAL_KEYS = {"case": "case", "ek1": "k1"}
 ALGORITHMS = [("range", None), ("asof", None), ("asof", "hot")]
 
 SETTINGS = settings(
-    max_examples=min(12, settings.default.max_examples),  # fewer under the "compat" profile (conftest.py)
+    max_examples=min(9, settings.default.max_examples),  # fewer under the "compat" profile (conftest.py)
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.data_too_large],
 )
@@ -200,7 +200,7 @@ def test_all_algorithms_match_oracle(
     _check_all_algorithms(entity_df, entity_pd, pit_views, oracle_views, hot_buckets, key_filter)
 
 
-@settings(SETTINGS, max_examples=8)
+@settings(SETTINGS, max_examples=min(6, SETTINGS.max_examples))
 @given(entity_rows=entity_rows_st, views=st.lists(view_st, min_size=1, max_size=2), key_filter=st.booleans())
 def test_all_algorithms_match_oracle_ntz(spark: SparkSession, entity_rows: list[Any], views: list[Any],
                                          key_filter: bool) -> None:
