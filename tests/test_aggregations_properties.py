@@ -59,7 +59,7 @@ AS_KNOWN_FUNCTIONS = {"count", "sum", "mean", "variance", "stddev", "last"}
 AS_KNOWN_LIFETIME = AS_KNOWN_FUNCTIONS | {"min", "max", "first", "approx_count_distinct"}
 
 SETTINGS = settings(
-    max_examples=min(12, settings.default.max_examples),  # fewer under the "compat" profile (conftest.py)
+    max_examples=min(10, settings.default.max_examples),  # fewer under the "compat" profile (conftest.py)
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.data_too_large],
 )

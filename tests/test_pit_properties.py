@@ -36,7 +36,7 @@ PARTIAL_KEYS = {"case": "case", "ek1": "k1"}
 ALGORITHMS = [("range", None), ("asof", None), ("asof", "hot")]
 
 SETTINGS = settings(
-    max_examples=min(9, settings.default.max_examples),  # fewer under the "compat" profile (conftest.py)
+    max_examples=min(8, settings.default.max_examples),  # fewer under the "compat" profile (conftest.py)
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.data_too_large],
 )
