@@ -47,12 +47,12 @@ from featurespark.pit._common import (
     value_field,
 )
 from featurespark.pit._validate import ResolvedView
-from featurespark.pit.time_range import EntityTimeRange, estimated_bytes
+from featurespark.pit.time_range import LOCAL_COPY_MAX_ROWS, EntityTimeRange, estimated_bytes
 
 logger = logging.getLogger(__name__)
 
 #: Entity frames with at most this many rows filter the feature rows by their keys before the shuffle.
-KEY_FILTER_MAX_ROWS = 10_000
+KEY_FILTER_MAX_ROWS = LOCAL_COPY_MAX_ROWS  # the frames get_historical_features holds in the plan
 #: ... and only feature frames Spark estimates at no less than this many bytes are filtered (0: every frame).
 KEY_FILTER_MIN_FEATURE_BYTES = 1024 * 1024
 

@@ -23,8 +23,8 @@ from featurespark.pit._validate import case_sensitive, check_entity, ttl_to_micr
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["LOCAL_COPY_MAX_BYTES", "LOCAL_COPY_MAX_ROWS", "SKEW_HISTOGRAM_BINS", "SKEW_SAMPLE_RATE", "EntityTimeRange", "entity_time_range",
-           "estimated_bytes", "local_copy"]
+__all__ = ["LOCAL_COPY_MAX_BYTES", "LOCAL_COPY_MAX_ROWS", "SKEW_HISTOGRAM_BINS", "SKEW_SAMPLE_RATE",
+           "EntityTimeRange", "entity_time_range", "estimated_bytes", "local_copy"]
 
 
 @dataclass(frozen=True)
@@ -236,7 +236,9 @@ def estimated_bytes(frame: DataFrame) -> Optional[int]:
     try:
         size = int(str(frame._jdf.queryExecution().optimizedPlan().stats().sizeInBytes()))
         unknown = int(frame.sparkSession._jsparkSession.sessionState().conf().defaultSizeInBytes())
-    except Exception:  # no JVM handle (Spark Connect), or a plan that cannot be analyzed here
+    # Broad on purpose: the estimate only tunes a plan, so any failure to get it (no JVM handle on Spark
+    # Connect, a Py4J error from a plan Spark cannot size) means "unknown", never a failed call.
+    except Exception:
         logger.debug("no size estimate for a frame", exc_info=True)
         return None
     return None if size >= unknown else size

@@ -101,7 +101,8 @@ def migrate_hadoop_registry(spark: SparkSession, *, path: str, table_name: str, 
     spark.sql(register_statement(table_name, metadata))
     if files.exists(iceberg_metadata_file(path, number + 2)):
         # A writer with the old setup committed after the file was chosen: Glue would miss that commit. The
-        # Glue entry alone is removed (no PURGE: the files are the Hadoop catalog's).
+        # Glue entry alone is removed (no PURGE: the files are the Hadoop catalog's). SQL, because PySpark's
+        # catalog API cannot drop a table; the name is checked and quoted by quote_name.
         spark.sql(f"DROP TABLE {quote_name(table_name)}")
         raise RegistryError(f"The registry at {path} moved on in its Hadoop catalog while it was being registered in "
                             "Glue; the Glue entry was removed again. Stop jobs that run an older featurespark on "
