@@ -208,6 +208,8 @@ def test_local_copy_holds_a_small_frame_in_the_plan_and_leaves_large_ones(spark:
     assert "LocalTableScan" in copy._jdf.queryExecution().executedPlan().toString()
     assert copy.schema == frame.schema and sorted(copy.collect(), key=repr) == sorted(frame.collect(), key=repr)
     assert local_copy(frame, max_rows=2) is frame  # one row too many: the frame as it was
+    spread = spark.createDataFrame(spark.sparkContext.parallelize(rows, 3), schema)  # rows in 3 partitions
+    assert _jobs_started(spark, "local-copy-spread", lambda: local_copy(spread, max_rows=3)) == 1  # not one per part
     large = spark.range(1_000_000)  # Spark estimates 8 MB: returned as is without running a job
     assert _jobs_started(spark, "local-copy-large", lambda: local_copy(large)) == 0 and local_copy(large) is large
     monkeypatch.setattr(time_range_module, "LOCAL_COPY_MAX_BYTES", 10**9)  # ... but tried when small enough

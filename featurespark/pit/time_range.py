@@ -10,6 +10,7 @@ every later scan of the rows are cheap.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Mapping, Optional, Sequence
@@ -141,6 +142,10 @@ def entity_time_range(
 ) -> EntityTimeRange:
     """Measure the entity timestamps (and, optionally, how skewed the keys are) with one aggregate job.
 
+    A frame whose rows the plan holds (a local relation, as :func:`local_copy` makes, with at most
+    :data:`LOCAL_COPY_MAX_ROWS` rows) is measured on the driver without a job, and its key shares
+    are exact.
+
     Parameters
     ----------
     entity_df : DataFrame
@@ -175,10 +180,62 @@ def entity_time_range(
     """
     ets, ntz = check_entity(entity_df, entity_timestamp, case_sensitive(entity_df))
     micros = to_micros(col(ets), entity_df.schema[ets].dataType)
+    unique_key_sets = list(dict.fromkeys(tuple(k) for k in key_sets))
+    result = _local_time_range(entity_df, micros, unique_key_sets, ntz)
+    if result is None:
+        result = _time_range_job(entity_df, ets, micros, unique_key_sets, ntz)
+    logger.info(
+        "entity time range: %s .. %s, %d rows, %d null timestamps%s",
+        result.min_ts,
+        result.max_ts,
+        result.row_count,
+        result.null_count,
+        "".join(f"; top key share of {', '.join(k)}: {v:.1%}" for k, v in result.key_shares.items()),
+    )
+    return result
+
+
+def _local_time_range(entity_df: DataFrame, micros: Column, key_sets: Sequence[tuple[str, ...]],
+                      ntz: bool) -> Optional[EntityTimeRange]:
+    """The time range of a frame whose rows the plan holds (:func:`local_copy`), measured without a job.
+
+    Spark evaluates a projection of a local relation on the driver, so the timestamps and key hashes
+    are read back directly and measured here; the key shares are exact, not sampled. None for any
+    other frame, or one with more than :data:`LOCAL_COPY_MAX_ROWS` rows.
+    """
+    try:
+        if not entity_df.isLocal():
+            return None
+    except Exception:  # noqa: BLE001 - Spark Connect and exotic plans: measured by the aggregate job instead
+        logger.debug("could not tell whether the entity frame is local", exc_info=True)
+        return None
+    hashes = [F.when(~any_null([col(k) for k in keys]), F.xxhash64(*[col(k) for k in keys])) for keys in key_sets]
+    rows = entity_df.select(micros, *hashes).limit(LOCAL_COPY_MAX_ROWS + 1).collect()
+    if len(rows) > LOCAL_COPY_MAX_ROWS:
+        return None
+    stamps = [r[0] for r in rows if r[0] is not None]
+    shares = {}
+    for i, keys in enumerate(key_sets, start=1):
+        counts = Counter(r[i] for r in rows if r[i] is not None)
+        total = sum(counts.values())
+        shares[keys] = max(counts.values()) / total if total else 0.0
+    return EntityTimeRange(
+        min_micros=min(stamps, default=None),
+        max_micros=max(stamps, default=None),
+        null_count=len(rows) - len(stamps),
+        row_count=len(rows),
+        ntz=ntz,
+        key_shares=shares,
+    )
+
+
+def _time_range_job(entity_df: DataFrame, ets: str, micros: Column, key_sets: Sequence[tuple[str, ...]],
+                    ntz: bool) -> EntityTimeRange:
+    """The time range (and sampled key shares) of any frame, from one aggregate job."""
     skew: dict[tuple[str, ...], tuple[str, str]] = {}
     sampled: list[Column] = []
     skew_aggs: list[Column] = []
-    for i, keys in enumerate(dict.fromkeys(tuple(k) for k in key_sets)):
+    for i, keys in enumerate(key_sets):
         key_cols = [col(k) for k in keys]
         # A random sample (drawn in a projection: aggregates take deterministic arguments only); a hash of
         # the row would take all or none of a hot key's rows that share an instant.
@@ -200,7 +257,7 @@ def entity_time_range(
     for keys, (hist, sampled_count) in skew.items():
         bins, n = row[hist] or [], int(row[sampled_count] or 0)
         shares[keys] = max((float(b["y"]) for b in bins), default=0.0) / n if n else 0.0
-    result = EntityTimeRange(
+    return EntityTimeRange(
         min_micros=row["lo"],
         max_micros=row["hi"],
         null_count=int(row["rows"]) - int(row["stamped"]),
@@ -208,15 +265,6 @@ def entity_time_range(
         ntz=ntz,
         key_shares=shares,
     )
-    logger.info(
-        "entity time range: %s .. %s, %d rows, %d null timestamps%s",
-        result.min_ts,
-        result.max_ts,
-        result.row_count,
-        result.null_count,
-        "".join(f"; top key share of {', '.join(k)}: {v:.1%}" for k, v in shares.items()),
-    )
-    return result
 
 
 def estimated_bytes(frame: DataFrame) -> Optional[int]:
@@ -232,10 +280,17 @@ def estimated_bytes(frame: DataFrame) -> Optional[int]:
     8000
     >>> estimated_bytes(spark.createDataFrame([(1,)], "a int")) is None
     True
+    >>> estimated_bytes(spark.createDataFrame([(1, "x")], "a int, b string").select("a")) is None
+    True
     """
     try:
-        size = int(str(frame._jdf.queryExecution().optimizedPlan().stats().sizeInBytes()))
+        plan = frame._jdf.queryExecution().optimizedPlan()
         unknown = int(frame.sparkSession._jsparkSession.sessionState().conf().defaultSizeInBytes())
+        # A projection scales an unknown leaf's size down, below the "unknown" marker: ask the leaves.
+        leaves = plan.collectLeaves()
+        if any(int(str(leaves.apply(i).stats().sizeInBytes())) >= unknown for i in range(leaves.size())):
+            return None
+        size = int(str(plan.stats().sizeInBytes()))
     # Broad on purpose: the estimate only tunes a plan, so any failure to get it (no JVM handle on Spark
     # Connect, a Py4J error from a plan Spark cannot size) means "unknown", never a failed call.
     except Exception:
@@ -276,7 +331,9 @@ def local_copy(frame: DataFrame, max_rows: int = LOCAL_COPY_MAX_ROWS) -> DataFra
         return frame
     try:
         jdf = frame._jdf.toDF()  # a Dataset of rows (spark.range gives one of longs)
-        rows = jdf.limit(max_rows + 1).collectAsList()
+        # One task reads the partitions in turn and stops after max_rows + 1 rows: one job, where a
+        # plain limit scans one partition first and the rest in further jobs.
+        rows = jdf.coalesce(1).limit(max_rows + 1).collectAsList()
         if rows.size() > max_rows:
             return frame
         local = frame.sparkSession._jsparkSession.createDataFrame(rows, jdf.schema())
