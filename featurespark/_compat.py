@@ -7,7 +7,8 @@ them has goes through a helper here, so the version test lives in one place.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Optional
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Iterator, Optional
 
 import pandas as pd
 import pyspark
@@ -35,6 +36,43 @@ except ImportError:  # VARIANT arrived in Spark 4.0
 
 #: Types whose values Spark cannot order, compare or hash with ``xxhash64`` (maps; variants on 4.x).
 UNORDERABLE_TYPES: tuple[type[DataType], ...] = (MapType, *_VARIANT)
+
+
+@contextmanager
+def internal_plan() -> Iterator[None]:
+    """Build featurespark's internal query plans without PySpark's per-expression call-site capture.
+
+    On Spark 4 (classic, not Connect), every Column function and operator records the Python line that
+    called it, so that an error can point at the user's code (the "DataFrame query context"). Each
+    record costs about five Py4J round trips, and inside featurespark it would only ever point at
+    featurespark's own lines: a training-set plan over three views builds about 300 expressions,
+    which took about 5,000 Py4J calls to plan with the capture and about 2,300 without. Inside this
+    block the capture is off; the previous setting (``spark.python.sql.dataFrameDebugging.enabled``)
+    comes back after it. Nested blocks are fine; on Spark 3.5 there is nothing to turn off.
+
+    The switch is PySpark's process-wide cache of that setting: expressions another thread builds at
+    the same moment lose their call site too (their errors stay the same otherwise).
+
+    Examples
+    --------
+    >>> with internal_plan():
+    ...     spark.range(3).select((F.col("id") + 1).alias("n")).collect()[-1].n
+    3
+    """
+    try:
+        from pyspark.errors import utils as error_utils
+    except ImportError:  # pragma: no cover - pyspark before 3.4
+        yield
+        return
+    if not hasattr(error_utils, "_enable_debugging_cache"):  # Spark 3.5: no call-site capture
+        yield
+        return
+    previous = getattr(error_utils, "_enable_debugging_cache")
+    setattr(error_utils, "_enable_debugging_cache", False)
+    try:
+        yield
+    finally:
+        setattr(error_utils, "_enable_debugging_cache", previous)
 
 
 def dataframe_from_pandas(spark: SparkSession, pdf: pd.DataFrame) -> DataFrame:

@@ -13,7 +13,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from featurespark._compat import PYSPARK_VERSION, dataframe_from_pandas, execute_merge
+from featurespark._compat import PYSPARK_VERSION, dataframe_from_pandas, execute_merge, internal_plan
 from featurespark.definitions import Entity, FeatureView, Field
 from featurespark.errors import ConfigError
 from featurespark.session import DEFAULT_JARS_DIR, MAIN_JARS_DIR, SPARK35_JARS_DIR, default_jars_dir, local_jars
@@ -172,3 +172,31 @@ def test_a_glue_iceberg_offline_store_gets_one_glue_catalog_for_its_tables_and_i
 
 def _view(name: str) -> FeatureView:
     return FeatureView(name=name, entities=[Entity("d", join_keys={"d_id": "int64"})], schema=[Field("x", "float64")])
+
+
+def test_internal_plan_skips_call_site_capture_and_restores_it(spark: SparkSession,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from pyspark.errors import utils as error_utils
+
+    client = spark.sparkContext._gateway._gateway_client  # type: ignore[union-attr]
+    original, calls = client.send_command, []
+    monkeypatch.setattr(client, "send_command", lambda *a, **k: calls.append(1) or original(*a, **k))
+
+    def py4j_calls_to_plan() -> int:
+        calls.clear()
+        spark.range(1).select(*[(F.col("id") + i).alias(f"c{i}") for i in range(20)])
+        return len(calls)
+
+    outside = py4j_calls_to_plan()
+    before = getattr(error_utils, "_enable_debugging_cache", None)  # read (and cached) by the first call
+    with internal_plan():
+        inside = py4j_calls_to_plan()
+    after = py4j_calls_to_plan()
+    if PYSPARK_VERSION >= (4, 0):  # each F.col / + / alias records its call site: several round trips each
+        assert inside < 0.6 * outside, (inside, outside)
+        assert after > 0.8 * outside, (after, outside)  # the capture is back after the block
+    else:  # Spark 3.5 records no call sites: nothing changes
+        assert abs(inside - outside) <= 2
+    with pytest.raises(RuntimeError), internal_plan():
+        raise RuntimeError("the setting comes back after an error too")
+    assert getattr(error_utils, "_enable_debugging_cache", None) == before

@@ -11,6 +11,7 @@ from typing import Literal, Mapping, Optional, Sequence, Union
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from featurespark._compat import internal_plan
 from featurespark.aggregations._inputs import Inputs
 from featurespark.aggregations._names import HOT, SPLIT, TIME
 from featurespark.aggregations._passes import run_passes
@@ -126,61 +127,62 @@ def window_aggregate_as_of(
     >>> out.first()
     Row(driver_id=1, order_ts=datetime.datetime(2024, 1, 1, 11, 0), fare_sum_1h=30.0, fare_sum_lifetime=42.0, fare_count_30m=0)
     """
-    plan = resolve_plan(
-        entity_df, events_df, keys=keys, entity_timestamp=entity_timestamp, event_timestamp=event_timestamp,
-        aggregations=aggregations, created_timestamp=created_timestamp,
-        as_known_at_query_time=as_known_at_query_time,
-    )
-    _check_hot_options(hot_key_share, hot_key_buckets)
-    if time_range is None:
-        time_range = entity_time_range(entity_df, plan.entity_timestamp)
-    elif not isinstance(time_range, EntityTimeRange) or time_range.ntz != plan.ntz:
-        raise InvalidArgumentError(
-            f"time_range must be entity_time_range(entity_df, {plan.entity_timestamp!r}) of this entity_df; "
-            f"got {time_range!r}."
+    with internal_plan():  # featurespark's own expressions: no call sites to record (see _compat)
+        plan = resolve_plan(
+            entity_df, events_df, keys=keys, entity_timestamp=entity_timestamp, event_timestamp=event_timestamp,
+            aggregations=aggregations, created_timestamp=created_timestamp,
+            as_known_at_query_time=as_known_at_query_time,
         )
-    if time_range.null_count:
-        raise NullValueError(
-            f"entity_df has {time_range.null_count} row(s) with a null entity timestamp "
-            f"{plan.entity_timestamp!r} (of {time_range.row_count}); every entity row needs a time to aggregate "
-            f"up to. Drop them (entity_df.dropna(subset=[{plan.entity_timestamp!r}])) or fill them first."
-        )
+        _check_hot_options(hot_key_share, hot_key_buckets)
+        if time_range is None:
+            time_range = entity_time_range(entity_df, plan.entity_timestamp)
+        elif not isinstance(time_range, EntityTimeRange) or time_range.ntz != plan.ntz:
+            raise InvalidArgumentError(
+                f"time_range must be entity_time_range(entity_df, {plan.entity_timestamp!r}) of this entity_df; "
+                f"got {time_range!r}."
+            )
+        if time_range.null_count:
+            raise NullValueError(
+                f"entity_df has {time_range.null_count} row(s) with a null entity timestamp "
+                f"{plan.entity_timestamp!r} (of {time_range.row_count}); every entity row needs a time to aggregate "
+                f"up to. Drop them (entity_df.dropna(subset=[{plan.entity_timestamp!r}])) or fill them first."
+            )
 
-    inputs = Inputs(plan)
-    queries = query_rows(entity_df, plan)
-    events = event_rows(events_df, plan, time_range)
-    hot = None
-    share = hot_key_threshold(hot_key_share, entity_df.sparkSession)
-    if share is not None and time_range.min_micros is not None and time_range.max_micros is not None:
-        hot = detect_hot_keys(events, plan, share=share, buckets=hot_key_buckets,
-                              min_micros=time_range.min_micros, max_micros=time_range.max_micros)
-    roles = hot is not None or plan.as_known
-    if hot is None:
-        parts = [queries, with_roles(events, plan, roles)]
-    else:
-        is_hot = hot.is_hot(plan.key_types)
-        hot_events = hot.with_refs(events.where(is_hot), len(plan.key_types))
-        if any(plan.uses(s.index, "approx_count_distinct") for s in plan.slots):
-            hot_events = hot_gaps(hot_events, plan)
-        copies = sorted({j for inp in inputs for kind, j in inp.frames if kind != "entry" and j is not None})
-        rows = hot_rows(hot_events, plan, hot, copies)
-        parts = [
-            queries.withColumns({
-                HOT: F.coalesce(is_hot, F.lit(False)),
-                SPLIT: F.when(is_hot, hot.bucket_of(col(TIME))).otherwise(col(SPLIT)),
-            }),
-            with_roles(events.where(~is_hot), plan, roles),
-            rows.where(hot.inside(col(SPLIT))),
-        ]
-        for extra in (carry_rows(rows, plan, hot, inputs), top_rows(rows, plan, hot)):
-            if extra is not None:
-                parts.append(extra)
-    union = functools.reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), parts)
-    logger.info(
-        "window aggregates: %d output(s) over %d window length(s), %d frame input(s), hot keys %s, as known %s",
-        len(plan.outputs), len(plan.windows), len(inputs), 0 if hot is None else len(hot.keys), plan.as_known,
-    )
-    return run_passes(union, plan, inputs, roles=roles, hot=hot is not None)
+        inputs = Inputs(plan)
+        queries = query_rows(entity_df, plan)
+        events = event_rows(events_df, plan, time_range)
+        hot = None
+        share = hot_key_threshold(hot_key_share, entity_df.sparkSession)
+        if share is not None and time_range.min_micros is not None and time_range.max_micros is not None:
+            hot = detect_hot_keys(events, plan, share=share, buckets=hot_key_buckets,
+                                  min_micros=time_range.min_micros, max_micros=time_range.max_micros)
+        roles = hot is not None or plan.as_known
+        if hot is None:
+            parts = [queries, with_roles(events, plan, roles)]
+        else:
+            is_hot = hot.is_hot(plan.key_types)
+            hot_events = hot.with_refs(events.where(is_hot), len(plan.key_types))
+            if any(plan.uses(s.index, "approx_count_distinct") for s in plan.slots):
+                hot_events = hot_gaps(hot_events, plan)
+            copies = sorted({j for inp in inputs for kind, j in inp.frames if kind != "entry" and j is not None})
+            rows = hot_rows(hot_events, plan, hot, copies)
+            parts = [
+                queries.withColumns({
+                    HOT: F.coalesce(is_hot, F.lit(False)),
+                    SPLIT: F.when(is_hot, hot.bucket_of(col(TIME))).otherwise(col(SPLIT)),
+                }),
+                with_roles(events.where(~is_hot), plan, roles),
+                rows.where(hot.inside(col(SPLIT))),
+            ]
+            for extra in (carry_rows(rows, plan, hot, inputs), top_rows(rows, plan, hot)):
+                if extra is not None:
+                    parts.append(extra)
+        union = functools.reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), parts)
+        logger.info(
+            "window aggregates: %d output(s) over %d window length(s), %d frame input(s), hot keys %s, as known %s",
+            len(plan.outputs), len(plan.windows), len(inputs), 0 if hot is None else len(hot.keys), plan.as_known,
+        )
+        return run_passes(union, plan, inputs, roles=roles, hot=hot is not None)
 
 
 def _check_hot_options(share: object, buckets: object) -> None:

@@ -13,6 +13,7 @@ from typing import Mapping, Optional, Sequence, Union
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from featurespark._compat import internal_plan
 from featurespark.errors import InvalidArgumentError, NullValueError
 from featurespark.options import Algorithm, check_option
 from featurespark.pit._common import EID, ETS, col, to_micros
@@ -166,91 +167,93 @@ def point_in_time_join_many(
     >>> out.select("driver", "driver__rate").collect()
     [Row(driver=7, driver__rate=0.5)]
     """
-    check_option(algorithm, Algorithm, "algorithm")
-    if hot_key_buckets is not None and (
-        isinstance(hot_key_buckets, bool) or not isinstance(hot_key_buckets, int) or hot_key_buckets < 0
-    ):
-        raise InvalidArgumentError(
-            "hot_key_buckets must be None (automatic), 0 (never split keys) or a positive int (time buckets "
-            f"per key); got {hot_key_buckets!r}."
-        )
-    if isinstance(views, PitView) or not isinstance(views, Sequence) or not views:
-        raise InvalidArgumentError(f"views must be a non-empty list of PitView; got {views!r}.")
-
-    for i, candidate in enumerate(views):
-        if not isinstance(candidate, PitView):
-            raise InvalidArgumentError(f"views[{i}] must be a PitView, got {type(candidate).__name__}.")
-    sensitive = case_sensitive(entity_df)
-    ets, ntz = check_entity(entity_df, entity_timestamp, sensitive)
-    single = len(views) == 1 and views[0].name is None
-    resolved = [
-        resolve_view(view, _label(view, i, single), entity_df, ntz, sensitive) for i, view in enumerate(views)
-    ]
-    check_outputs(entity_df.columns, resolved, sensitive)
-
-    earlier = _earlier_join(entity_df)
-    if earlier is not None and earlier.can_take(resolved, entity_timestamp, algorithm, hot_key_buckets, time_range):
-        # entity_df is the result of an earlier point-in-time join whose entity rows carry every key these
-        # views need: plan all views as one join of the original entity rows, which shares the entity
-        # time range and, for views with the same keys, the shuffle and sort (chained calls cost no more
-        # than point_in_time_join_many).
-        logger.info("point-in-time join: planning %d view(s) together with the %d of the join it follows",
-                    len(views), len(earlier.views))
-        return point_in_time_join_many(
-            earlier.entity_df, [*earlier.views, *views], entity_timestamp=entity_timestamp, algorithm=algorithm,
-            hot_key_buckets=hot_key_buckets, time_range=earlier.time_range,
-        )
-
-    if time_range is None:
-        skew_keys = [v.entity_keys for v in resolved] if hot_key_buckets is None else []
-        time_range = entity_time_range(entity_df, ets, key_sets=skew_keys)
-    elif time_range.ntz != ntz:
-        raise InvalidArgumentError(
-            "time_range was measured on a timestamp of another kind than entity_df's "
-            f"{ets!r}; compute it with entity_time_range(entity_df, {ets!r})."
-        )
-    if time_range.null_count:
-        raise NullValueError(
-            f"entity_df has {time_range.null_count} row(s) with a null entity timestamp {ets!r} "
-            f"(of {time_range.row_count}); every entity row needs a timestamp to be joined point-in-time. "
-            f"Drop them (entity_df.dropna(subset=[{ets!r}])) or fill them first."
-        )
-
-    buckets = {v.entity_keys: hot_key_buckets_for(hot_key_buckets, time_range, v.entity_keys,
-                                                   _shuffle_partitions(entity_df)) for v in resolved}
-    chosen = [choose_algorithm(algorithm, v.ttl_micros, time_range.row_count, hot=bool(buckets[v.entity_keys]))
-              for v in resolved]
-    for view, algo in zip(resolved, chosen):
-        if algo == "range" and view.ttl_micros is None:
-            logger.warning(
-                "range join of %s without a ttl compares each entity row with its key's whole history", view.label
+    with internal_plan():  # featurespark's own expressions: no call sites to record (see _compat)
+        check_option(algorithm, Algorithm, "algorithm")
+        if hot_key_buckets is not None and (
+            isinstance(hot_key_buckets, bool) or not isinstance(hot_key_buckets, int) or hot_key_buckets < 0
+        ):
+            raise InvalidArgumentError(
+                "hot_key_buckets must be None (automatic), 0 (never split keys) or a positive int (time buckets "
+                f"per key); got {hot_key_buckets!r}."
             )
-        logger.info("point-in-time join of %s: %s%s", view.label, algo,
-                    f" with {buckets[view.entity_keys]} time buckets per key" if algo == "asof"
-                    and buckets[view.entity_keys] else "")
-        if algo == "range" and hot_key_buckets:
-            logger.info("hot_key_buckets does not apply to the range join of %s (it splits keys by ttl)", view.label)
+        if isinstance(views, PitView) or not isinstance(views, Sequence) or not views:
+            raise InvalidArgumentError(f"views must be a non-empty list of PitView; got {views!r}.")
 
-    extra = [to_micros(col(ets), entity_df.schema[ets].dataType).alias(ETS)]
-    if "range" in chosen:
-        extra.append(F.monotonically_increasing_id().alias(EID))
-    frame = entity_df.select("*", *extra)
-    entity_rows = frame  # small frames filter feature rows by these rows' keys (see _prepare.wanted_keys)
+        for i, candidate in enumerate(views):
+            if not isinstance(candidate, PitView):
+                raise InvalidArgumentError(f"views[{i}] must be a PitView, got {type(candidate).__name__}.")
+        sensitive = case_sensitive(entity_df)
+        ets, ntz = check_entity(entity_df, entity_timestamp, sensitive)
+        single = len(views) == 1 and views[0].name is None
+        resolved = [
+            resolve_view(view, _label(view, i, single), entity_df, ntz, sensitive) for i, view in enumerate(views)
+        ]
+        check_outputs(entity_df.columns, resolved, sensitive)
 
-    groups: dict[tuple[str, ...], list[ResolvedView]] = {}
-    for view, algo in zip(resolved, chosen):
-        if algo == "asof":
-            groups.setdefault(view.entity_keys, []).append(view)
-        else:
-            frame = range_join_step(frame, view, time_range, key_source=entity_rows)
-    for keys, group in groups.items():
-        frame = asof_join_pass(frame, group, time_range, buckets[keys] or None, key_source=entity_rows)
+        earlier = _earlier_join(entity_df)
+        if earlier is not None and earlier.can_take(resolved, entity_timestamp, algorithm, hot_key_buckets, time_range):
+            # entity_df is the result of an earlier point-in-time join whose entity rows carry every key these
+            # views need: plan all views as one join of the original entity rows, which shares the entity
+            # time range and, for views with the same keys, the shuffle and sort (chained calls cost no more
+            # than point_in_time_join_many).
+            logger.info("point-in-time join: planning %d view(s) together with the %d of the join it follows",
+                        len(views), len(earlier.views))
+            return point_in_time_join_many(
+                earlier.entity_df, [*earlier.views, *views], entity_timestamp=entity_timestamp, algorithm=algorithm,
+                hot_key_buckets=hot_key_buckets, time_range=earlier.time_range,
+            )
 
-    outputs = [out for view in resolved for out in view.outputs]
-    result = frame.select(*[col(c) for c in entity_df.columns], *[col(o) for o in outputs])
-    _remember_join(result, _EarlierJoin(entity_df, tuple(views), entity_timestamp, algorithm, hot_key_buckets,
-                                        time_range))
-    return result
+        if time_range is None:
+            skew_keys = [v.entity_keys for v in resolved] if hot_key_buckets is None else []
+            time_range = entity_time_range(entity_df, ets, key_sets=skew_keys)
+        elif time_range.ntz != ntz:
+            raise InvalidArgumentError(
+                "time_range was measured on a timestamp of another kind than entity_df's "
+                f"{ets!r}; compute it with entity_time_range(entity_df, {ets!r})."
+            )
+        if time_range.null_count:
+            raise NullValueError(
+                f"entity_df has {time_range.null_count} row(s) with a null entity timestamp {ets!r} "
+                f"(of {time_range.row_count}); every entity row needs a timestamp to be joined point-in-time. "
+                f"Drop them (entity_df.dropna(subset=[{ets!r}])) or fill them first."
+            )
+
+        buckets = {v.entity_keys: hot_key_buckets_for(hot_key_buckets, time_range, v.entity_keys,
+                                                       _shuffle_partitions(entity_df)) for v in resolved}
+        chosen = [choose_algorithm(algorithm, v.ttl_micros, time_range.row_count, hot=bool(buckets[v.entity_keys]))
+                  for v in resolved]
+        for view, algo in zip(resolved, chosen):
+            if algo == "range" and view.ttl_micros is None:
+                logger.warning(
+                    "range join of %s without a ttl compares each entity row with its key's whole history", view.label
+                )
+            logger.info("point-in-time join of %s: %s%s", view.label, algo,
+                        f" with {buckets[view.entity_keys]} time buckets per key" if algo == "asof"
+                        and buckets[view.entity_keys] else "")
+            if algo == "range" and hot_key_buckets:
+                logger.info("hot_key_buckets does not apply to the range join of %s (it splits keys by ttl)",
+                            view.label)
+
+        extra = [to_micros(col(ets), entity_df.schema[ets].dataType).alias(ETS)]
+        if "range" in chosen:
+            extra.append(F.monotonically_increasing_id().alias(EID))
+        frame = entity_df.select("*", *extra)
+        entity_rows = frame  # small frames filter feature rows by these rows' keys (see _prepare.wanted_keys)
+
+        groups: dict[tuple[str, ...], list[ResolvedView]] = {}
+        for view, algo in zip(resolved, chosen):
+            if algo == "asof":
+                groups.setdefault(view.entity_keys, []).append(view)
+            else:
+                frame = range_join_step(frame, view, time_range, key_source=entity_rows)
+        for keys, group in groups.items():
+            frame = asof_join_pass(frame, group, time_range, buckets[keys] or None, key_source=entity_rows)
+
+        outputs = [out for view in resolved for out in view.outputs]
+        result = frame.select(*[col(c) for c in entity_df.columns], *[col(o) for o in outputs])
+        _remember_join(result, _EarlierJoin(entity_df, tuple(views), entity_timestamp, algorithm, hot_key_buckets,
+                                            time_range))
+        return result
 
 
 def point_in_time_join(

@@ -22,7 +22,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from featurespark._compat import dataframe_from_pandas
+from featurespark._compat import dataframe_from_pandas, internal_plan
 from featurespark.aggregations import Aggregation
 from featurespark.config import Config
 from featurespark.definitions import AggregationView, DeltaSource, FeatureView, HudiSource, IcebergSource, ManagedSource
@@ -194,61 +194,62 @@ def retrieve(
         Bad references or options, or ``as_known_at_query_time`` for an aggregation view without a
         created timestamp.
     """
-    check_option(algorithm, Algorithm, "algorithm")
-    selections = resolve_references(features, views, full_feature_names=full_feature_names)
-    _check_as_known(selections, as_known_at_query_time)
-    # A few entity rows (a notebook's pandas frame) are scanned several times below: held in the plan once.
-    entity_df = local_copy(to_entity_frame(spark, entity, entity_timestamp))
-    skew_keys = [tuple(sel.view.entity_columns.values()) for sel in selections
-                 if isinstance(sel.view, FeatureView) and hot_key_buckets is None]
-    time_range = entity_time_range(entity_df, entity_timestamp, key_sets=skew_keys)
-    pinned = dict(source_versions or {})
-    pit_views, aggregated, reads, columns = [], [], [], list(entity_df.columns)
-    for sel in selections:
-        view = sel.view
-        managed = read_table_of(config, view)
-        location = source_location(view, managed)
-        version = _version_to_read(spark, view, location, pinned.get(view.name), managed)
-        source = read_source(spark, view, managed=managed, version=version, redshift=redshift_for(config, view))
-        reach = view.ttl if isinstance(view, FeatureView) else _longest_window(view, sel.features)
-        source = source.where(time_range.feature_filter(view.timestamp_field, reach))
-        lower, upper = time_range.feature_window(reach)
-        reads.append(SourceRead(view.name, view.source.kind, location, version, (_iso(lower), _iso(upper)),
-                                view_kind(view)))
-        columns += sel.output_names
-        if isinstance(view, AggregationView):
-            aggregated.append((view, sel, source))
-            continue
-        feature_cols = list(sel.features)
-        outputs = dict(zip(sel.features, sel.output_names))
-        if with_feature_timestamps:
-            ts_col = FEATURE_TS_PREFIX + view.name
-            source = source.withColumn(ts_col, F.col(view.timestamp_field))
-            feature_cols.append(ts_col)
-            outputs[ts_col] = ts_col
-            columns.append(ts_col)
-        pit_views.append(
-            PitView(
-                feature_df=source,
-                keys=_keys(view),
-                feature_timestamp=view.timestamp_field,
-                created_timestamp=view.created_timestamp_field,
-                ttl=view.ttl,
-                features=feature_cols,
-                output_names=outputs,
-                name=view.name,
+    with internal_plan():  # featurespark's own expressions: no call sites to record (see _compat)
+        check_option(algorithm, Algorithm, "algorithm")
+        selections = resolve_references(features, views, full_feature_names=full_feature_names)
+        _check_as_known(selections, as_known_at_query_time)
+        # A few entity rows (a notebook's pandas frame) are scanned several times below: held in the plan once.
+        entity_df = local_copy(to_entity_frame(spark, entity, entity_timestamp))
+        skew_keys = [tuple(sel.view.entity_columns.values()) for sel in selections
+                     if isinstance(sel.view, FeatureView) and hot_key_buckets is None]
+        time_range = entity_time_range(entity_df, entity_timestamp, key_sets=skew_keys)
+        pinned = dict(source_versions or {})
+        pit_views, aggregated, reads, columns = [], [], [], list(entity_df.columns)
+        for sel in selections:
+            view = sel.view
+            managed = read_table_of(config, view)
+            location = source_location(view, managed)
+            version = _version_to_read(spark, view, location, pinned.get(view.name), managed)
+            source = read_source(spark, view, managed=managed, version=version, redshift=redshift_for(config, view))
+            reach = view.ttl if isinstance(view, FeatureView) else _longest_window(view, sel.features)
+            source = source.where(time_range.feature_filter(view.timestamp_field, reach))
+            lower, upper = time_range.feature_window(reach)
+            reads.append(SourceRead(view.name, view.source.kind, location, version, (_iso(lower), _iso(upper)),
+                                    view_kind(view)))
+            columns += sel.output_names
+            if isinstance(view, AggregationView):
+                aggregated.append((view, sel, source))
+                continue
+            feature_cols = list(sel.features)
+            outputs = dict(zip(sel.features, sel.output_names))
+            if with_feature_timestamps:
+                ts_col = FEATURE_TS_PREFIX + view.name
+                source = source.withColumn(ts_col, F.col(view.timestamp_field))
+                feature_cols.append(ts_col)
+                outputs[ts_col] = ts_col
+                columns.append(ts_col)
+            pit_views.append(
+                PitView(
+                    feature_df=source,
+                    keys=_keys(view),
+                    feature_timestamp=view.timestamp_field,
+                    created_timestamp=view.created_timestamp_field,
+                    ttl=view.ttl,
+                    features=feature_cols,
+                    output_names=outputs,
+                    name=view.name,
+                )
             )
-        )
-    df = entity_df
-    if pit_views:
-        df = point_in_time_join_many(df, pit_views, entity_timestamp=entity_timestamp, algorithm=algorithm,
-                                     hot_key_buckets=hot_key_buckets, time_range=time_range)
-    for agg_view, sel, events in aggregated:
-        df = _aggregate(df, events, agg_view, sel, entity_timestamp=entity_timestamp, time_range=time_range,
-                        as_known_at_query_time=as_known_at_query_time, hot_key_buckets=hot_key_buckets)
-    # Entity columns may hold any characters (dots, backticks): quoted, so each names one top-level column.
-    df = df.select(*[F.col("`" + c.replace("`", "``") + "`") for c in columns])
-    return HistoricalRetrieval(df, tuple(selections), tuple(reads), entity_timestamp, time_range)
+        df = entity_df
+        if pit_views:
+            df = point_in_time_join_many(df, pit_views, entity_timestamp=entity_timestamp, algorithm=algorithm,
+                                         hot_key_buckets=hot_key_buckets, time_range=time_range)
+        for agg_view, sel, events in aggregated:
+            df = _aggregate(df, events, agg_view, sel, entity_timestamp=entity_timestamp, time_range=time_range,
+                            as_known_at_query_time=as_known_at_query_time, hot_key_buckets=hot_key_buckets)
+        # Entity columns may hold any characters (dots, backticks): quoted, so each names one top-level column.
+        df = df.select(*[F.col("`" + c.replace("`", "``") + "`") for c in columns])
+        return HistoricalRetrieval(df, tuple(selections), tuple(reads), entity_timestamp, time_range)
 
 
 def _keys(view: AnyView) -> dict[str, str]:
