@@ -121,14 +121,20 @@ class FakeClock:
         self.now += seconds
 
 
-@pytest.fixture
-def aws_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """Dummy AWS credentials in this process's environment, for the default credential chain."""
+def set_dummy_aws_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Put the dummy AWS credentials in this process's environment (undone with ``monkeypatch``), with no
+    profile or credential file of the machine's in the way; return them."""
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE"):
         monkeypatch.delenv(name, raising=False)
     for name, value in DUMMY_AWS_ENV.items():
         monkeypatch.setenv(name, value)
     return dict(DUMMY_AWS_ENV)
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Dummy AWS credentials in this process's environment, for the default credential chain."""
+    return set_dummy_aws_env(monkeypatch)
 
 
 @pytest.fixture

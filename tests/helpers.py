@@ -4,12 +4,15 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import pytest
+from dynamodb_local import set_dummy_aws_env
 from pyspark.sql import SparkSession
 
+from featurespark import FeatureStore
 from featurespark.config import Config, parse_config
 from featurespark.session import offline_catalog_conf
 
@@ -50,6 +53,60 @@ def use_offline_catalog(spark: SparkSession, config: Config) -> Config:
     for key, value in offline_catalog_conf(config).items():
         spark.conf.set(key, value)
     return config
+
+
+class SharedStores:
+    """One FeatureStore per offline format for the tests of one module, each test on views of its own.
+
+    Building a store and applying its definitions (a database, the registry table, a registry MERGE, the
+    views' tables) takes seconds; a store per test made that a large share of the suite's time. A format's
+    store is made on first use, with the definitions of every test of the module that runs on that format
+    and uses the ``store`` fixture (from ``request.session.items``: the selected tests) applied in one
+    ``apply``; a test collected otherwise gets its definitions applied when it asks for the store. Tests whose
+    assertions need a registry or tables nobody else touches keep a store of their own.
+    """
+
+    def __init__(self, spark: SparkSession, root: Path, request: pytest.FixtureRequest,
+                 definitions: Callable[[pytest.Item], Sequence[object]], *, endpoint_url: str | None = None) -> None:
+        self.spark, self.root, self.definitions, self.endpoint_url = spark, root, definitions, endpoint_url
+        self.items = [item for item in request.session.items
+                      if getattr(item, "module", None) is request.module and "store" in getattr(item, "fixturenames", ())]
+        self.stores: dict[str, FeatureStore] = {}
+        self.applied: set[str] = set()  # node ids of the tests whose definitions are applied
+
+    def get(self, offline_format: str, item: pytest.Item) -> FeatureStore:
+        """The format's store, with ``item``'s definitions applied (and, when new, every module test's)."""
+        store = self.stores.get(offline_format)
+        if store is None:
+            config = use_offline_catalog(self.spark, make_config(self.root / offline_format,
+                                                                 endpoint_url=self.endpoint_url,
+                                                                 offline_format=offline_format))
+            store = self.stores[offline_format] = FeatureStore(self.spark, config)
+            self._apply(store, [i for i in self.items if _offline_format_of(i) == offline_format])
+        use_offline_catalog(self.spark, store.config)
+        if item.nodeid not in self.applied:
+            self._apply(store, [item])
+        return store
+
+    def _apply(self, store: FeatureStore, items: Sequence[pytest.Item]) -> None:
+        """One ``apply`` of the items' definitions (each object once), with dummy AWS credentials for the
+        DynamoDB tables (the tests' credential fixtures are function-scoped)."""
+        objects = {(type(o), o.name): o for item in items for o in self.definitions(item)}  # type: ignore[attr-defined]
+        with pytest.MonkeyPatch.context() as patch:
+            set_dummy_aws_env(patch)
+            store.apply(list(objects.values()))
+        self.applied.update(item.nodeid for item in items)
+
+
+def _offline_format_of(item: pytest.Item) -> str:
+    """The ``offline_format`` a collected test runs with (see the ``offline_format`` fixture)."""
+    callspec = getattr(item, "callspec", None)
+    return str(callspec.params.get("offline_format", "delta")) if callspec is not None else "delta"
+
+
+def node_name(item: pytest.Item) -> str:
+    """The test's name with its parameters, as a name's characters ([A-Za-z0-9_])."""
+    return re.sub(r"\W", "_", item.name).strip("_")
 
 
 def append_then_upsert(store: Any, view: str, rows: Any, update: Any) -> int:

@@ -6,11 +6,10 @@ from pathlib import Path
 
 import pytest
 from dynamodb_local import DynamoDBLocal, spark_aws_env, aws_env, unique_table  # noqa: F401 - fixtures
-from helpers import make_config
+from helpers import SharedStores, node_name
 from pyspark.sql import SparkSession
 
 from featurespark import FeatureStore
-from featurespark.config import Config
 from featurespark.definitions import Entity, FeatureView, Field, ManagedSource, ParquetSource
 from featurespark.errors import InvalidArgumentError, RegistryError
 from featurespark.online import dynamodb_client
@@ -35,14 +34,26 @@ def views(suffix: str) -> list[object]:
     return [driver, stats, offline_only]
 
 
+def suffix_of(item: pytest.Item) -> str:
+    """The suffix of one test's views: its name, unique in the module."""
+    return node_name(item).removeprefix("test_")
+
+
+@pytest.fixture(scope="module")
+def shared_stores(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory, dynamodb_local: DynamoDBLocal,
+                  request: pytest.FixtureRequest) -> SharedStores:
+    """One store for the module, every test's views applied at once: each test's assertions are about its own
+    views (their rows, online table, watermark and materialization history), which no other test writes."""
+    return SharedStores(spark, tmp_path_factory.mktemp("online-store"), request, lambda item: views(suffix_of(item)),
+                        endpoint_url=dynamodb_local.endpoint_url)
+
+
 @pytest.fixture
-def store(spark: SparkSession, tmp_path: Path, dynamodb_local: DynamoDBLocal,
-          spark_aws_env: None, request: pytest.FixtureRequest) -> FeatureStore:
-    config: Config = make_config(tmp_path, endpoint_url=dynamodb_local.endpoint_url)
-    s = FeatureStore(spark, config)
-    suffix = request.node.name.split("[")[0][-12:].strip("_")
-    s.apply(views(suffix))
-    s.test_view = f"stats_{suffix}"  # type: ignore[attr-defined]
+def store(spark: SparkSession, shared_stores: SharedStores, spark_aws_env: None,
+          request: pytest.FixtureRequest) -> FeatureStore:
+    """The shared store, with ``test_view`` naming this test's online view, which holds five rows."""
+    s = shared_stores.get("delta", request.node)
+    s.test_view = f"stats_{suffix_of(request.node)}"  # type: ignore[attr-defined]
     s.write_features(s.test_view, spark.createDataFrame([  # type: ignore[attr-defined]
         (1, h(0), h(0), 0.1, ["a"]),
         (1, h(2), h(2), 0.2, ["b"]),

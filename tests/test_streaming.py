@@ -14,7 +14,7 @@ from typing import Any, Iterator
 
 import pytest
 from dynamodb_local import DynamoDBLocal, aws_env, spark_aws_env  # noqa: F401 - fixtures
-from helpers import both_offline_formats, crash_on_call, delta_commits, make_config, use_offline_catalog, write_json_file
+from helpers import SharedStores, both_offline_formats, crash_on_call, delta_commits, node_name, write_json_file
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
@@ -42,17 +42,32 @@ def iso(t: datetime) -> str:
     return t.isoformat().replace("+00:00", "Z")
 
 
+def view_name(item: pytest.Item) -> str:
+    """The feature view of one test (of one parametrization: each has a view, and an online table, of its own)."""
+    return "st_" + node_name(item).removeprefix("test_")
+
+
+def definitions(item: pytest.Item) -> list[object]:
+    """What one test needs applied: its view."""
+    return [driver, FeatureView(name=view_name(item), entities=[driver], schema=[Field("conv_rate", "float64")],
+                                source=ManagedSource(created_timestamp_field="created"), ttl=None)]
+
+
+@pytest.fixture(scope="module")
+def shared_stores(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory, dynamodb_local: DynamoDBLocal,
+                  request: pytest.FixtureRequest) -> SharedStores:
+    """A store per offline format for the module, every test's view applied at once: each test's assertions are
+    about its own view (its rows, online items, commits and quarantine table), which no other test writes."""
+    return SharedStores(spark, tmp_path_factory.mktemp("streaming"), request, definitions,
+                        endpoint_url=dynamodb_local.endpoint_url)
+
+
 @pytest.fixture
-def store(spark: SparkSession, tmp_path: Path, dynamodb_local: DynamoDBLocal, spark_aws_env: None,
-          request: pytest.FixtureRequest, offline_format: str) -> Iterator[FeatureStore]:
-    config = use_offline_catalog(spark, make_config(tmp_path, endpoint_url=dynamodb_local.endpoint_url,
-                                                    offline_format=offline_format))
-    s = FeatureStore(spark, config)
-    name = "st_" + request.node.name.split("[")[0].removeprefix("test_")[:40]
-    view = FeatureView(name=name, entities=[driver], schema=[Field("conv_rate", "float64")],
-                       source=ManagedSource(created_timestamp_field="created"), ttl=None)
-    s.apply([driver, view])
-    s.test_view = name  # type: ignore[attr-defined]
+def store(spark: SparkSession, shared_stores: SharedStores, spark_aws_env: None, request: pytest.FixtureRequest,
+          offline_format: str) -> Iterator[FeatureStore]:
+    """The format's shared store, with ``test_view`` naming this test's view; stops the test's streams after it."""
+    s = shared_stores.get(offline_format, request.node)
+    s.test_view = view_name(request.node)  # type: ignore[attr-defined]
     yield s
     for query in spark.streams.active:
         query.stop()
