@@ -66,7 +66,8 @@ def store(spark: SparkSession, shared_stores: SharedStores, spark_aws_env: None,
 
 def test_apply_creates_online_tables_only(store: FeatureStore) -> None:
     client = dynamodb_client(region="us-east-1", endpoint_url=store.config.online_store.endpoint_url)
-    tables = client.list_tables()["TableNames"]
+    # every table of the session's endpoint, page by page (one page holds at most 100)
+    tables = [t for page in client.get_paginator("list_tables").paginate() for t in page["TableNames"]]
     assert f"test.{store.test_view}" in tables  # type: ignore[attr-defined]
     assert not any(t.startswith("test.offline_") for t in tables)
 
