@@ -249,11 +249,11 @@ def run_size(spark: Any, name: str, args: argparse.Namespace, results: Dict[str,
             if other in cases and other not in timed_out and "featurespark_auto" not in timed_out:
                 logger.info("comparing featurespark_auto with %s", other)
                 cmp[other] = training.compare_outputs(spark, str(outdir / "featurespark_auto"), str(outdir / other))
-        results["comparisons"][name] = cmp
+        # Merged: a command running some cases only (--cases, --append) keeps the other cases' comparisons.
+        results["comparisons"].setdefault(name, {}).update(cmp)
         _save(results, args)
 
-    online_sizes = _csv(args.online_sizes)
-    if (online_sizes is None and not name.endswith("_skew")) or (online_sizes and name in online_sizes):
+    if _measures_online(name, args):
         start, end = size.start, size.end
         logger.info("=== size %s: materialize, %d runs", name, args.runs)
         mcases, expected = online.materialize_cases(spark, fs, feast, args.endpoint_url, start, end,
@@ -295,21 +295,32 @@ def run_sizes(sizes: Sequence[str], run_one: Callable[[str], None], results: Dic
         checkpoint()
 
 
+def _measures_online(name: str, args: argparse.Namespace) -> bool:
+    """Whether this command runs the materialize and lookup benchmarks on size ``name``."""
+    online_sizes = _csv(args.online_sizes)
+    return (online_sizes is None and not name.endswith("_skew")) or bool(online_sizes and name in online_sizes)
+
+
 def _merge(old: Dict[str, Any], sizes: List[str], args: argparse.Namespace) -> Dict[str, Any]:
     """Existing results without the sizes about to be measured again; the command line is recorded.
 
-    With ``--cases``, only those training cases of the sizes are dropped (the other cases, materialize
-    and lookup results and the comparisons stay), unless the size has no results yet.
+    With ``--cases``, only those training cases of the sizes are dropped, and the materialize and
+    lookup results of the sizes this command measures online too (``--online-sizes``); the other
+    cases, the online results of other sizes and the comparisons stay (comparisons are merged
+    case by case). A size without results yet is measured in full.
     """
     cases = _csv(args.cases)
     measured = {r["size"] for r in old.get("records", [])}
     partial = [s for s in sizes if cases is not None and s in measured]
     full = [s for s in sizes if s not in partial]
+    online = [s for s in partial if _measures_online(s, args)]
     old["records"] = [r for r in old.get("records", []) if r["size"] not in full
-                      and not (r["size"] in partial and r["bench"] == "training" and r["system"] in (cases or []))]
-    old["latency"] = [r for r in old.get("latency", []) if r["size"] not in full]
-    for key in ("comparisons", "online_item_counts", "online_agreement"):
-        old[key] = {k: v for k, v in old.get(key, {}).items() if k not in full}
+                      and not (r["size"] in partial and r["bench"] == "training" and r["system"] in (cases or []))
+                      and not (r["size"] in online and r["bench"] != "training")]
+    old["latency"] = [r for r in old.get("latency", []) if r["size"] not in full and r["size"] not in online]
+    old["comparisons"] = {k: v for k, v in old.get("comparisons", {}).items() if k not in full}
+    for key in ("online_item_counts", "online_agreement"):
+        old[key] = {k: v for k, v in old.get(key, {}).items() if k not in full and k not in online}
     for key in ("datasets", "failures"):
         old[key] = {k: v for k, v in old.get(key, {}).items() if k not in sizes}
     old.setdefault("appended", []).append({"sizes": sizes, "runs": args.runs, "date": environment()["date"],

@@ -123,10 +123,15 @@ def test_append_with_cases_replaces_only_those_training_results() -> None:
                        rec("materialize", "M", "feast"), rec("training", "S", "featurespark_tiny")],
            "latency": [{"size": "M"}], "comparisons": {"M": {}}, "datasets": {"M": {}}, "failures": {}}
     merged = _merge(json.loads(json.dumps(old)), ["M", "L"], parse_args(["--cases", "featurespark_tiny,feast",
-                                                                        "--append"]))
+                                                                        "--online-sizes", "XS", "--append"]))
     kept = {(r["bench"], r["size"], r["system"]) for r in merged["records"]}
     # M's re-measured training cases go; its materialize results, lookups and comparisons stay
     assert kept == {("materialize", "M", "feast"), ("training", "S", "featurespark_tiny")}
     assert merged["latency"] == [{"size": "M"}] and "M" in merged["comparisons"] and "M" not in merged["datasets"]
+    # the same cases, with M's online benchmarks measured again (the default --online-sizes): replaced, not doubled
+    online = _merge(json.loads(json.dumps(old)), ["M"], parse_args(["--cases", "featurespark_tiny", "--append"]))
+    assert {(r["bench"], r["size"], r["system"]) for r in online["records"]} == {
+        ("training", "M", "feast"), ("training", "S", "featurespark_tiny")}
+    assert online["latency"] == [] and "M" in online["comparisons"]
     whole = _merge(json.loads(json.dumps(old)), ["M"], parse_args(["--append"]))  # no --cases: all of M goes
     assert {r["size"] for r in whole["records"]} == {"S"} and whole["latency"] == []
