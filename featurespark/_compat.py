@@ -59,11 +59,8 @@ def internal_plan() -> Iterator[None]:
     ...     spark.range(3).select((F.col("id") + 1).alias("n")).collect()[-1].n
     3
     """
-    try:
-        from pyspark.errors import utils as error_utils
-    except ImportError:  # pragma: no cover - pyspark before 3.4
-        yield
-        return
+    from pyspark.errors import utils as error_utils
+
     if not hasattr(error_utils, "_enable_debugging_cache"):  # Spark 3.5: no call-site capture
         yield
         return

@@ -209,7 +209,12 @@ def _local_time_range(entity_df: DataFrame, micros: Column, key_sets: Sequence[t
     except Exception:  # noqa: BLE001 - Spark Connect and exotic plans: measured by the aggregate job instead
         logger.debug("could not tell whether the entity frame is local", exc_info=True)
         return None
-    hashes = [F.when(~any_null([col(k) for k in keys]), F.xxhash64(*[col(k) for k in keys])) for keys in key_sets]
+    hashes = []
+    for keys in key_sets:
+        key_cols = [col(k) for k in keys]
+        hashes.append(F.when(~any_null(key_cols), F.xxhash64(*key_cols)))
+    # To the driver on purpose: a local relation's rows are already there (Spark folds the projection and
+    # the limit into it, no job runs), and at most LOCAL_COPY_MAX_ROWS + 1 of them.
     rows = entity_df.select(micros, *hashes).limit(LOCAL_COPY_MAX_ROWS + 1).collect()
     if len(rows) > LOCAL_COPY_MAX_ROWS:
         return None
