@@ -135,3 +135,15 @@ def test_append_with_cases_replaces_only_those_training_results() -> None:
     assert online["latency"] == [] and "M" in online["comparisons"]
     whole = _merge(json.loads(json.dumps(old)), ["M"], parse_args(["--append"]))  # no --cases: all of M goes
     assert {r["size"] for r in whole["records"]} == {"S"} and whole["latency"] == []
+
+
+def test_sort_floor_shuffles_every_view_s_rows(spark: SparkSession, tmp_path: Path) -> None:
+    from benchmarks.systems import VIEWS
+    from benchmarks.training import sort_floor_frame
+
+    paths = write_dataset(spark, TINY, str(tmp_path))["paths"]
+    frame = sort_floor_frame(spark, paths)
+    read = "\n".join(frame.inputFiles())  # the files of the optimized plan's scans
+    for view in VIEWS:  # each view's files are read: its rows are shuffled and sorted with the entity rows
+        assert f"/{Path(paths[view.table]).name}/" in read, view.table
+    assert frame.count() == spark.read.parquet(paths["orders"]).count()
