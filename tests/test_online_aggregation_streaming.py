@@ -17,8 +17,8 @@ from typing import Any, Iterator, Optional
 import pandas as pd
 import pytest
 from agg_oracle import OracleAgg, assert_same_rows, oracle_window_aggregates
-from dynamodb_local import DynamoDBLocal, aws_env, spark_aws_env, unique_table  # noqa: F401 - fixtures
-from helpers import crash_on_call, delta_commits, make_config, write_json_file
+from dynamodb_local import DynamoDBLocal, aws_env, spark_aws_env  # noqa: F401 - fixtures
+from helpers import SharedStores, crash_on_call, delta_commits, node_name, write_json_file
 from pyspark.sql import SparkSession
 
 import featurespark.services.online_aggregates as online_aggregates
@@ -39,21 +39,38 @@ ORACLE = [OracleAgg("fare_sum_1h", "fare", "sum", timedelta(hours=1)),
 OUTPUTS = [a.name for a in ORACLE]
 
 
-@pytest.fixture
-def store(spark: SparkSession, tmp_path: Path, dynamodb_local: DynamoDBLocal,
-          spark_aws_env: None) -> Iterator[FeatureStore]:  # noqa: F811
-    """A store with one online aggregation view over an empty Delta source (``store.events_path``)."""
-    path = tmp_path / "events"
-    spark.createDataFrame([], EVENTS).write.format("delta").save(str(path))
-    view = AggregationView(
-        name=f"streamed_{unique_table('')[1:]}", entities=[driver],
+def view_of(spark: SparkSession, root: Path, item: pytest.Item) -> AggregationView:
+    """One test's online aggregation view, over a Delta table of events at ``root/<test>`` created empty if new
+    (apply reads a source's schema)."""
+    suffix = node_name(item).removeprefix("test_")
+    path = root / suffix
+    if not path.exists():
+        spark.createDataFrame([], EVENTS).write.format("delta").save(str(path))
+    return AggregationView(
+        name=f"streamed_{suffix}", entities=[driver],
         source=DeltaSource(path=str(path), timestamp_field="ts"), event_schema=[Field("fare", "float64")],
         aggregations=AGGREGATIONS, online=True, horizon="1d",
     )
-    s = FeatureStore(spark, make_config(tmp_path, endpoint_url=dynamodb_local.endpoint_url))
-    s.apply([driver, view])
+
+
+@pytest.fixture(scope="module")
+def shared_stores(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory, dynamodb_local: DynamoDBLocal,
+                  request: pytest.FixtureRequest) -> SharedStores:
+    """One store for the module, every test's view applied at once: each test writes, streams into, materializes
+    and checks only its own view (named after the test), its events and its online table."""
+    root = tmp_path_factory.mktemp("online-aggregation-streaming")
+    return SharedStores(spark, root, request, lambda item: [driver, view_of(spark, root / "events", item)],
+                        endpoint_url=dynamodb_local.endpoint_url)
+
+
+@pytest.fixture
+def store(spark: SparkSession, shared_stores: SharedStores, spark_aws_env: None,  # noqa: F811
+          request: pytest.FixtureRequest) -> Iterator[FeatureStore]:
+    """The shared store with the test's view (``view_name``) over its empty Delta source (``events_path``)."""
+    s = shared_stores.get("delta", request.node)
+    view = view_of(spark, shared_stores.root / "events", request.node)
     s.view_name = view.name  # type: ignore[attr-defined]
-    s.events_path = path  # type: ignore[attr-defined]
+    s.events_path = Path(view.source.path)  # type: ignore[attr-defined]
     yield s
     for query in spark.streams.active:
         query.stop()

@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 import yaml
 from dynamodb_local import DynamoDBLocal, aws_env, spark_aws_env, unique_table  # noqa: F401 - fixtures
-from helpers import make_config
+from helpers import SharedStores, make_config, node_name
 from pyspark.sql import SparkSession
 
 from featurespark import Aggregation, AggregationView, FeatureStore
 from featurespark.config import online_region
-from featurespark.definitions import Entity, FeatureView, Field, ManagedSource, ParquetSource
+from featurespark.definitions import DeltaSource, Entity, FeatureView, Field, ManagedSource, ParquetSource
 from featurespark.errors import InvalidArgumentError, NotRegisteredError, StaleItemError
 from featurespark.online import dynamodb_client
 from featurespark.services.locations import online_table_name
@@ -31,13 +31,9 @@ def at(minutes: float) -> datetime:
     return T0 + timedelta(minutes=minutes)
 
 
-@pytest.fixture
-def store(spark: SparkSession, tmp_path: Path, dynamodb_local: DynamoDBLocal,
-          spark_aws_env: None) -> FeatureStore:  # noqa: F811
-    suffix = unique_table("")[1:]
-    trips_path = tmp_path / "trips"
-    spark.createDataFrame([(1, at(60), 2.0), (1, at(190), 10.0), (1, at(220), 5.0), (2, at(230), 1.0)],
-                          EVENTS).write.parquet(str(trips_path))
+def trip_views(suffix: str, trips_path: Path) -> dict[str, Any]:
+    """An online aggregation view over the trip events at ``trips_path``, an offline one over the same events
+    and an online feature view, by role ("trips", "offline", "stats")."""
     trips = AggregationView(
         name=f"trips_{suffix}", entities=[driver], source=ParquetSource(path=str(trips_path), timestamp_field="ts"),
         event_schema=[Field("fare", "float64")],
@@ -50,13 +46,82 @@ def store(spark: SparkSession, tmp_path: Path, dynamodb_local: DynamoDBLocal,
     )
     stats = FeatureView(name=f"stats_{suffix}", entities=[driver], schema=[Field("conv_rate", "float64")],
                         source=ManagedSource())
+    return {"trips": trips, "offline": offline_trips, "stats": stats}
+
+
+def write_trips(spark: SparkSession, path: Path) -> None:
+    """The trip events of :func:`trip_views` (apply reads a source's schema, so they come first)."""
+    spark.createDataFrame([(1, at(60), 2.0), (1, at(190), 10.0), (1, at(220), 5.0), (2, at(230), 1.0)],
+                          EVENTS).write.parquet(str(path))
+
+
+def with_views(store: FeatureStore, views: dict[str, Any], source_path: Path) -> FeatureStore:
+    """``store`` with ``names`` (the views' names by role) and ``source_path`` (their events) set, and the rows
+    of the "stats" feature view, if any, written."""
+    store.names = {role: view.name for role, view in views.items()}  # type: ignore[attr-defined]
+    store.source_path = source_path  # type: ignore[attr-defined]
+    if "stats" in views:
+        store.write_features(views["stats"].name, store.spark.createDataFrame(
+            [(1, at(60), 0.5), (2, at(120), 0.7)], "driver_id long, event_timestamp timestamp, conv_rate double"))
+    return store
+
+
+@pytest.fixture
+def own_store(spark: SparkSession, tmp_path: Path, dynamodb_local: DynamoDBLocal,
+              spark_aws_env: None) -> FeatureStore:  # noqa: F811
+    """A store of the test's own with :func:`trip_views`, for tests that materialize every online view of the
+    store (no ``views=``) or delete views: their assertions are about the whole store."""
+    trips_path = tmp_path / "trips"
+    write_trips(spark, trips_path)
+    views = trip_views(unique_table("")[1:], trips_path)
     s = FeatureStore(spark, make_config(tmp_path, endpoint_url=dynamodb_local.endpoint_url))
-    s.apply([driver, trips, offline_trips, stats])
-    s.write_features(stats.name, spark.createDataFrame(
-        [(1, at(60), 0.5), (2, at(120), 0.7)], "driver_id long, event_timestamp timestamp, conv_rate double"))
-    s.names = {"trips": trips.name, "offline": offline_trips.name, "stats": stats.name}  # type: ignore[attr-defined]
-    s.trips_path = trips_path  # type: ignore[attr-defined]
-    return s
+    s.apply([driver, *views.values()])
+    return with_views(s, views, trips_path)
+
+
+def event_view(name: str, path: Path, aggregations: list[Aggregation]) -> AggregationView:
+    """An online aggregation view (horizon 1 day) over the Delta table of fare events at ``path``."""
+    return AggregationView(name=name, entities=[driver], source=DeltaSource(path=str(path), timestamp_field="ts"),
+                           event_schema=[Field("fare", "float64")], aggregations=aggregations, online=True,
+                           horizon="1d")
+
+
+def shared_views(spark: SparkSession, root: Path, item: pytest.Item) -> tuple[dict[str, Any], Path]:
+    """One test's views in the shared store, by role, and the path of their events, written if new (apply reads
+    a source's schema): the consistency test's :func:`trip_views`, or for the push and stream tests a view
+    over an empty Delta table to which the test appends its events."""
+    suffix = node_name(item).removeprefix("test_")
+    path = root / suffix
+    if item.originalname == "test_consistency_method_and_cli":  # type: ignore[attr-defined]
+        if not path.exists():
+            write_trips(spark, path)
+        return trip_views(suffix, path), path
+    if not path.exists():
+        spark.createDataFrame([], EVENTS).write.format("delta").save(str(path))
+    if item.originalname == "test_push_appends_events_and_rebuilds_only_the_touched_keys":  # type: ignore[attr-defined]
+        pushed = [Aggregation("fare", "sum", windows=["1d"]), Aggregation("fare", "count", windows=["lifetime"])]
+        return {"events": event_view(f"pushed_{suffix}", path, pushed)}, path
+    return {"events": event_view(f"streamed_{suffix}", path, [Aggregation("fare", "sum", windows=["1d"])])}, path
+
+
+@pytest.fixture(scope="module")
+def shared_stores(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory, dynamodb_local: DynamoDBLocal,
+                  request: pytest.FixtureRequest) -> SharedStores:
+    """One store for the module's other tests, every test's views applied at once: each test reads, writes,
+    materializes and checks only its own views (named after the test), their events and online tables."""
+    root = tmp_path_factory.mktemp("online-aggregation-views")
+    return SharedStores(spark, root, request,
+                        lambda item: [driver, *shared_views(spark, root / "sources", item)[0].values()],
+                        endpoint_url=dynamodb_local.endpoint_url)
+
+
+@pytest.fixture
+def store(spark: SparkSession, shared_stores: SharedStores, spark_aws_env: None,  # noqa: F811
+          request: pytest.FixtureRequest) -> FeatureStore:
+    """The shared store, with ``names`` and ``source_path`` of this test's views (see :func:`shared_views`)."""
+    s = shared_stores.get("delta", request.node)
+    views, path = shared_views(spark, shared_stores.root / "sources", request.node)
+    return with_views(s, views, path)
 
 
 def _tables(store: FeatureStore) -> set[str]:
@@ -64,7 +129,8 @@ def _tables(store: FeatureStore) -> set[str]:
     return set(client.list_tables()["TableNames"])
 
 
-def test_apply_creates_the_table_materialize_writes_items_and_lookups_mix_both_kinds(store: FeatureStore) -> None:
+def test_apply_creates_the_table_materialize_writes_items_and_lookups_mix_both_kinds(own_store: FeatureStore) -> None:
+    store = own_store  # materializes every online view of the store and deletes views
     names: dict[str, str] = store.names  # type: ignore[attr-defined]
     trips = store.registry.state().aggregation_views[names["trips"]]
     offline = store.registry.state().aggregation_views[names["offline"]]
@@ -107,13 +173,15 @@ def test_apply_creates_the_table_materialize_writes_items_and_lookups_mix_both_k
     assert f"drop DynamoDB table {online_table_name(store.config, trips)}" in plan.storage
     store.apply(remaining, delete=True, drop_data=True)
     assert online_table_name(store.config, trips) not in _tables(store)
-    assert store.trips_path.exists()  # type: ignore[attr-defined]
+    assert store.source_path.exists()  # type: ignore[attr-defined]
 
 
 def test_incremental_moves_the_aggregation_watermark_only_after_success(
-    store: FeatureStore, monkeypatch: pytest.MonkeyPatch,
+    own_store: FeatureStore, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from featurespark.services import materialize as materialize_service
+
+    store = own_store  # materializes every online view of the store
 
     names: dict[str, str] = store.names  # type: ignore[attr-defined]
     trips = names["trips"]
@@ -178,7 +246,7 @@ def test_consistency_method_and_cli(store: FeatureStore, spark: SparkSession, tm
 
     # A late event at 04:05, after the materialized end: the offline recompute sees it, online does not.
     spark.createDataFrame([(2, END + timedelta(minutes=5), 100.0)], EVENTS).write.mode("append").parquet(
-        str(store.trips_path))  # type: ignore[attr-defined]
+        str(store.source_path))  # type: ignore[attr-defined]
     assert main(args) == EXIT_MISMATCH
     out = capsys.readouterr().out
     assert out.strip().splitlines()[-1].startswith(f"MISMATCH: 3 of 3 features of {trips} disagree on some of 6 rows")
@@ -192,26 +260,18 @@ def test_consistency_method_and_cli(store: FeatureStore, spark: SparkSession, tm
 
 
 def test_push_appends_events_and_rebuilds_only_the_touched_keys(
-    spark: SparkSession, tmp_path: Path, dynamodb_local: DynamoDBLocal, spark_aws_env: None,  # noqa: F811
+    spark: SparkSession, tmp_path: Path, store: FeatureStore,
 ) -> None:
-    from featurespark.definitions import DeltaSource
     from featurespark.errors import InvalidRowsError
     from featurespark.offline.table_format import Transaction
     from featurespark.services.push_events import push_events
 
     now = datetime.now(timezone.utc).replace(microsecond=0)
-    path = tmp_path / "trip_events"
+    view = store.registry.state().aggregation_views[store.names["events"]]  # type: ignore[attr-defined]
+    path: Path = store.source_path  # type: ignore[attr-defined]
     spark.createDataFrame([(1, now - timedelta(hours=2), 2.0), (2, now - timedelta(minutes=90), 3.0)],
-                          EVENTS).write.format("delta").save(str(path))
-    view = AggregationView(
-        name=f"pushed_{unique_table('')[1:]}", entities=[driver], source=DeltaSource(path=str(path), timestamp_field="ts"),
-        event_schema=[Field("fare", "float64")],
-        aggregations=[Aggregation("fare", "sum", windows=["1d"]), Aggregation("fare", "count", windows=["lifetime"])],
-        online=True, horizon="1d",
-    )
-    store = FeatureStore(spark, make_config(tmp_path, endpoint_url=dynamodb_local.endpoint_url))
-    store.apply([driver, view])
-    store.materialize(now - timedelta(days=1), now - timedelta(hours=1))
+                          EVENTS).write.format("delta").mode("append").save(str(path))
+    store.materialize(now - timedelta(days=1), now - timedelta(hours=1), views=[view.name])
 
     # A new event and a late one for driver 1: appended offline, driver 1's item rebuilt, driver 2's left alone.
     batch = spark.createDataFrame([(1, now - timedelta(minutes=30), 5.0), (1, now - timedelta(hours=3), 7.0)], EVENTS)
@@ -245,22 +305,15 @@ def test_push_appends_events_and_rebuilds_only_the_touched_keys(
 
 
 def test_write_stream_appends_each_batch_once_and_rebuilds_its_keys(
-    spark: SparkSession, tmp_path: Path, dynamodb_local: DynamoDBLocal, spark_aws_env: None,  # noqa: F811
+    spark: SparkSession, tmp_path: Path, store: FeatureStore,
 ) -> None:
     import os
 
-    from featurespark.definitions import DeltaSource
-
     now = datetime.now(timezone.utc).replace(microsecond=0)
-    path = tmp_path / "stream_events"
-    spark.createDataFrame([(1, now - timedelta(hours=2), 2.0)], EVENTS).write.format("delta").save(str(path))
-    view = AggregationView(
-        name=f"streamed_{unique_table('')[1:]}", entities=[driver],
-        source=DeltaSource(path=str(path), timestamp_field="ts"), event_schema=[Field("fare", "float64")],
-        aggregations=[Aggregation("fare", "sum", windows=["1d"])], online=True, horizon="1d",
-    )
-    store = FeatureStore(spark, make_config(tmp_path, endpoint_url=dynamodb_local.endpoint_url))
-    store.apply([driver, view])
+    view = store.registry.state().aggregation_views[store.names["events"]]  # type: ignore[attr-defined]
+    path: Path = store.source_path  # type: ignore[attr-defined]
+    spark.createDataFrame([(1, now - timedelta(hours=2), 2.0)], EVENTS).write.format("delta").mode("append").save(
+        str(path))
     folder = tmp_path / "in"
     folder.mkdir()
     batches = [[(1, now - timedelta(minutes=30), 5.0), (2, now - timedelta(minutes=20), 1.0)],
