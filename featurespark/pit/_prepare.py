@@ -6,9 +6,15 @@ Feature side (one frame per view, see :func:`feature_candidates`):
 * ``TIME`` - when the row becomes visible: its feature timestamp, or with
   ``filter_by_created_timestamp`` the later of feature and created timestamp;
 * ``FTS`` / ``CTS`` - feature / created timestamp in microseconds;
-* ``ord_col(slot)`` - ``struct(fts, cts, tie)``: the greatest one wins;
-* ``val_col(slot)`` - ``struct(t: fts, v: struct(feature values))``: the winner's payload, carried as
-  one struct so a view's values always come from one row.
+* ``val_col(slot)`` - ``struct(t: fts, c: cts, v: struct(feature values))``: the candidate, carried as one
+  struct so a view's values always come from one row. When every feature type can be ordered, the
+  struct is its own rank: Spark compares structs field by field, so the greatest ``(t, c, v)`` is the
+  greatest ``(fts, cts, tie)`` and the values travel once;
+* ``ord_col(slot)`` - ``struct(fts, cts, tie)``, only for a view with a feature Spark cannot order (a
+  map): the tie compares such a value's JSON text, and the greatest ``ord_col`` wins.
+
+:func:`ranked_by` names the column that ranks a view's candidates, :func:`carried` the columns a join
+carries, :func:`best_candidate` the aggregates that keep the winner.
 
 Entity side: the caller's columns plus ``ETS`` (microseconds), ``k0..kn`` and ``SALT``.
 
@@ -26,7 +32,7 @@ from typing import Callable, Optional, Sequence
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql.types import DataType
+from pyspark.sql.types import DataType, StructType
 
 from featurespark.pit._common import (
     CTS,
@@ -37,6 +43,7 @@ from featurespark.pit._common import (
     any_null,
     col,
     is_hashable,
+    is_orderable,
     key_col,
     ord_col,
     same_type,
@@ -115,15 +122,17 @@ def feature_candidates(
         keys = wanted.select(*[col(key_col(j)).alias(name) for j, name in enumerate(names)])
         narrow = narrow.join(F.broadcast(keys), on=names, how="left_semi")
 
-    tie = F.struct(
-        *[
-            tie_value(col(name), dtype).alias(value_field(j))
-            for j, (name, dtype) in enumerate(zip(feature_name, view.feature_types))
-        ]
-    )
-    order = F.struct(col(FTS).alias("fts"), col(CTS).alias("cts"), tie.alias("tie"))
     values = F.struct(*[col(name).alias(value_field(j)) for j, name in enumerate(feature_name)])
-    payload = F.struct(col(FTS).alias("t"), values.alias("v"))
+    payload = F.struct(col(FTS).alias("t"), col(CTS).alias("c"), values.alias("v"))
+    ranks = []
+    if not ranks_itself(view):
+        tie = F.struct(
+            *[
+                tie_value(col(name), dtype).alias(value_field(j))
+                for j, (name, dtype) in enumerate(zip(feature_name, view.feature_types))
+            ]
+        )
+        ranks.append(F.struct(col(FTS).alias("fts"), col(CTS).alias("cts"), tie.alias("tie")).alias(ord_col(slot)))
     # Under filter_by_created_timestamp a row is a candidate once both its timestamps have passed.
     visible = F.greatest(col(FTS), col(CTS)) if view.filter_by_created else col(FTS)
     return narrow.select(
@@ -131,24 +140,60 @@ def feature_candidates(
         visible.alias(TIME),
         FTS,
         CTS,
-        order.alias(ord_col(slot)),
+        *ranks,
         payload.alias(val_col(slot)),
     )
 
 
-def entity_side(frame: DataFrame, entity_keys: Sequence[str], key_types: Sequence[DataType]) -> DataFrame:
-    """Add ``k0..kn`` (keys cast to the compared types) and ``SALT`` to the entity frame.
+def ranks_itself(view: ResolvedView) -> bool:
+    """Whether a view's value struct ranks its candidates: Spark can order every feature type."""
+    return all(is_orderable(t) for t in view.feature_types)
 
-    ``SALT`` is 0 for rows whose keys are all set. Rows with a null key can never match, yet hash
-    partitioning on the keys would send all of them to one task; a hash of the row spreads them out.
+
+def ranked_by(view: ResolvedView, slot: int) -> str:
+    """The column whose greatest value marks the winning candidate of the view in ``slot``."""
+    return val_col(slot) if ranks_itself(view) else ord_col(slot)
+
+
+def carried(view: ResolvedView, slot: int) -> list[str]:
+    """The columns that carry the candidates of the view in ``slot`` through a join."""
+    return [val_col(slot)] if ranks_itself(view) else [ord_col(slot), val_col(slot)]
+
+
+def best_candidate(view: ResolvedView, slot: int) -> dict[str, Column]:
+    """Aggregates keeping the winning candidate, by carried column (use them ``.over`` a window too)."""
+    rank = ranked_by(view, slot)
+    best = {rank: F.max(col(rank))}
+    if rank != val_col(slot):
+        best[val_col(slot)] = F.max_by(col(val_col(slot)), col(rank))
+    return best
+
+
+def entity_side(frame: DataFrame, entity_keys: Sequence[str], key_types: Sequence[DataType],
+                names: Optional[Sequence[str]] = None) -> DataFrame:
+    """Add the join keys cast to the compared types and ``SALT`` to the entity frame.
+
+    The keys are named ``names`` (default ``k0..kn``); a name equal to its entity column (see
+    :func:`in_place_key_names`) adds nothing, the column is used as it is. ``SALT`` is 0 for rows whose
+    keys are all set. Rows with a null key can never match, yet hash partitioning on the keys would
+    send all of them to one task; a hash of the row spreads them out.
     """
     schema = frame.schema
+    names = [key_col(j) for j in range(len(entity_keys))] if names is None else names
     keys = [
-        _cast(col(k), schema[k].dataType, t).alias(key_col(j)) for j, (k, t) in enumerate(zip(entity_keys, key_types))
+        _cast(col(k), schema[k].dataType, t).alias(name)
+        for k, t, name in zip(entity_keys, key_types, names)
+        if name != k
     ]
     hashable = [col(f.name) for f in schema.fields if is_hashable(f.dataType)]
     salt = F.when(any_null([col(k) for k in entity_keys]), F.xxhash64(*hashable)).otherwise(F.lit(0).cast("long"))
     return frame.select("*", *keys, salt.alias(SALT))
+
+
+def in_place_key_names(schema: StructType, entity_keys: Sequence[str], key_types: Sequence[DataType]) -> list[str]:
+    """Names of the compared keys: the entity column when it already has the compared type, else ``k<j>``."""
+    return [k if same_type(schema[k].dataType, t) else key_col(j)
+            for j, (k, t) in enumerate(zip(entity_keys, key_types))]
 
 
 def wanted_keys(frame: DataFrame, entity_keys: Sequence[str], key_types: Sequence[DataType],

@@ -6,8 +6,9 @@ sorted by one task. With ``hot_key_buckets=n`` the entity time range ``[min, max
 ``(keys, bucket)`` instead. A bucket's rows alone cannot see the feature rows of earlier buckets, so
 each bucket gets an exact *carry-in* row:
 
-1. per ``(key, bucket)`` the best feature row (``max`` of the ordering struct, ``max_by`` of the
-   value struct) - an aggregation, combined map-side, so a hot key costs no single-task sort;
+1. per ``(key, bucket)`` the best feature row (the greatest candidate by its rank, see
+   :func:`~featurespark.pit._prepare.best_candidate`) - an aggregation, combined map-side, so a hot
+   key costs no single-task sort;
 2. per key, a window over this small bucket table ordered by bucket with the frame
    ``ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING`` gives the best row of all earlier buckets;
 3. that row enters the bucket's partition first (time null, sorted before every other row).
@@ -31,17 +32,16 @@ from pyspark.sql import functions as F
 
 from featurespark.pit._common import (
     BUCKET,
+    ETS,
     FEATURE_ROW,
     HAS_ENTITY,
     MARK,
     SALT,
-    TIME,
     any_null,
     col,
-    key_col,
-    ord_col,
-    val_col,
 )
+from featurespark.pit._prepare import best_candidate, carried, ranked_by
+from featurespark.pit._validate import ResolvedView
 
 logger = logging.getLogger(__name__)
 
@@ -67,8 +67,8 @@ def _any_set(columns: Sequence[Column]) -> Column:
 def split_by_time(
     entities: DataFrame,
     features: Sequence[DataFrame],
-    nkeys: int,
-    nviews: int,
+    keys: Sequence[str],
+    views: Sequence[ResolvedView],
     min_micros: int,
     max_micros: int,
     buckets: int,
@@ -78,11 +78,14 @@ def split_by_time(
     Parameters
     ----------
     entities : DataFrame
-        Entity side of the union (``k0..kn``, ``TIME``, ``MARK``, ``SALT`` and entity columns).
+        Entity side of the union (the keys, ``ETS``, ``MARK``, ``SALT`` and entity columns).
     features : sequence of DataFrame
-        Feature sides (``k0..kn``, ``TIME``, ``MARK``, ``SALT``, ``ord_col(i)``, ``val_col(i)``).
-    nkeys, nviews : int
-        Number of join keys and of views (slots ``0..nviews-1``).
+        Feature sides (the keys, ``ETS`` holding the visible time, ``MARK``, ``SALT`` and the
+        :func:`~featurespark.pit._prepare.carried` columns of slot ``i``).
+    keys : sequence of str
+        The partition key columns of both sides.
+    views : sequence of ResolvedView
+        The views, in slot order.
     min_micros, max_micros : int
         Entity time range.
     buckets : int
@@ -95,40 +98,31 @@ def split_by_time(
     """
     width = bucket_width(min_micros, max_micros, buckets)
     logger.info("hot-key split: %d bucket(s) of %d us from %d", buckets, width, min_micros)
-    keys = [key_col(j) for j in range(nkeys)]
-    entities = entities.withColumn(BUCKET, _bucket_of(col(TIME), min_micros, width))
-    features = [f.withColumn(BUCKET, _bucket_of(col(TIME), min_micros, width)) for f in features]
+    entities = entities.withColumn(BUCKET, _bucket_of(col(ETS), min_micros, width))
+    features = [f.withColumn(BUCKET, _bucket_of(col(ETS), min_micros, width)) for f in features]
 
     marks = entities.where(~any_null([col(k) for k in keys])).select(*keys, BUCKET, MARK)
     table = functools.reduce(
         lambda a, b: a.unionByName(b, allowMissingColumns=True),
-        [marks, *[f.select(*keys, BUCKET, MARK, ord_col(s), val_col(s)) for s, f in enumerate(features)]],
+        [marks, *[f.select(*keys, BUCKET, MARK, *carried(v, s)) for s, (f, v) in enumerate(zip(features, views))]],
     )
+    best = [(name, agg) for s, v in enumerate(views) for name, agg in best_candidate(v, s).items()]
     per_bucket = table.groupBy(*keys, BUCKET).agg(
-        F.max(MARK).alias(HAS_ENTITY),
-        *[F.max(ord_col(s)).alias(ord_col(s)) for s in range(nviews)],
-        *[F.max_by(val_col(s), ord_col(s)).alias(val_col(s)) for s in range(nviews)],
+        F.max(MARK).alias(HAS_ENTITY), *[agg.alias(name) for name, agg in best]
     )
     earlier = Window.partitionBy(*keys).orderBy(BUCKET).rowsBetween(Window.unboundedPreceding, -1)
     carry = (
-        per_bucket.select(
-            *keys,
-            BUCKET,
-            HAS_ENTITY,
-            *[F.max(ord_col(s)).over(earlier).alias(ord_col(s)) for s in range(nviews)],
-            *[F.max_by(val_col(s), ord_col(s)).over(earlier).alias(val_col(s)) for s in range(nviews)],
-        )
-        .where((col(HAS_ENTITY) == F.lit(1)) & _any_set([col(ord_col(s)) for s in range(nviews)]))
+        per_bucket.select(*keys, BUCKET, HAS_ENTITY, *[agg.over(earlier).alias(name) for name, agg in best])
+        .where((col(HAS_ENTITY) == F.lit(1)) & _any_set([col(ranked_by(v, s)) for s, v in enumerate(views)]))
         .select(
             *keys,
             BUCKET,
-            F.lit(None).cast("long").alias(TIME),
+            F.lit(None).cast("long").alias(ETS),
             F.lit(FEATURE_ROW).alias(MARK),
             F.lit(0).cast("long").alias(SALT),
-            *[ord_col(s) for s in range(nviews)],
-            *[val_col(s) for s in range(nviews)],
+            *[name for name, _ in best],
         )
     )
     # Rows before the entity range matter only through the carry-in.
-    main_features = [f.where(col(TIME) >= F.lit(min_micros)) for f in features]
+    main_features = [f.where(col(ETS) >= F.lit(min_micros)) for f in features]
     return entities, main_features, carry

@@ -38,10 +38,9 @@ from featurespark.pit._common import (
     col,
     feature_key_col,
     key_col,
-    ord_col,
     val_col,
 )
-from featurespark.pit._prepare import entity_side, feature_candidates, view_outputs, wanted_keys
+from featurespark.pit._prepare import entity_side, feature_candidates, ranked_by, view_outputs, wanted_keys
 from featurespark.pit._validate import ResolvedView
 from featurespark.pit.time_range import EntityTimeRange
 
@@ -107,7 +106,7 @@ def range_join_step(frame: DataFrame, view: ResolvedView, time_range: EntityTime
     # sits in one join partition (no TTL buckets), the join's partitioning already satisfies the window
     # and Spark needs no second shuffle.
     pick_by = [*[key_col(j) for j in range(nkeys)], SALT, *([ETS] if ttl == 0 else []), EID]
-    best_first = Window.partitionBy(*[col(c) for c in pick_by]).orderBy(col(ord_col(0)).desc_nulls_last())
+    best_first = Window.partitionBy(*[col(c) for c in pick_by]).orderBy(col(ranked_by(view, 0)).desc_nulls_last())
     ranked = joined.select(
         *[col(c) for c in frame.columns],
         col(val_col(0)),
