@@ -6,10 +6,10 @@ Feature side (one frame per view, see :func:`feature_candidates`):
 * ``TIME`` - when the row becomes visible: its feature timestamp, or with
   ``filter_by_created_timestamp`` the later of feature and created timestamp;
 * ``FTS`` / ``CTS`` - feature / created timestamp in microseconds;
-* ``val_col(slot)`` - ``struct(t: fts, c: cts, v: struct(feature values))``: the candidate, carried as one
+* ``val_col(slot)`` - ``struct(t: fts, c: cts, _0.._n: feature values)``: the candidate, carried as one
   struct so a view's values always come from one row. When every feature type can be ordered, the
-  struct is its own rank: Spark compares structs field by field, so the greatest ``(t, c, v)`` is the
-  greatest ``(fts, cts, tie)`` and the values travel once;
+  struct is its own rank: Spark compares structs field by field, so the greatest ``(t, c, _0.._n)`` is
+  the greatest ``(fts, cts, tie)`` and the values travel once;
 * ``ord_col(slot)`` - ``struct(fts, cts, tie)``, only for a view with a feature Spark cannot order (a
   map): the tie compares such a value's JSON text, and the greatest ``ord_col`` wins.
 
@@ -122,8 +122,9 @@ def feature_candidates(
         keys = wanted.select(*[col(key_col(j)).alias(name) for j, name in enumerate(names)])
         narrow = narrow.join(F.broadcast(keys), on=names, how="left_semi")
 
-    values = F.struct(*[col(name).alias(value_field(j)) for j, name in enumerate(feature_name)])
-    payload = F.struct(col(FTS).alias("t"), col(CTS).alias("c"), values.alias("v"))
+    # Flat, not a nested struct of values: a nested struct costs every row another null mask and offset.
+    payload = F.struct(col(FTS).alias("t"), col(CTS).alias("c"),
+                       *[col(name).alias(value_field(j)) for j, name in enumerate(feature_name)])
     ranks = []
     if not ranks_itself(view):
         tie = F.struct(
@@ -222,6 +223,6 @@ def view_outputs(best: Column, view: ResolvedView, entity_time: Column, ttl_chec
         inside = best.getField("t") >= entity_time - F.lit(view.ttl_micros)
     result = []
     for j, out in enumerate(view.outputs):
-        value = best.getField("v").getField(value_field(j))
+        value = best.getField(value_field(j))
         result.append((value if inside is None else F.when(inside, value)).alias(out))
     return result
