@@ -16,7 +16,9 @@ Feature side (one frame per view, see :func:`feature_candidates`):
 :func:`ranked_by` names the column that ranks a view's candidates, :func:`carried` the columns a join
 carries, :func:`best_candidate` the aggregates that keep the winner.
 
-Entity side: the caller's columns plus ``ETS`` (microseconds), ``k0..kn`` and ``SALT``.
+Entity side: the caller's columns plus ``ETS`` (microseconds), the keys cast to the compared types
+(``k0..kn``; the as-of join uses a key column that needs no cast as it is, see
+:func:`in_place_key_names`) and ``SALT``.
 
 A small entity frame (at most :data:`KEY_FILTER_MAX_ROWS` rows) also sends its distinct keys to every
 large feature scan (:func:`wanted_keys`, a broadcast left semi join), so a call for a few entities
