@@ -246,8 +246,17 @@ def test_restart_after_a_crash_writes_each_event_exactly_once(spark: SparkSessio
     assert online(store, [1, 2, 3]) == [0.3, 0.25, 0.5]
 
 
+def session_listeners(spark: SparkSession) -> int:
+    """How many streaming query listeners the session has (PySpark has no call for it)."""
+    return len(spark._jsparkSession.streams().listListeners())  # type: ignore[union-attr]
+
+
 def test_invalid_rows_stop_the_stream_until_quarantined(spark: SparkSession, store: FeatureStore,
                                                         tmp_path: Path) -> None:
+    """... and the progress listener of each query leaves the session when the query ends, failed or finished,
+    although only Spark's own ``awaitTermination`` was called: PySpark converts every progress event for every
+    Python listener, so listeners left behind would make every later batch cost more."""
+    listeners = session_listeners(spark)
     batches = Batches(tmp_path / "in")
     batches.add(BATCH_ROWS[0])
     batches.add([(4, None, h(1), 0.4), (5, h(1), h(1), 0.5)])
@@ -261,6 +270,10 @@ def test_invalid_rows_stop_the_stream_until_quarantined(spark: SparkSession, sto
     assert resumed.exception() is None
     assert online(store, [5]) == [0.5]
     assert spark.table(managed_table_of(store.config, store._view(store.test_view)).quarantine_name).count() == 1
+    deadline = time.monotonic() + 30  # the listener leaves from a thread of its own, after Spark's end event
+    while session_listeners(spark) != listeners and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert session_listeners(spark) == listeners
 
 
 def test_stream_with_a_rate_limit_and_a_windowed_aggregate(spark: SparkSession, store: FeatureStore,

@@ -8,8 +8,10 @@ already written), the online write is repeated (harmless: an item never replaces
 each store ends with every event once.
 
 The returned :class:`FeatureStream` is the caller's handle: it owns the query's batch writer (with
-the summaries of the batches written in this process) and its progress listener, which it removes
-when the query is stopped or awaited. Nothing is kept in module-level state.
+the summaries of the batches written in this process) and its progress listener. The listener leaves the
+session when its query ends, however it ends (stopped, awaited, finished or failed): PySpark converts every
+progress event for every registered Python listener, tens of py4j calls each, so listeners left behind would
+make each later query's batches cost more driver time. Nothing is kept in module-level state.
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from collections import deque
 from typing import Any, Deque, Mapping, Optional
 
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql.streaming import StreamingQuery, StreamingQueryListener
+from pyspark.sql.streaming import StreamingQuery, StreamingQueryListener, StreamingQueryManager
 
 from featurespark.config import Config
 from featurespark.definitions import AggregationView, FeatureView
@@ -102,12 +104,41 @@ class MicroBatchWriter:
 
 
 class _ProgressLogger(StreamingQueryListener):
-    """Logs one line per progress event of one query: Spark's rates plus the batch summary."""
+    """Logs one line per progress event of one query: Spark's rates plus the batch summary.
 
-    def __init__(self, writer: MicroBatchWriter) -> None:
+    It removes itself from ``streams`` once its query has ended (:meth:`detach`).
+    """
+
+    def __init__(self, writer: MicroBatchWriter, streams: StreamingQueryManager) -> None:
         super().__init__()
         self.writer = writer
         self.query_id: Optional[str] = None
+        self._streams = streams
+        self._lock = threading.Lock()
+        self._attached = False
+
+    def attach(self) -> None:
+        """Register on the session (before the query starts, so that no event of it is missed)."""
+        with self._lock:
+            self._streams.addListener(self)
+            self._attached = True
+
+    def detach(self) -> None:
+        """Leave the session; a no-op when already gone."""
+        with self._lock:
+            attached, self._attached = self._attached, False
+            if attached:
+                self._streams.removeListener(self)
+
+    def watch(self, query: StreamingQuery) -> None:
+        """Follow ``query``: from now on its events are this listener's, and it leaves with the query.
+
+        A query may end before this is called (an empty ``availableNow`` run): its end event was then not
+        recognised, so it is checked here.
+        """
+        self.query_id = str(query.id)
+        if not query.isActive:
+            self.detach()
 
     def onQueryStarted(self, event: Any) -> None:  # noqa: N802 - Spark's listener interface
         pass
@@ -135,6 +166,14 @@ class _ProgressLogger(StreamingQueryListener):
                          str(event.exception).splitlines()[0])
         else:
             logger.info("Stream of view '%s' (id %s) stopped", self.writer.view.name, event.id)
+        # Not from this thread: it is Spark's listener thread, in the middle of delivering this event.
+        threading.Thread(target=self._detach_quietly, name="featurespark-listener-detach", daemon=True).start()
+
+    def _detach_quietly(self) -> None:
+        try:
+            self.detach()
+        except Exception:  # noqa: BLE001 - the session may be stopping; the listener goes with it then
+            logger.debug("Could not remove the progress listener of query %s", self.query_id, exc_info=True)
 
 
 def query_error(query: StreamingQuery) -> Optional[str]:
@@ -220,7 +259,7 @@ class FeatureStream:
     def _remove_listener(self) -> None:
         listener, self._listener = self._listener, None
         if listener is not None:
-            self._spark.streams.removeListener(listener)
+            listener.detach()
 
 
 def write_stream(
@@ -307,8 +346,8 @@ def write_stream(
         ensure_online_tables(config, [view])
 
     handler = MicroBatchWriter(config, view, on_invalid, max_items_per_second)
-    listener = _ProgressLogger(handler)
-    spark.streams.addListener(listener)
+    listener = _ProgressLogger(handler, spark.streams)
+    listener.attach()
     writer = (
         streaming_df.writeStream.foreachBatch(handler)
         .outputMode(output_mode)
@@ -320,9 +359,9 @@ def write_stream(
     try:
         query = writer.start()
     except BaseException:
-        spark.streams.removeListener(listener)
+        listener.detach()
         raise
-    listener.query_id = str(query.id)
+    listener.watch(query)
     handler.started(query)
     logger.info("Streaming into '%s' (query %s, checkpoint %s)", view.name, query.id, checkpoint_location)
     return FeatureStream(query, handler, listener, spark)
