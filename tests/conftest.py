@@ -5,6 +5,7 @@ The session-scoped ``spark`` fixture and the hypothesis profiles are in the repo
 """
 from __future__ import annotations
 
+import zlib
 from pathlib import Path
 from typing import Iterator
 
@@ -21,6 +22,11 @@ from featurespark._compat import PYSPARK_VERSION
 # both runs fit their time budget, and the other run reports it as skipped with the reason:
 #   @pytest.mark.main_run_only    the local user's experience (a new repo, the quickstart notebook);
 #   @pytest.mark.compat_run_only  what runs on EMR (the streaming job killed mid-batch, the EMR notebook).
+# The Iceberg case of a test that runs once per offline format (@both_offline_formats, tests/helpers.py) runs in
+# one of the two runs, the same one every time (chosen by the test's name), and its Delta case in both: each
+# run then exercises Iceberg managed stores, together they run every Iceberg case, and neither pays for all.
+# @pytest.mark.iceberg_in_both_runs keeps both runs on a test whose Iceberg path differs between Spark versions
+# in ways the others do not cover (S3A's).
 # The benchmarks' own tests are main-run only too: the benchmarks run in a Spark 4 environment of their own.
 MAIN_RUN = PYSPARK_VERSION >= (4, 0)
 
@@ -50,8 +56,13 @@ SLOWEST_FILES = (
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Skip the other run's end-to-end tests (with the reason), and put the slowest files first."""
+    """Skip the other run's end-to-end tests and Iceberg cases (with the reason), and put the slowest files first."""
     for item in items:
+        if _iceberg_case_elsewhere(item):
+            item.add_marker(pytest.mark.skip(
+                reason=f"this Iceberg case runs in the {'compatibility' if MAIN_RUN else 'main'} run only "
+                       "(tests/conftest.py splits the Iceberg cases of @both_offline_formats tests between the two "
+                       "runs; the Delta case runs in both); CI runs both runs"))
         main_only, compat_only = item.get_closest_marker("main_run_only"), item.get_closest_marker("compat_run_only")
         if main_only is not None and not MAIN_RUN:
             why = main_only.kwargs.get("reason", "a local user's end-to-end path")
@@ -64,6 +75,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                        f"3.5, as on EMR): {why}; CI runs both runs"))
     rank = {name: i for i, name in enumerate(SLOWEST_FILES)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: files stay whole and in order
+
+
+def _iceberg_case_elsewhere(item: pytest.Item) -> bool:
+    """Whether ``item`` is the Iceberg case of a @both_offline_formats test that the other run runs."""
+    callspec = getattr(item, "callspec", None)
+    if callspec is None or callspec.params.get("offline_format") != "iceberg":
+        return False
+    if item.get_closest_marker("iceberg_in_both_runs") is not None:
+        return False
+    test = f"{item.path.name}::{getattr(item, 'originalname', item.name)}"
+    in_main_run = zlib.crc32(test.encode()) % 2 == 0  # stable across runs, machines and Python versions
+    return in_main_run != MAIN_RUN
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import pytest
 from chispa import assert_df_equality
 from helpers import append_then_upsert, both_offline_formats, make_config, use_offline_catalog
 from pyspark.sql import SparkSession
@@ -19,6 +20,7 @@ view = FeatureView(name="s3_stats", entities=[driver], schema=[Field("conv_rate"
 SCHEMA = "driver_id long, event_timestamp timestamp, conv_rate double"
 
 
+@pytest.mark.iceberg_in_both_runs  # S3A with the Iceberg catalog: a path of its own on each Spark version
 @both_offline_formats
 def test_apply_write_upsert_time_travel_read_on_s3(spark: SparkSession, s3: S3Endpoint, offline_format: str) -> None:
     # The suite's session has no S3 log store (its jar is not on Maven Central; EMR ships it): one writer here.
