@@ -20,7 +20,7 @@ import threading
 from collections import deque
 from typing import Any, Deque, Mapping, Optional
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame
 from pyspark.sql.streaming import StreamingQuery, StreamingQueryListener, StreamingQueryManager
 
 from featurespark.config import Config
@@ -205,13 +205,11 @@ class FeatureStream:
     view : str
     """
 
-    def __init__(self, query: StreamingQuery, writer: MicroBatchWriter, listener: _ProgressLogger,
-                 spark: SparkSession) -> None:
+    def __init__(self, query: StreamingQuery, writer: MicroBatchWriter, listener: _ProgressLogger) -> None:
         self.query = query
-        self._spark = spark
         self.view = writer.view.name
         self._writer = writer
-        self._listener: Optional[_ProgressLogger] = listener
+        self._listener = listener
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.query, name)
@@ -229,7 +227,7 @@ class FeatureStream:
         try:
             self.query.stop()
         finally:
-            self._remove_listener()
+            self._listener.detach()
 
     def await_termination(self, timeout_s: Optional[int] = None) -> bool:
         """Wait for the query to end (or ``timeout_s``); True when it ended.
@@ -247,19 +245,14 @@ class FeatureStream:
             else:
                 ended = bool(self.query.awaitTermination(timeout_s))
         except Exception as exc:  # noqa: BLE001 - a failed query surfaces as Spark's exception type
-            self._remove_listener()
+            self._listener.detach()
             raise StreamFailedError(
                 f"Stream into '{self.view}' failed: {self.error() or exc}. Restart it with the same "
                 "checkpoint_location to resume the unfinished batch."
             ) from exc
         if ended:
-            self._remove_listener()
+            self._listener.detach()
         return ended
-
-    def _remove_listener(self) -> None:
-        listener, self._listener = self._listener, None
-        if listener is not None:
-            listener.detach()
 
 
 def write_stream(
@@ -364,7 +357,7 @@ def write_stream(
     listener.watch(query)
     handler.started(query)
     logger.info("Streaming into '%s' (query %s, checkpoint %s)", view.name, query.id, checkpoint_location)
-    return FeatureStream(query, handler, listener, spark)
+    return FeatureStream(query, handler, listener)
 
 
 def _check_trigger(trigger: Optional[Mapping[str, Any]]) -> None:
