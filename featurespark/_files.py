@@ -115,6 +115,29 @@ class DirectFiles:
         self._client().put_object(Bucket=bucket, Key=key, Body=text.encode("utf-8"))
 
 
+def jvm_class(spark: SparkSession, name: str) -> Any:
+    """The JVM class ``name`` (fully qualified) of the session's JVM, as py4j's ``JavaClass``.
+
+    The class is named to py4j whole: ``spark.sparkContext._jvm.org.apache.hadoop.fs.Path`` resolves
+    it one package at a time, a round trip each whose failed class lookups scan the classpath's jars
+    (about 3 ms for that name, against a fraction of a millisecond for the call itself).
+
+    Examples
+    --------
+    >>> jvm_class(spark, "org.apache.hadoop.fs.Path")(str(tmp_path / "a.txt")).getName()
+    'a.txt'
+    """
+    from py4j.java_gateway import JavaClass
+
+    jvm: Any = spark.sparkContext._jvm
+    return JavaClass(name, jvm._gateway_client)
+
+
+def hadoop_path(spark: SparkSession, path: str) -> Any:
+    """A JVM ``org.apache.hadoop.fs.Path`` of ``path`` (see :func:`jvm_class`)."""
+    return jvm_class(spark, "org.apache.hadoop.fs.Path")(path)
+
+
 class HadoopFiles:
     """Files through the Hadoop file systems of a Spark session (every URI scheme the cluster knows).
 
@@ -127,9 +150,8 @@ class HadoopFiles:
 
     def _fs(self, path: str) -> tuple[Any, Any]:
         # Python has no Hadoop file system client; the session's JVM does, for every URI scheme.
-        jvm: Any = self._spark.sparkContext._jvm
         jsc: Any = self._spark.sparkContext._jsc
-        hpath = jvm.org.apache.hadoop.fs.Path(path)
+        hpath = hadoop_path(self._spark, path)
         return hpath.getFileSystem(jsc.hadoopConfiguration()), hpath
 
     def exists(self, path: str) -> bool:
@@ -140,10 +162,9 @@ class HadoopFiles:
         fs, hpath = self._fs(path)
         if not fs.exists(hpath):
             return None
-        jvm: Any = self._spark.sparkContext._jvm
         stream = fs.open(hpath)
         try:
-            return str(jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8"))
+            return str(jvm_class(self._spark, "org.apache.commons.io.IOUtils").toString(stream, "UTF-8"))
         finally:
             stream.close()
 

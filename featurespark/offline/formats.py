@@ -21,6 +21,7 @@ from typing import Any, Iterable, Optional, Union
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from featurespark._files import hadoop_path
 from featurespark.definitions import HudiSource, IcebergSource
 from featurespark.errors import SourceNotFoundError, TimeTravelError
 from featurespark.offline._java_errors import error_summary
@@ -173,12 +174,11 @@ def hudi_instants(spark: SparkSession, base_path: str) -> list[str]:
     SourceNotFoundError
         If ``base_path`` holds no Hudi table.
     """
-    jvm: Any = spark.sparkContext._jvm
     conf: Any = spark.sparkContext._jsc.hadoopConfiguration()
     meta = f"{base_path.rstrip('/')}/.hoodie"
     names: list[str] = []
     for i, folder in enumerate((meta, f"{meta}/timeline")):
-        hpath = jvm.org.apache.hadoop.fs.Path(folder)
+        hpath = hadoop_path(spark, folder)
         fs = hpath.getFileSystem(conf)
         if not fs.exists(hpath):
             if i == 0:
