@@ -130,7 +130,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         old["records"] = [r for r in old.get("records", []) if r["size"] not in sizes]
         for key in ("datasets", "comparisons", "failures"):
             old[key] = {k: v for k, v in old.get(key, {}).items() if k not in sizes}
-        old.setdefault("appended", []).append({"sizes": sizes, "date": environment()["date"],
+        env = environment()
+        old.setdefault("appended", []).append({"sizes": sizes, "date": env["date"], "git_commit": env.get("git_commit"),
+                                               "cpu": env.get("cpu"), "cores": env.get("cores"),
                                                "load_average_at_start": list(os.getloadavg())})
         old["warmed_up"] = False
         results = old
@@ -141,7 +143,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         run_sizes(sizes, lambda name: run_size(spark, name, args, results), results, lambda: _save(results, args))
     finally:
         spark.stop()
-    results["meta"]["load_average_at_end"] = list(os.getloadavg())
+    # The end of this command: the first run's meta, or the entry of this --append run.
+    (results["appended"][-1] if args.append and results.get("appended") else results["meta"])[
+        "load_average_at_end"] = list(os.getloadavg())
     _save(results, args)
     report.regenerate(args.report, args.results_dir)
     return 1 if results["failures"] else 0
