@@ -78,5 +78,9 @@ def test_report_section_ratios_and_targets() -> None:
     short = [{**r, "timeout_s": 300.0} if r.get("timed_out") else r for r in records]
     assert ("range join / featurespark = ≥ 7.50x (cancelled after 300 s: a lower bound) | n/a (the lower bound is "
             "below 10x; a timeout over 400 s would tell) |") in render({**results, "records": short}, [], "results")
+    later = {**results, "appended": [{"sizes": ["M"], "date": "2026-11-30 09:23 UTC", "load_average_at_start": [1.0]}]}
+    apart = render(later, [], "results")
+    assert "(exponent 1.00; not side by side: the two sizes were measured by different commands)" in apart
+    assert "| n/a (measure the sizes in one command) |" in apart
     small = render({**results, "records": [r for r in records if r["size"] == "S"]}, [], "results")
     assert "Harness check only" in small and "on size S:" in small

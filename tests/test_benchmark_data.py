@@ -147,3 +147,18 @@ def test_sort_floor_shuffles_every_view_s_rows(spark: SparkSession, tmp_path: Pa
     for view in VIEWS:  # each view's files are read: its rows are shuffled and sorted with the entity rows
         assert f"/{Path(paths[view.table]).name}/" in read, view.table
     assert frame.count() == spark.read.parquet(paths["orders"]).count()
+
+
+def test_results_of_different_commands_are_not_compared_as_side_by_side() -> None:
+    from benchmarks.report import measured_by
+
+    results = {"appended": [{"sizes": ["M", "L"], "cases": ["featurespark_auto", "sort_floor"]},
+                            {"sizes": ["M"], "cases": ["featurespark_tiny"]},
+                            {"sizes": ["M"], "cases": ["featurespark_auto"]},
+                            {"sizes": ["M_skew"]}]}
+    assert measured_by(results, "S") == 0  # never measured again: the first command's
+    assert measured_by(results, "L", "featurespark_auto") == 1
+    assert measured_by(results, "M", "featurespark_auto") == 3  # L's partner was measured again without L
+    assert measured_by(results, "M", "sort_floor") == 1
+    assert measured_by(results, "M_skew", "featurespark_auto") == 4  # no cases: every case of the size
+    assert measured_by(results, "M") == 3
