@@ -323,7 +323,9 @@ def _merge(old: Dict[str, Any], sizes: List[str], args: argparse.Namespace) -> D
         old[key] = {k: v for k, v in old.get(key, {}).items() if k not in full and k not in online}
     for key in ("datasets", "failures"):
         old[key] = {k: v for k, v in old.get(key, {}).items() if k not in sizes}
-    old.setdefault("appended", []).append({"sizes": sizes, "runs": args.runs, "date": environment()["date"],
+    env = environment()
+    old.setdefault("appended", []).append({"sizes": sizes, "runs": args.runs, "date": env["date"],
+                                           "git_commit": env.get("git_commit"), "cpu": env.get("cpu"),
                                            "load_average_at_start": list(os.getloadavg()),
                                            **({"cases": cases} if cases is not None else {})})
     old["warmed_up"] = False

@@ -272,7 +272,8 @@ def render(results: Dict[str, Any], plots: Sequence[str], plot_dir: str) -> str:
     for extra in results.get("appended", []):
         what = (f"training cases {', '.join(extra['cases'])} of sizes {', '.join(extra['sizes'])}" if extra.get("cases")
                 else f"sizes {', '.join(extra['sizes'])}")
-        add(f"- {what[0].upper()}{what[1:]} measured by a later command (`--append`) on {extra['date']}, "
+        where = f" at git commit `{extra['git_commit']}` on {extra.get('cpu', '?')}" if extra.get("git_commit") else ""
+        add(f"- {what[0].upper()}{what[1:]} measured by a later command (`--append`) on {extra['date']}{where}, "
             f"replacing earlier results of those {'cases' if extra.get('cases') else 'sizes'} (load average at start "
             f"{[round(x, 1) for x in extra['load_average_at_start']]})")
     add(f"- **Machine**: {meta.get('cpu', '?')}, {meta.get('cores', '?')} cores visible, "

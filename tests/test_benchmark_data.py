@@ -128,6 +128,7 @@ def test_append_with_cases_replaces_only_those_training_results() -> None:
     # M's re-measured training cases go; its materialize results, lookups and comparisons stay
     assert kept == {("materialize", "M", "feast"), ("training", "S", "featurespark_tiny")}
     assert merged["latency"] == [{"size": "M"}] and "M" in merged["comparisons"] and "M" not in merged["datasets"]
+    assert merged["appended"][-1]["git_commit"] and merged["appended"][-1]["cpu"]  # which code, on which machine
     # the same cases, with M's online benchmarks measured again (the default --online-sizes): replaced, not doubled
     online = _merge(json.loads(json.dumps(old)), ["M"], parse_args(["--cases", "featurespark_tiny", "--append"]))
     assert {(r["bench"], r["size"], r["system"]) for r in online["records"]} == {
