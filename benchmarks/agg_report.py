@@ -10,7 +10,7 @@ import statistics
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from benchmarks.report import measured_by
+from benchmarks.report import Growth, growth_status, measured_by
 
 SYSTEM_ORDER = ["featurespark", "featurespark_split", "range_between", "range_join", "sort_floor"]
 COLORS = {"featurespark": "#1f77b4", "featurespark_split": "#6baed6", "range_between": "#ff7f0e",
@@ -49,7 +49,7 @@ def _events(results: Dict[str, Any], size: str) -> Optional[int]:
     return int(ds["rows"]["trips"]) if ds else None
 
 
-def growth(results: Dict[str, Any], stats: Dict[str, Dict[str, Stats]], system: str) -> List[Tuple[str, float]]:
+def growth(results: Dict[str, Any], stats: Dict[str, Dict[str, Stats]], system: str) -> List[Growth]:
     """Between consecutive sizes: a description and the exponent of time in events (1.0 is linear)."""
     sizes = [z for z in stats if system in stats[z] and _events(results, z)]
     lines = []
@@ -58,12 +58,11 @@ def growth(results: Dict[str, Any], stats: Dict[str, Dict[str, Stats]], system: 
         ta, tb = stats[a][system][0], stats[b][system][0]
         if ea and eb and ta and tb:
             exponent = math.log(tb / ta) / math.log(eb / ea)
-            apart = "" if measured_by(results, a) == measured_by(results, b) else (
-                "; not side by side: the two sizes were measured by different commands")
-            lines.append((f"{a}→{b}: events x{eb / ea:.1f}, time x{tb / ta:.2f} (exponent {exponent:.2f}{apart})",
-                          exponent))
+            apart = measured_by(results, a) != measured_by(results, b)
+            note = "; not side by side: the two sizes were measured by different commands" if apart else ""
+            lines.append(Growth(f"{a}→{b}: events x{eb / ea:.1f}, time x{tb / ta:.2f} (exponent {exponent:.2f}{note})",
+                                exponent, apart))
     return lines
-
 
 
 def plot(results: Dict[str, Any], out_dir: Path) -> List[str]:
@@ -111,8 +110,9 @@ def _speedup(results: Dict[str, Any], per: Dict[str, Stats], size: Optional[str]
                  if r["size"] == size and r["system"] == system and r.get("timed_out") and r.get("timeout_s")]
     if not cancelled or not fs:
         return "n/a", "n/a"
-    bound = max(cancelled) / fs
-    text = f"≥ {bound:.2f}x (cancelled after {max(cancelled):.0f} s: a lower bound)"
+    longest = max(cancelled)
+    bound = longest / fs
+    text = f"≥ {bound:.2f}x (cancelled after {longest:.0f} s: a lower bound)"
     if bound >= target:
         return text, "**met** (lower bound)"
     return text, f"n/a (the lower bound is below {target}x; a timeout over {target * fs:.0f} s would tell)"
@@ -193,7 +193,7 @@ def render(results: Dict[str, Any], plots: Sequence[str], plot_dir: str) -> str:
     lines = {s: growth(results, stats, s) for s in ("featurespark", "sort_floor")}
     if any(lines.values()):
         add("Growth with size (exponent of time in events: 1.0 is linear): " + "; ".join(
-            f"{s}: " + ", ".join(text for text, _ in g) for s, g in lines.items() if g))
+            f"{s}: " + ", ".join(x.text for x in g) for s, g in lines.items() if g))
         add("")
     comparisons = results.get("comparisons", {})
     if comparisons:
@@ -221,10 +221,7 @@ def render(results: Dict[str, Any], plots: Sequence[str], plot_dir: str) -> str:
         measured, status = _speedup(results, per, biggest, system, fs, target)
         add(f"| ≥ {target}x faster than {label} | {short} / featurespark = {measured} | {status} |")
     g = growth(results, stats, "featurespark")
-    apart = any("not side by side" in t for t, _ in g)
-    status = ("n/a (measure the sizes in one command)" if apart
-              else f"{_met(all(e <= 1.1 for _, e in g) if g else None)} (exponent ≤ 1.1 allowed for noise)")
-    add(f"| time grows at most linearly | {'; '.join(t for t, _ in g) or 'n/a'} | {status} |")
+    add(f"| time grows at most linearly | {'; '.join(x.text for x in g) or 'n/a'} | {growth_status(g)} |")
     add("")
     timeouts = [r for r in results.get("records", []) if r.get("timed_out")]
     if timeouts:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import statistics
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 TRAINING_ORDER = ["featurespark_auto", "featurespark_chained", "featurespark_range", "featurespark_asof", "feast",
                   "sort_floor", "join_floor", "io_floor", "featurespark_tiny"]
@@ -237,8 +237,24 @@ def _apart(results: Dict[str, Any], a: str, b: str, case: Optional[str] = None) 
 _APART = "not side by side: measured by different commands"
 
 
+class Growth(NamedTuple):
+    """Growth between two consecutive sizes: its text, the exponent of time in size, and whether the two sizes
+    were measured by different commands (then the exponent is no side-by-side measurement)."""
+
+    text: str
+    exponent: float
+    apart: bool
+
+
+def growth_status(lines: Sequence[Growth]) -> str:
+    """Status of an "at most linear growth" target: n/a when a pair was not measured side by side."""
+    if any(g.apart for g in lines):
+        return "n/a (measure the sizes in one command)"
+    return f"{_met(all(g.exponent <= 1.1 for g in lines) if lines else None)} (exponent ≤ 1.1 allowed for noise)"
+
+
 def _growth(results: Dict[str, Any], tstats: Dict[str, Dict[str, Tuple[float, float, float]]], system: str
-            ) -> List[str]:
+            ) -> List[Growth]:
     plain = [z for z in tstats if not z.endswith("_skew") and system in tstats[z] and _entity_rows(results, z)]
     lines = []
     for a, b in zip(plain, plain[1:]):
@@ -246,8 +262,9 @@ def _growth(results: Dict[str, Any], tstats: Dict[str, Dict[str, Tuple[float, fl
         ta, tb = tstats[a][system][0], tstats[b][system][0]
         if na and nb and ta and tb:
             exponent = math.log(tb / ta) / math.log(nb / na)
-            apart = f"; {_APART}" if _apart(results, a, b, system) else ""
-            lines.append(f"{a}→{b}: rows x{nb / na:.1f}, time x{tb / ta:.2f} (exponent {exponent:.2f}{apart})")
+            apart = _apart(results, a, b, system)
+            lines.append(Growth(f"{a}→{b}: rows x{nb / na:.1f}, time x{tb / ta:.2f} (exponent {exponent:.2f}"
+                                f"{f'; {_APART}' if apart else ''})", exponent, apart))
     return lines
 
 
@@ -354,7 +371,7 @@ def render(results: Dict[str, Any], plots: Sequence[str], plot_dir: str) -> str:
         add("")
         for s, lines in growth.items():
             if lines:
-                add(f"- {s}: " + "; ".join(lines))
+                add(f"- {s}: " + "; ".join(g.text for g in lines))
         add("")
 
     cmps = results.get("comparisons", {})
@@ -487,10 +504,7 @@ def render(results: Dict[str, Any], plots: Sequence[str], plot_dir: str) -> str:
     add(f"| Training set M within 2x of the join floor | featurespark / join floor = {_ratio(fs_m, jf_m)} | "
         f"{_met(fs_m / jf_m <= 2 if fs_m and jf_m else None)} |")
     g = _growth(results, tstats, "featurespark_auto")
-    exps = [float(line.rsplit("exponent ", 1)[1].split(")")[0].split(";")[0]) for line in g]
-    status = ("n/a (measure the sizes in one command)" if any(_APART in line for line in g)
-              else f"{_met(all(e <= 1.1 for e in exps) if exps else None)} (exponent ≤ 1.1 allowed for noise)")
-    add(f"| Training set grows at most linearly | {'; '.join(g) or 'n/a'} | {status} |")
+    add(f"| Training set grows at most linearly | {'; '.join(x.text for x in g) or 'n/a'} | {growth_status(g)} |")
     biggest = list(mstats)[-1] if mstats else None
     if biggest:
         per = mstats[biggest]
