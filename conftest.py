@@ -22,11 +22,23 @@ os.environ.setdefault("TZ", "UTC")
 # The suite's Spark driver JVMs use the throughput collector instead of G1, whose concurrent threads compete
 # with the suite's thousands of small jobs for the machine's two cores. Whole main run (-n 2, one 2-core
 # machine, one after the other): 1617 s -> 1453 s, the tests' summed time 3179 s -> 2861 s; between two runs
-# of one commit this machine has varied by about 10%, so the gain is about that size, not more. The JIT's
-# first tier only (-XX:TieredStopAtLevel=1, which tests/helpers.py's quick_start_jvm gives short-lived JVMs)
-# made two 5-minute slices 17% faster but the whole run 5% slower: compute-heavy tests (the training-set
-# jobs, the property tests) took up to twice as long once the optimizing compiler was missing.
-SUITE_JVM_OPTIONS = "-XX:+UseParallelGC"
+# of one commit this machine has varied by about 10%, so the gain is about that size, not more.
+#
+# They also raise the JIT's compile thresholds fourfold (-XX:CompileThresholdScaling=4). The suite runs
+# thousands of small queries, each through code paths of Spark, Delta and Hive that run a few hundred times
+# and never again, plus classes that Spark's code generation makes per query: counted per thread
+# (/proc/<pid>/task), the optimizing compiler's thread (C2) used 42% of a test JVM's CPU and the first tier
+# (C1) 9%, against 9% for Spark's tasks (tests/test_store_apply.py + test_offline_writer.py in one process,
+# 330 s of JVM CPU). With the thresholds scaled by 4, the same files took 261 s of CPU (C2 71 s) and 213 s
+# instead of 226 s of wall time; by 10, 256 s of CPU but 232 s of wall time (more time interpreted); by 25,
+# 267 s of wall time. With two workers, as CI runs them (CPU of the whole machine, from /proc/stat):
+# test_store_apply + test_offline_writer + test_online_aggregation_views + test_training_set took 726 s of CPU
+# and 377 s of wall time instead of 876 s and 448 s; the compute-heavy test_training_aggregations +
+# test_pit_properties + test_aggregations_properties 565 s and 300 s instead of 700 s and 362 s. Hot loops
+# still reach C2 soon (their counters pass four times the threshold almost at once); the first tier alone
+# (-XX:TieredStopAtLevel=1, which tests/helpers.py's quick_start_jvm gives short-lived JVMs) made the whole
+# run 5% slower, because compute-heavy tests took up to twice as long without the optimizing compiler.
+SUITE_JVM_OPTIONS = "-XX:+UseParallelGC -XX:CompileThresholdScaling=4"
 
 # Timings on shared 2-core machines are noisy: property tests check results, never speed, so
 # hypothesis' per-example deadline (200 ms) would only turn load into flaky failures.
