@@ -337,6 +337,7 @@ def render(results: Dict[str, Any], plots: Sequence[str], plot_dir: str) -> str:
         "written to Parquet; `featurespark_chained`: three chained `point_in_time_join` calls on the same files.")
     add("")
     if tstats:
+        marked: List[bool] = []
         add("| size | system | runs | seconds: median (min–max) | Feast / this | this / sort floor | this / join floor "
             "| this / I/O floor |")
         add("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
@@ -350,12 +351,24 @@ def render(results: Dict[str, Any], plots: Sequence[str], plot_dir: str) -> str:
                     med = per[system][0]
                     n = sum(1 for r in _records(results, "training") if r["size"] == size and r["system"] == system
                             and r["seconds"] is not None)
+
+                    def ratio(a: Optional[float], b: Optional[float], other: str) -> str:
+                        # Marked when another command measured the other case (a later --append run).
+                        text = _ratio(a, b)
+                        apart = measured_by(results, size, system) != measured_by(results, size, other)
+                        marked.append(apart and text != "n/a")
+                        return text + (" †" if marked[-1] else "")
+
                     add(f"| {size} | {system} | {n} | {_fmt_s(per[system])} | "
-                        f"{_ratio(feast, med) if system.startswith('featurespark') else ''} | "
-                        f"{_ratio(med, sf) if system not in FLOORS else ''} | "
-                        f"{_ratio(med, jf) if system not in FLOORS else ''} | "
-                        f"{_ratio(med, io) if system != 'io_floor' else ''} |")
+                        f"{ratio(feast, med, 'feast') if system.startswith('featurespark') else ''} | "
+                        f"{ratio(med, sf, 'sort_floor') if system not in FLOORS else ''} | "
+                        f"{ratio(med, jf, 'join_floor') if system not in FLOORS else ''} | "
+                        f"{ratio(med, io, 'io_floor') if system != 'io_floor' else ''} |")
         add("")
+        if any(marked):
+            add("† The two results of this ratio were measured by different commands (" + _APART.split(": ")[0]
+                + "); no target reads it.")
+            add("")
     timeouts = [r for r in _records(results, "training") if r.get("timed_out")]
     for r in timeouts:
         add(f"- {r['size']} {r['system']}: **cancelled after {r['timeout_s']:.0f} s** (did not finish; not run again)")

@@ -163,3 +163,21 @@ def test_results_of_different_commands_are_not_compared_as_side_by_side() -> Non
     assert measured_by(results, "M", "sort_floor") == 1
     assert measured_by(results, "M_skew", "featurespark_auto") == 4  # no cases: every case of the size
     assert measured_by(results, "M") == 3
+
+
+def test_ratios_of_results_from_different_commands_are_marked_in_the_table() -> None:
+    from benchmarks.report import render
+
+    results = json.loads((Path(__file__).resolve().parents[1] / "benchmarks/results/results.json").read_text())
+
+    def row(res: dict, size: str, system: str) -> str:
+        text = render(res, [], "benchmarks/results")
+        return next(line for line in text.splitlines() if line.startswith(f"| {size} | {system} |"))
+
+    one_command = {**results, "appended": []}
+    assert "†" not in row(one_command, "M", "featurespark_auto")
+    # M's sort floor re-measured by a later command: only the ratios that divide by it are marked
+    later_floor = {**results, "appended": [{"sizes": ["M"], "cases": ["sort_floor"], "date": "d",
+                                            "load_average_at_start": [1.0, 1.0, 1.0]}]}
+    cells = [c.strip() for c in row(later_floor, "M", "featurespark_auto").split("|")[1:-1]]
+    assert cells[5].endswith("x †") and "†" not in cells[6], cells  # this / sort floor, this / join floor
