@@ -5,6 +5,7 @@ binaries) and as SVG (text, committed, and the image ``BENCHMARKS.md`` shows).
 """
 from __future__ import annotations
 
+import functools
 import math
 import statistics
 from pathlib import Path
@@ -237,6 +238,23 @@ def _apart(results: Dict[str, Any], a: str, b: str, case: Optional[str] = None) 
 _APART = "not side by side: measured by different commands"
 
 
+def _cases_apart(results: Dict[str, Any], size: str, a: str, b: str) -> bool:
+    """Whether two cases of one size were measured by different commands (a later ``--append`` run)."""
+    return measured_by(results, size, a) != measured_by(results, size, b)
+
+
+def _marked_ratio(results: Dict[str, Any], size: str, cases: Tuple[str, str], a: Optional[float],
+                  b: Optional[float]) -> str:
+    """``a / b`` of two cases of one size, marked † when different commands measured them."""
+    text = _ratio(a, b)
+    return f"{text} †" if text != "n/a" and _cases_apart(results, size, *cases) else text
+
+
+def _side_by_side_status(ok: Optional[bool], apart: bool) -> str:
+    """A target's status: n/a when its two results were not measured side by side."""
+    return f"n/a ({_APART})" if apart and ok is not None else _met(ok)
+
+
 class Growth(NamedTuple):
     """Growth between two consecutive sizes: its text, the exponent of time in size, and whether the two sizes
     were measured by different commands (then the exponent is no side-by-side measurement)."""
@@ -337,7 +355,7 @@ def render(results: Dict[str, Any], plots: Sequence[str], plot_dir: str) -> str:
         "written to Parquet; `featurespark_chained`: three chained `point_in_time_join` calls on the same files.")
     add("")
     if tstats:
-        marked: List[bool] = []
+        table_start = len(out)
         add("| size | system | runs | seconds: median (min–max) | Feast / this | this / sort floor | this / join floor "
             "| this / I/O floor |")
         add("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
@@ -351,23 +369,16 @@ def render(results: Dict[str, Any], plots: Sequence[str], plot_dir: str) -> str:
                     med = per[system][0]
                     n = sum(1 for r in _records(results, "training") if r["size"] == size and r["system"] == system
                             and r["seconds"] is not None)
-
-                    def ratio(a: Optional[float], b: Optional[float], other: str) -> str:
-                        # Marked when another command measured the other case (a later --append run).
-                        text = _ratio(a, b)
-                        apart = measured_by(results, size, system) != measured_by(results, size, other)
-                        marked.append(apart and text != "n/a")
-                        return text + (" †" if marked[-1] else "")
-
+                    ratio = functools.partial(_marked_ratio, results, size)
                     add(f"| {size} | {system} | {n} | {_fmt_s(per[system])} | "
-                        f"{ratio(feast, med, 'feast') if system.startswith('featurespark') else ''} | "
-                        f"{ratio(med, sf, 'sort_floor') if system not in FLOORS else ''} | "
-                        f"{ratio(med, jf, 'join_floor') if system not in FLOORS else ''} | "
-                        f"{ratio(med, io, 'io_floor') if system != 'io_floor' else ''} |")
+                        f"{ratio(('feast', system), feast, med) if system.startswith('featurespark') else ''} | "
+                        f"{ratio((system, 'sort_floor'), med, sf) if system not in FLOORS else ''} | "
+                        f"{ratio((system, 'join_floor'), med, jf) if system not in FLOORS else ''} | "
+                        f"{ratio((system, 'io_floor'), med, io) if system != 'io_floor' else ''} |")
         add("")
-        if any(marked):
-            add("† The two results of this ratio were measured by different commands (" + _APART.split(": ")[0]
-                + "); no target reads it.")
+        if any(" †" in line for line in out[table_start:]):
+            add("† The two results of this ratio were measured by different commands (not side by side); a target "
+                "that compares them reads n/a.")
             add("")
     timeouts = [r for r in _records(results, "training") if r.get("timed_out")]
     for r in timeouts:
@@ -470,13 +481,14 @@ def render(results: Dict[str, Any], plots: Sequence[str], plot_dir: str) -> str:
         sf, jf = per.get("sort_floor", (None,))[0], per.get("join_floor", (None,))[0]
         for system in ("featurespark_auto", "featurespark_chained"):
             t = per.get(system, (None,))[0]
-            add(f"| {size} {system} within 1.3x of the sort floor | {_ratio(t, sf)} | "
-                f"{_met(t / sf <= 1.3 if t and sf else None)} |")
-            add(f"| {size} {system} within 2x of the join floor | {_ratio(t, jf)} | "
-                f"{_met(t / jf <= 2 if t and jf else None)} |")
+            for floor, name, bound, limit in ((sf, "sort_floor", "1.3x of the sort floor", 1.3),
+                                              (jf, "join_floor", "2x of the join floor", 2.0)):
+                status = _side_by_side_status(t / floor <= limit if t and floor else None,
+                                              _cases_apart(results, size, system, name))
+                add(f"| {size} {system} within {bound} | {_ratio(t, floor)} | {status} |")
     plain, skew = (tstats.get(k, {}).get("featurespark_auto", (None,))[0] for k in ("M", "M_skew"))
-    status = (f"n/a ({_APART})" if skew and plain and _apart(results, "M", "M_skew", "featurespark_auto")
-              else _met(skew / plain <= 1.5 if skew and plain else None))
+    status = _side_by_side_status(skew / plain <= 1.5 if skew and plain else None,
+                                  _apart(results, "M", "M_skew", "featurespark_auto"))
     add(f"| M_skew within 1.5x of M (auto) | {_ratio(skew, plain)} | {status} |")
     for size, per in tstats.items():
         tiny = per.get("featurespark_tiny", (None,))[0]
@@ -485,8 +497,7 @@ def render(results: Dict[str, Any], plots: Sequence[str], plot_dir: str) -> str:
     m_auto, l_auto = (tstats.get(k, {}).get("featurespark_auto", (None,))[0] for k in ("M", "L"))
     if m_auto and l_auto:
         rows = (_entity_rows(results, "L") or 0) / (_entity_rows(results, "M") or 1)
-        status = (f"n/a ({_APART})" if _apart(results, "M", "L", "featurespark_auto")
-                  else _met(l_auto / m_auto <= 1.1 * rows))
+        status = _side_by_side_status(l_auto / m_auto <= 1.1 * rows, _apart(results, "M", "L", "featurespark_auto"))
         add(f"| L ({rows:.0f}x M's entity rows) at most {1.1 * rows:.1f}x M's time (auto) | {_ratio(l_auto, m_auto)} | "
             f"{status} |")
     mat = materialize_stats(results).get("M", {})
@@ -512,10 +523,14 @@ def render(results: Dict[str, Any], plots: Sequence[str], plot_dir: str) -> str:
     fs_m = m.get("featurespark_auto", (None,))[0]
     feast_m = m.get("feast", (None,))[0]
     jf_m = m.get("join_floor", (None,))[0]
+    feast_status = _side_by_side_status(feast_m / fs_m >= 10 if fs_m and feast_m else None,
+                                        _cases_apart(results, "M", "feast", "featurespark_auto"))
     add(f"| Training set M ≥ 10x faster than Feast | Feast / featurespark = {_ratio(feast_m, fs_m)} | "
-        f"{_met(feast_m / fs_m >= 10 if fs_m and feast_m else None)} |")
+        f"{feast_status} |")
+    join_status = _side_by_side_status(fs_m / jf_m <= 2 if fs_m and jf_m else None,
+                                       _cases_apart(results, "M", "featurespark_auto", "join_floor"))
     add(f"| Training set M within 2x of the join floor | featurespark / join floor = {_ratio(fs_m, jf_m)} | "
-        f"{_met(fs_m / jf_m <= 2 if fs_m and jf_m else None)} |")
+        f"{join_status} |")
     g = _growth(results, tstats, "featurespark_auto")
     add(f"| Training set grows at most linearly | {'; '.join(x.text for x in g) or 'n/a'} | {growth_status(g)} |")
     biggest = list(mstats)[-1] if mstats else None

@@ -181,3 +181,7 @@ def test_ratios_of_results_from_different_commands_are_marked_in_the_table() -> 
                                             "load_average_at_start": [1.0, 1.0, 1.0]}]}
     cells = [c.strip() for c in row(later_floor, "M", "featurespark_auto").split("|")[1:-1]]
     assert cells[5].endswith("x †") and "†" not in cells[6], cells  # this / sort floor, this / join floor
+    # ... and the target that compares them is not called met or not met
+    target = next(line for line in render(later_floor, [], "benchmarks/results").splitlines()
+                  if line.startswith("| M featurespark_auto within 1.3x of the sort floor |")).split("|")[-2].strip()
+    assert target.startswith("n/a (not side by side"), target
