@@ -155,6 +155,29 @@ def test_a_managed_view_gains_and_loses_features_without_losing_rows(spark: Spar
     assert store.read_features("evolving").df.where("driver_id = 1").first().rate == 0.5  # the data stays
 
 
+def test_apply_registers_a_managed_tables_files_in_a_metastore_that_lacks_them(spark: SparkSession,
+                                                                             tmp_path: Path) -> None:
+    """A new metastore (a new EMR cluster's) next to existing files: apply registers them again. Apply looks
+    the entry up before running Delta's CREATE TABLE, so this is the path that still runs it."""
+    import pandas as pd
+
+    from featurespark.offline.tables import drop_table
+
+    store = _store(spark, tmp_path, "delta")
+    store.apply([driver, _managed([Field("rate", "float64")])])
+    store.write_features("evolving", pd.DataFrame({"driver_id": [1, 2], "rate": [0.5, 0.7],
+                                                   "event_timestamp": pd.to_datetime(["2026-01-01"] * 2)}))
+    name = store.describe("evolving")["table"]
+    drop_table(spark, name)  # the entry only: the table's files stay
+    assert not spark.catalog.tableExists(name)
+
+    assert not store.plan([driver, _managed([Field("rate", "float64")])]).has_changes
+    store.apply([driver, _managed([Field("rate", "float64")])])
+    assert spark.catalog.tableExists(name)
+    assert sorted(r.rate for r in spark.table(name).collect()) == [0.5, 0.7]
+    assert sorted(r.rate for r in store.read_features("evolving").df.collect()) == [0.5, 0.7]
+
+
 @both_offline_formats
 def test_a_managed_feature_cannot_change_type_in_place(spark: SparkSession, tmp_path: Path,
                                                        offline_format: str) -> None:
