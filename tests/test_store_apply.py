@@ -163,16 +163,16 @@ def test_apply_registers_a_managed_tables_files_in_a_metastore_that_lacks_them(s
 
     from featurespark.offline.tables import drop_table
 
-    store = _store(spark, tmp_path, "delta")
-    store.apply([driver, _managed([Field("rate", "float64")])])
+    store, definitions = _store(spark, tmp_path, "delta"), [driver, _managed([Field("rate", "float64")])]
+    store.apply(definitions)
     store.write_features("evolving", pd.DataFrame({"driver_id": [1, 2], "rate": [0.5, 0.7],
                                                    "event_timestamp": pd.to_datetime(["2026-01-01"] * 2)}))
     name = store.describe("evolving")["table"]
     drop_table(spark, name)  # the entry only: the table's files stay
     assert not spark.catalog.tableExists(name)
 
-    assert not store.plan([driver, _managed([Field("rate", "float64")])]).has_changes
-    store.apply([driver, _managed([Field("rate", "float64")])])
+    assert not store.plan(definitions).has_changes
+    store.apply(definitions)
     assert spark.catalog.tableExists(name)
     assert sorted(r.rate for r in spark.table(name).collect()) == [0.5, 0.7]
     assert sorted(r.rate for r in store.read_features("evolving").df.collect()) == [0.5, 0.7]
